@@ -35,6 +35,10 @@ stamp=".venv/.percolab-installed-${extras:-base}"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "percolab: installing into .venv ($spec)" >&2
-    .venv/bin/python -m pip install -q -e "$spec" >&2
+    if ! .venv/bin/python -m pip install -q -e "$spec" > .venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        echo "percolab: installation failed (log above, also in .venv/install.log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
