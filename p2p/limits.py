@@ -1,0 +1,61 @@
+"""Every tunable limit of the p2p layer, in one place.
+
+Values are chosen for Percolab's shape (a few dozen peers per node, small signed objects on
+gossip, bulk catch-up on our own sync stream) and for py-libp2p 0.8.1's measured behaviour
+(see docs and shared/DESIGN.md, "Facts measured on py-libp2p 0.8.1").
+"""
+
+from __future__ import annotations
+
+# --- GossipSub mesh -------------------------------------------------------------------------
+GOSSIP_DEGREE = 6  # D: target mesh peers per topic
+GOSSIP_DEGREE_LOW = 4  # D_low: graft below this
+GOSSIP_DEGREE_HIGH = 12  # D_high: prune above this
+HEARTBEAT_INTERVAL_S = 1  # py-libp2p's default is 120 s, far too slow for mesh repair
+HEARTBEAT_INITIAL_DELAY_S = 0.1
+GOSSIP_WINDOW = 3  # heartbeats of message ids advertised in IHAVE
+GOSSIP_HISTORY = 5  # heartbeats of messages kept to answer IWANT
+FANOUT_TTL_S = 60
+PRUNE_BACKOFF_S = 60
+SEEN_TTL_S = 120  # dedup window of the seen-message cache (by content hash)
+VALIDATION_CACHE_TTL_S = 300
+VALIDATION_CACHE_SIZE = 10_000
+
+# --- Gossip message handling ----------------------------------------------------------------
+MAX_GOSSIP_RPC_BYTES = 1024 * 1024  # one inbound pubsub RPC frame (objects are far smaller)
+MAX_CONCURRENT_VALIDATORS = 16
+VALIDATION_TIMEOUT_S = 30.0  # a slow ingest must not turn honest messages into "invalid"
+# Relay spam limit: messages per second per topic accepted *for forwarding* from one remote
+# peer (py-libp2p's default of 10/s also throttles the node's own publishes; ours are exempt).
+RELAY_MSGS_PER_S_PER_PEER_TOPIC = 500.0
+MAX_TOPICS_PER_PEER = 100
+
+# --- Outbound pacing ------------------------------------------------------------------------
+# py-libp2p's per-peer send queue holds 32 RPCs and drops silently when full. We enlarge it
+# (room for relayed traffic) and make our own publish() wait until every peer queue is below
+# the high-water mark, which gives publishers backpressure.
+PEER_SEND_QUEUE_RPCS = 1024
+PUBLISH_QUEUE_HIGH_WATER = 16
+PUBLISH_PACE_POLL_S = 0.002  # how often a paced publish re-checks queue depths
+PUBLISH_PACE_MAX_WAIT_S = 10.0  # give up waiting on a stuck peer queue after this long
+
+# --- Connections ----------------------------------------------------------------------------
+MAX_CONNECTIONS = 64  # total, inbound + outbound
+MAX_CONNECTIONS_PER_PEER = 2
+DIAL_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 15.0  # whole connect() incl. security + muxer upgrade
+
+# --- Redial (bootstrap + remembered peers) --------------------------------------------------
+REDIAL_BACKOFF_INITIAL_S = 1.0
+REDIAL_BACKOFF_MAX_S = 300.0
+REDIAL_BACKOFF_FACTOR = 2.0
+REDIAL_SCAN_INTERVAL_S = 1.0  # how often the redial loop looks for due peers
+MAX_CONCURRENT_DIALS = 8
+
+# --- Down-scoring ---------------------------------------------------------------------------
+INVALID_STRIKE_THRESHOLD = 10  # invalid objects/frames from one peer ...
+INVALID_STRIKE_WINDOW_S = 60.0  # ... within this window => disconnect and block
+PEER_BLOCK_DURATION_S = 600.0
+
+# --- Events ---------------------------------------------------------------------------------
+PEER_EVENT_BUFFER = 256  # queued "peer connected" events before new ones are dropped
