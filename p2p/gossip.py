@@ -138,6 +138,15 @@ class Gossip:
     def topics(self) -> list[str]:
         return sorted(self._pubsub.topic_ids)
 
+    def peers_on_topic(self, topic: str) -> list[str]:
+        """Connected peers that announced a subscription to ``topic``."""
+        return sorted(str(p) for p in self._pubsub.peer_topics.get(topic, ()))
+
+    def mesh_peers(self, topic: str) -> list[str]:
+        """Peers in our GossipSub mesh for ``topic`` (full-message peers)."""
+        mesh = getattr(self._pubsub.router, "mesh", {})
+        return sorted(str(p) for p in mesh.get(topic, ()))
+
     def _max_queue_depth(self) -> int:
         return max((len(q) for q in self._pubsub.peer_queues.values()), default=0)
 

@@ -40,7 +40,6 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
-from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
@@ -61,17 +60,11 @@ StrikeFn = Callable[[Any, str], None]  # (libp2p ID, reason)
 
 def _safe_signature_ok(msg: Any) -> tuple[bool, str]:
     """Run upstream's signature check without letting it raise (behaviour 2 above)."""
+    if not msg.from_id:
+        return False, "missing from"
     try:
-        if not msg.from_id:
-            return False, "missing from"
-        try:
-            ID(msg.from_id).extract_public_key()
-        except Exception:
-            # upstream falls back to msg.key here, and lets deserialisation raise
-            if msg.key:
-                deserialize_public_key(msg.key)
         ok = bool(signature_validator(msg))
-    except Exception as exc:
+    except Exception as exc:  # garbage key: deserialize_public_key re-raises
         return False, f"undecodable key/signature ({exc.__class__.__name__})"
     return ok, "" if ok else "bad signature"
 
@@ -166,6 +159,10 @@ class PeerGuard:
     def is_blocked(self, peer_id: str) -> bool:
         until = self._blocked_until.get(peer_id)
         return until is not None and trio.current_time() < until
+
+    def strike_count(self, peer_id: str) -> int:
+        """Strikes currently counted against ``peer_id`` (within the window)."""
+        return len(self._strikes.get(peer_id, ()))
 
     def blocked_peers(self) -> list[str]:
         now = trio.current_time()

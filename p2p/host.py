@@ -148,6 +148,9 @@ class P2PNode:
     def blocked_peers(self) -> list[str]:
         return self._guard.blocked_peers()
 
+    def strike_count(self, peer_id: str) -> int:
+        return self._guard.strike_count(peer_id)
+
     # --- gossip ---------------------------------------------------------------------------
     async def subscribe(self, topic: str) -> None:
         await self._gossip.subscribe(topic)
@@ -157,6 +160,12 @@ class P2PNode:
 
     def topics(self) -> list[str]:
         return self._gossip.topics()
+
+    def peers_on_topic(self, topic: str) -> list[str]:
+        return self._gossip.peers_on_topic(topic)
+
+    def mesh_peers(self, topic: str) -> list[str]:
+        return self._gossip.mesh_peers(topic)
 
     async def publish(self, topic: str, data: bytes) -> None:
         """Publish with backpressure (waits while peer send queues are full)."""
