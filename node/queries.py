@@ -1,0 +1,271 @@
+"""Read side of the store: pages of projects, threads, tags, search, as plain views.
+
+Views are the dicts documented in docs/rpc.md (ids as hex). Every function takes an open read
+transaction and touches only the index range it needs: a page costs O(page), never O(store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from protocols.objects import SignedObject
+from protocols.search import query_words
+
+from node.store import U64, Store, u64
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+# Search scans at most this many index entries per query word (prefix matches included).
+MAX_SEARCH_SCAN = 20_000
+
+
+class QueryError(ValueError):
+    code = "bad_request"
+
+
+class NotFound(QueryError):
+    code = "not_found"
+
+
+class Ambiguous(QueryError):
+    code = "ambiguous"
+
+
+def _hex(b: bytes | None) -> str | None:
+    return b.hex() if isinstance(b, bytes) else None
+
+
+class Views:
+    """Turns stored objects into views; caches names for the life of one read."""
+
+    def __init__(self, store: Store, txn: Any, follows: set[bytes] | None = None) -> None:
+        self.store, self.txn = store, txn
+        self.follows = follows or set()
+        self._names: dict[bytes, str | None] = {}
+
+    def author_name(self, author: bytes) -> str | None:
+        if author not in self._names:
+            seq = self.txn.get(author, db=self.store.db["profiles"])
+            prof = self.store.get_seq(self.txn, seq) if seq else None
+            self._names[author] = prof.body["name"] if prof else None
+        return self._names[author]
+
+    def lab_name(self, lab: bytes) -> str | None:
+        if lab not in self._names:
+            obj = self.store.get(self.txn, lab)
+            self._names[lab] = obj.body["name"] if obj and obj.kind == "lab" else None
+        return self._names[lab]
+
+    def view(self, o: SignedObject) -> dict[str, Any]:
+        v: dict[str, Any] = {
+            "id": o.id.hex(),
+            "kind": o.kind,
+            "author": o.author.hex(),
+            "author_name": self.author_name(o.author),
+            "ts": o.ts,
+        }
+        for key, value in o.body.items():
+            v[key] = value.hex() if isinstance(value, bytes) else value
+        if o.kind == "lab":
+            v["followed"] = o.id in self.follows
+            v["projects"] = self.store.count(self.txn, lab=o.id)
+        elif o.kind == "project":
+            v["lab_name"] = self.lab_name(o.body["lab"])
+            v["tags"] = self.labels_of(o.id)
+            raw = self.txn.get(o.id, db=self.store.db["project"])
+            v["activity"] = U64.unpack(raw[:8])[0] if raw else o.ts
+            v["comments"] = U64.unpack(raw[8:16])[0] if raw else 0
+        return v
+
+    def labels_of(self, target: bytes) -> list[str]:
+        labels: dict[str, None] = {}
+        for o in self.about(target):
+            if o.kind == "tag":
+                labels.update(dict.fromkeys(o.body["labels"]))
+        return list(labels)
+
+    def about(self, target: bytes) -> Iterator[SignedObject]:
+        """Live comments, tags (and other kinds) whose target is `target`, oldest first."""
+        for key in _prefix_keys(self.txn, self.store.db["by_target"], target):
+            o = self.store.get_seq(self.txn, key[-8:])
+            if o is not None:
+                yield o
+
+    def thread(self, target: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(tags, threaded comments) of an object."""
+        tags, comments = [], []
+        for o in self.about(target):
+            if o.kind == "tag":
+                tags.append(self.view(o))
+            elif o.kind == "comment":
+                comments.append(self.view(o) | {"replies": []})
+        by_id = {c["id"]: c for c in comments}
+        roots = []
+        for c in comments:
+            parent = by_id.get(c["parent"]) if c["parent"] else None
+            (parent["replies"] if parent is not None else roots).append(c)
+        return tags, roots
+
+
+def _prefix_keys(
+    txn: Any, db: Any, prefix: bytes, *, reverse: bool = False, after: bytes | None = None
+) -> Iterator[bytes]:
+    """Keys starting with `prefix`, ascending (or descending), strictly past `after`."""
+    cur = txn.cursor(db=db)
+    if not reverse:
+        if not cur.set_range(after + b"\0" if after else prefix):
+            return
+        for key in cur.iternext(values=False):
+            if not key.startswith(prefix):
+                return
+            yield key
+        return
+    if after is not None:
+        found = cur.set_range(after)
+        ok = cur.prev() if found else cur.last()
+    else:
+        upper = _next_prefix(prefix)
+        found = cur.set_range(upper) if upper else False
+        ok = cur.prev() if found else cur.last()
+    if not ok:
+        return
+    for key in cur.iterprev(values=False):
+        if not key.startswith(prefix):
+            if key < prefix:
+                return
+            continue
+        yield key
+
+
+def _next_prefix(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with `prefix`."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)
+
+
+def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
+    """A full hex id or a unique hex prefix (>= 8 chars) -> 32-byte id of a known object."""
+    ref = ref.strip().lower()
+    try:
+        raw = bytes.fromhex(ref if len(ref) % 2 == 0 else ref[:-1])
+    except ValueError:
+        raise QueryError(f"{ref!r} is not a hex object id") from None
+    if len(ref) == 64:
+        if not store.has(raw, txn):
+            raise NotFound(f"no object {ref[:16]}… is known here")
+        return raw
+    if len(ref) < 8:
+        raise QueryError("an id prefix needs at least 8 hex characters")
+    matches = []
+    for key in _prefix_keys(txn, store.db["ids"], raw):
+        if key.hex().startswith(ref):
+            matches.append(key)
+            if len(matches) > 1:
+                raise Ambiguous(f"id prefix {ref} matches several objects")
+    if not matches:
+        raise NotFound(f"no object starts with {ref}")
+    return matches[0]
+
+
+def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) -> bytes:
+    """A lab by id, id prefix or exact name (case-insensitive)."""
+    wanted = ref.strip().casefold()
+    for key in _prefix_keys(txn, store.db["by_kind"], b"lab\0"):
+        o = store.get_seq(txn, key[-8:])
+        if o is not None and o.body["name"].casefold() == wanted:
+            return o.id
+    try:
+        oid = resolve_id(store, txn, ref)
+    except QueryError:
+        if not must_exist and len(ref) == 64:
+            return bytes.fromhex(ref)
+        raise NotFound(f"no lab named or numbered {ref!r}") from None
+    o = store.get(txn, oid)
+    if o is None or o.kind != "lab":
+        raise NotFound(f"{ref} is not a lab")
+    return oid
+
+
+def page_projects(
+    store: Store, views: Views, *, lab: bytes | None, order: str, limit: int,
+    cursor: str | None, tag: str | None = None, author: bytes | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    limit = max(1, min(limit, MAX_PAGE))
+    after = bytes.fromhex(cursor) if cursor else None
+    txn, db = views.txn, store.db
+    if tag is not None:
+        keys, total = _prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after), None  # noqa: E501
+    elif lab is not None and order == "active":
+        keys, total = _prefix_keys(txn, db["active"], lab, reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+    elif lab is not None:
+        keys, total = _prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+    elif author is not None:
+        keys, total = _prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None  # noqa: E501
+    else:
+        keys, total = _prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
+    items: list[dict[str, Any]] = []
+    seen: set[bytes] = set()
+    last = None
+    for key in keys:
+        last = key
+        o = _project_for_key(store, txn, db, key, tag is not None, lab is not None and order == "active")  # noqa: E501
+        if o is None or o.kind != "project" or o.id in seen:
+            continue
+        seen.add(o.id)
+        items.append(views.view(o))
+        if len(items) >= limit:
+            break
+    more = len(items) >= limit and last is not None
+    return {"items": items, "next": last.hex() if more and last else None, "total": total}
+
+
+def _project_for_key(
+    store: Store, txn: Any, db: dict[str, Any], key: bytes, by_tag: bool, by_activity: bool
+) -> SignedObject | None:
+    if by_tag:
+        target = txn.get(key, db=db["by_label"])
+        return store.get(txn, target) if target else None
+    if by_activity:
+        return store.get(txn, key[-32:])
+    return store.get_seq(txn, key[-8:])
+
+
+def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
+    counts = [
+        {"label": k.decode(), "count": U64.unpack(v)[0]}
+        for k, v in txn.cursor(db=store.db["labels"])
+    ]
+    counts.sort(key=lambda c: (-c["count"], c["label"]))
+    return counts[: max(1, limit)]
+
+
+def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str, Any]]:
+    """Projects whose title, summary or tags contain every query word (the last as prefix)."""
+    words = query_words(query)
+    if not words:
+        return []
+    candidates: set[bytes] | None = None
+    for i, word in enumerate(words):
+        prefix = word.encode() + (b"" if i == len(words) - 1 else b"\0")
+        found: set[bytes] = set()
+        for n, key in enumerate(_prefix_keys(views.txn, store.db["words"], prefix)):
+            if n >= MAX_SEARCH_SCAN:
+                break
+            found.add(key[-32:])
+        candidates = found if candidates is None else candidates & found
+        if not candidates:
+            return []
+    projects = [o for o in (store.get(views.txn, pid) for pid in candidates or ()) if o]
+    projects = [o for o in projects if o.kind == "project"]
+    projects.sort(key=lambda o: -o.ts)
+    return [views.view(o) for o in projects[: max(1, min(limit, MAX_PAGE))]]
+
+
+def seq_key(seq: int) -> bytes:
+    return u64(seq)

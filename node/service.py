@@ -1,0 +1,312 @@
+"""What a member can do, as blocking methods over the store: the one implementation behind
+the CLI (no node running), the control-socket RPC and the HTTP API.
+
+`Service.call(method, params)` takes the RPC method names of docs/rpc.md and returns plain
+values (views); every failure is a `ServiceError` with a code and a one-line message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from protocols import errors, kinds
+from protocols.fields import normalize_label
+from protocols.objects import SignedObject, decode, public_key_bytes
+
+from node import queries
+from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
+from node.ingest import Ingest, now_ms
+from node.store import Store
+
+log = logging.getLogger(__name__)
+_MASK = 2**256 - 1
+
+
+class ServiceError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _str(params: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = params.get(name, default)
+    if value is None:
+        raise ServiceError("bad_request", f"missing parameter {name!r}")
+    if not isinstance(value, str):
+        raise ServiceError("bad_request", f"parameter {name!r} must be a string")
+    return value
+
+
+def _int(params: Mapping[str, Any], name: str, default: int) -> int:
+    value = params.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ServiceError("bad_request", f"parameter {name!r} must be an integer")
+    return value
+
+
+def _strs(params: Mapping[str, Any], name: str) -> list[str]:
+    value = params.get(name) or []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ServiceError("bad_request", f"parameter {name!r} must be a list of strings")
+    return list(value)
+
+
+class Service:
+    def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
+        self.data_dir, self.store, self.ingest = data_dir, store, ingest
+        self.key = load_member_key(data_dir)
+        # Called with each object this member creates (the node publishes it by gossip).
+        self.on_created: list[Callable[[SignedObject], None]] = []
+        # Called when the member follows/unfollows a lab (the node (un)subscribes topics).
+        self.on_follow: list[Callable[[bytes, bool], None]] = []
+
+    # ---- dispatch ----------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        handler = getattr(self, "m_" + method, None)
+        if handler is None:
+            raise ServiceError("unknown_method", f"unknown method {method!r}")
+        try:
+            return handler(params)
+        except ServiceError:
+            raise
+        except queries.QueryError as exc:
+            raise ServiceError(exc.code, str(exc)) from exc
+        except errors.ObjectError as exc:
+            raise ServiceError("invalid_object", str(exc)) from exc
+        except IdentityError as exc:
+            raise ServiceError("identity", str(exc)) from exc
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _views(self, txn: Any) -> queries.Views:
+        return queries.Views(self.store, txn, self.follows())
+
+    def follows(self) -> set[bytes]:
+        return {bytes.fromhex(k[7:]) for k, _ in self.store.meta_prefix("follow:")}
+
+    def _require_key(self) -> Any:
+        if self.key is None:
+            raise ServiceError("no_identity", "no identity here yet: run `percolab init --name NAME`")
+        return self.key
+
+    def create(self, kind: str, body: Mapping[str, Any]) -> SignedObject:
+        obj = kinds.create(self._require_key(), kind, body, now_ms())
+        result = self.ingest.ingest([obj.raw])
+        if result.rejected:
+            raise ServiceError("invalid_object", result.rejected[0].reason)
+        for hook in self.on_created:
+            hook(obj)
+        return obj
+
+    def _resolve(self, ref: str) -> SignedObject:
+        with self.store.read() as txn:
+            oid = queries.resolve_id(self.store, txn, ref)
+            obj = self.store.get(txn, oid)
+        if obj is None:
+            raise ServiceError("not_found", f"object {ref} was withdrawn by its author")
+        return obj
+
+    def _scope_of(self, obj: SignedObject) -> bytes | None:
+        if obj.kind == "lab":
+            return obj.id
+        scope = kinds.kind_spec(obj.kind).scope(obj.body)
+        return None if scope == kinds.PUBLIC_SCOPE else scope
+
+    def follow(self, lab: bytes, on: bool) -> None:
+        self.store.meta_put("follow:" + lab.hex(), b"1" if on else None)
+        for hook in self.on_follow:
+            hook(lab, on)
+
+    # ---- identity ----------------------------------------------------------------------
+
+    def m_whoami(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.key is None:
+            return None
+        author = public_key_bytes(self.key)
+        with self.store.read() as txn:
+            seq = txn.get(author, db=self.store.db["profiles"])
+            prof = self.store.get_seq(txn, seq) if seq else None
+        return {
+            "author": author.hex(),
+            "name": prof.body["name"] if prof else "",
+            "about": prof.body["about"] if prof else "",
+            "fingerprint": fingerprint(author),
+        }
+
+    def m_init(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        name, about = _str(params, "name"), _str(params, "about", "")
+        kinds.validate_body(kinds.PROFILE, {"name": name, "about": about})
+        self.key = create_member_key(self.data_dir)
+        self.create("profile", {"name": name, "about": about})
+        return self.m_whoami({})
+
+    def m_profile_set(self, params: Mapping[str, Any]) -> str:
+        current = self.m_whoami({}) or {}
+        name = _str(params, "name", current.get("name"))
+        about = _str(params, "about", current.get("about", ""))
+        return self.create("profile", {"name": name, "about": about}).id_hex
+
+    # ---- labs --------------------------------------------------------------------------
+
+    def m_lab_list(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.store.read() as txn:
+            views = self._views(txn)
+            labs = [
+                views.view(o)
+                for key in queries._prefix_keys(txn, self.store.db["by_kind"], b"lab\0")
+                if (o := self.store.get_seq(txn, key[-8:])) is not None
+            ]
+        labs.sort(key=lambda v: (not v["followed"], v["name"].casefold(), v["id"]))
+        return labs
+
+    def m_lab_create(self, params: Mapping[str, Any]) -> str:
+        body = {
+            "name": _str(params, "name"),
+            "description": _str(params, "description", ""),
+            "place": _str(params, "place", ""),
+            "theme": _str(params, "theme", ""),
+        }
+        lab = self.create("lab", body)
+        self.follow(lab.id, True)
+        return lab.id_hex
+
+    def _lab(self, params: Mapping[str, Any], must_exist: bool = True) -> bytes:
+        with self.store.read() as txn:
+            return queries.resolve_lab(self.store, txn, _str(params, "lab"), must_exist=must_exist)
+
+    def m_lab_follow(self, params: Mapping[str, Any]) -> bool:
+        self.follow(self._lab(params, must_exist=False), True)
+        return True
+
+    def m_lab_unfollow(self, params: Mapping[str, Any]) -> bool:
+        self.follow(self._lab(params, must_exist=False), False)
+        return True
+
+    # ---- projects, threads, tags ------------------------------------------------------
+
+    def m_projects(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        lab = self._lab(params) if params.get("lab") else None
+        author = bytes.fromhex(_str(params, "author")) if params.get("author") else None
+        tag = normalize_label(_str(params, "tag")) if params.get("tag") else None
+        order = _str(params, "order", "newest")
+        if order not in ("newest", "active"):
+            raise ServiceError("bad_request", "order must be 'newest' or 'active'")
+        cursor = params.get("cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise ServiceError("bad_request", "cursor must be a string")
+        with self.store.read() as txn:
+            try:
+                return queries.page_projects(
+                    self.store, self._views(txn), lab=lab, order=order, tag=tag, author=author,
+                    limit=_int(params, "limit", queries.DEFAULT_PAGE), cursor=cursor,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ServiceError("bad_request", f"bad cursor: {exc}") from exc
+
+    def m_project(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        obj = self._resolve(_str(params, "id"))
+        with self.store.read() as txn:
+            views = self._views(txn)
+            tags, comments = views.thread(obj.id)
+            return {"project": views.view(obj), "tags": tags, "comments": comments}
+
+    m_show = m_project
+
+    def m_post(self, params: Mapping[str, Any]) -> str:
+        lab = self._lab(params)
+        body = {
+            "lab": lab,
+            "title": _str(params, "title"),
+            "summary": _str(params, "summary", ""),
+            "body": _str(params, "body", ""),
+            "stage": _str(params, "stage", "idea"),
+            "needs": _strs(params, "needs"),
+        }
+        labels = [normalize_label(t) for t in _strs(params, "tags")]
+        if labels:  # check the labels before anything is signed
+            kinds.validate_body(kinds.TAG, {"lab": lab, "target": bytes(32), "labels": labels})
+        project = self.create("project", body)
+        if labels:
+            self.create("tag", {"lab": lab, "target": project.id, "labels": labels})
+        if lab not in self.follows():
+            self.follow(lab, True)
+        return project.id_hex
+
+    def m_comment(self, params: Mapping[str, Any]) -> str:
+        target = self._resolve(_str(params, "target"))
+        parent = self._resolve(_str(params, "parent")).id if params.get("parent") else None
+        body = {
+            "lab": self._scope_of(target),
+            "target": target.id,
+            "parent": parent,
+            "body": _str(params, "body"),
+        }
+        return self.create("comment", body).id_hex
+
+    def m_tag(self, params: Mapping[str, Any]) -> str:
+        target = self._resolve(_str(params, "target"))
+        labels = [normalize_label(t) for t in _strs(params, "labels")]
+        body = {"lab": self._scope_of(target), "target": target.id, "labels": labels}
+        return self.create("tag", body).id_hex
+
+    def m_retract(self, params: Mapping[str, Any]) -> str:
+        target = self._resolve(_str(params, "id"))
+        if target.author != public_key_bytes(self._require_key()):
+            raise ServiceError("not_author", "only an object's author can withdraw it")
+        body = {"lab": self._scope_of(target), "target": target.id}
+        return self.create("retraction", body).id_hex
+
+    def m_tags(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.store.read() as txn:
+            return queries.tag_counts(self.store, txn, _int(params, "limit", 100))
+
+    def m_search(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.store.read() as txn:
+            return queries.search(
+                self.store, self._views(txn), _str(params, "query"), _int(params, "limit", 50)
+            )
+
+    # ---- bulk --------------------------------------------------------------------------
+
+    def m_export(self, params: Mapping[str, Any]) -> list[bytes]:
+        lab = self._lab(params) if params.get("lab") else None
+        out = []
+        with self.store.read() as txn:
+            for _, raw in self.store.iter_objects(txn):
+                if lab is not None:
+                    o = decode(raw)
+                    if o.id != lab and kinds.kind_spec(o.kind).scope(o.body) != lab:
+                        continue
+                out.append(raw)
+        return out
+
+    def m_import_objects(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        objects = params.get("objects")
+        if not isinstance(objects, list) or not all(isinstance(o, bytes) for o in objects):
+            raise ServiceError("bad_request", "objects must be a list of byte strings")
+        result = self.ingest.ingest(objects)
+        return {
+            "accepted": len(result.stored),
+            "known": result.known,
+            "rejected": [{"index": r.index, "reason": r.reason} for r in result.rejected],
+        }
+
+    # ---- status ------------------------------------------------------------------------
+
+    def m_status(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        with self.store.read() as txn:
+            counts = {k: self.store.count(txn, k) for k in kinds.registered_kinds()}
+            total = self.store.count(txn)
+            digest, n = 0, 0
+            for key in txn.cursor(db=self.store.db["sync"]).iternext(values=False):
+                digest = (digest + int.from_bytes(key[-32:], "big")) & _MASK
+                n += 1
+        return {"counts": counts, "objects": total, "digest": digest.to_bytes(32, "big").hex(),
+                "sync_items": n}  # fmt: skip

@@ -1,0 +1,320 @@
+"""The object store on LMDB: signed objects by append sequence, plus the indexes.
+
+Layout (one LMDB environment, named databases; all keys big-endian so byte order is
+numeric order):
+
+    objects   seq(8)                         -> signed bytes ("" once retracted)
+    ids       id(32)                         -> seq(8)
+    tomb      id(32)                         -> retraction id(32)   withdrawn objects
+    pending   target id(32) + retraction id  -> ""                  retraction came first
+    by_kind   kind + 0 + ts(8) + seq(8)      -> ""
+    by_author author(32) + ts(8) + seq(8)    -> ""
+    by_lab    lab(32) + kind + 0 + ts + seq  -> ""
+    by_target target(32) + ts(8) + seq(8)    -> ""
+    by_label  label + 0 + ts(8) + seq(8)     -> target id(32)
+    active    lab(32) + ts(8) + project(32)  -> ""                  "most active" order
+    project   project id(32)                 -> activity ts(8) + comments(8)
+    labels    label                          -> count(8)
+    profiles  author(32)                     -> seq(8) of the newest profile
+    words     word + 0 + project id(32)      -> ""                  search index
+    sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
+    meta      name                           -> value              counters, follows, peers
+
+Every object and all its index entries are written in one durable transaction per batch,
+so a crash leaves either all of a batch or none of it (DESIGN.md: never writemap+nosync).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from protocols import kinds
+from protocols.objects import SignedObject, decode
+from protocols.search import words_of
+
+log = logging.getLogger(__name__)
+
+# Address space reserved for the map; the file only grows as data is written.
+MAP_SIZE = 64 * 1024**3
+MAX_DBS = 24
+U64 = struct.Struct(">Q")
+_DB_NAMES = (
+    "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
+    "by_label", "active", "project", "labels", "profiles", "words", "sync", "meta",
+)  # fmt: skip
+
+
+def u64(n: int) -> bytes:
+    return U64.pack(n)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or is inconsistent."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object that a batch stored (retracted targets are reported in `hidden`)."""
+
+    obj: SignedObject
+    seq: int
+
+
+class Store:
+    def __init__(self, path: Path, *, map_size: int = MAP_SIZE) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.env = lmdb.open(
+                str(path), map_size=map_size, max_dbs=MAX_DBS, subdir=True,
+                sync=True, metasync=True, writemap=False, readahead=False,
+            )  # fmt: skip
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        self.db = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
+        self._deferred: dict[str, list[tuple[bytes, bytes]]] = {}
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def read(self) -> Any:
+        """A short read transaction (use as a context manager)."""
+        return self.env.begin(buffers=False)
+
+    def has(self, oid: bytes, txn: Any = None) -> bool:
+        if txn is None:
+            with self.read() as t:
+                return t.get(oid, db=self.db["ids"]) is not None
+        return txn.get(oid, db=self.db["ids"]) is not None
+
+    def get_raw(self, txn: Any, oid: bytes) -> bytes | None:
+        seq = txn.get(oid, db=self.db["ids"])
+        if seq is None:
+            return None
+        raw: bytes | None = txn.get(seq, db=self.db["objects"])
+        return raw or None
+
+    def get(self, txn: Any, oid: bytes) -> SignedObject | None:
+        raw = self.get_raw(txn, oid)
+        return decode(raw, oid=oid) if raw is not None else None
+
+    def get_seq(self, txn: Any, seq: bytes) -> SignedObject | None:
+        raw = txn.get(seq, db=self.db["objects"])
+        return decode(raw) if raw else None
+
+    def is_retracted(self, txn: Any, oid: bytes) -> bool:
+        return txn.get(oid, db=self.db["tomb"]) is not None
+
+    def count(self, txn: Any, kind: str | None = None, lab: bytes | None = None) -> int:
+        """Live objects of a kind (all kinds when None); with `lab`, that lab's projects."""
+        name = f"lab:{lab.hex()}" if lab is not None else "count:" + (kind or "*")
+        raw = txn.get(name.encode(), db=self.db["meta"])
+        return U64.unpack(raw)[0] if raw else 0
+
+    def iter_objects(self, txn: Any) -> Iterator[tuple[int, bytes]]:
+        """Every live object as (seq, raw), in append order."""
+        for key, raw in txn.cursor(db=self.db["objects"]):
+            if raw:
+                yield U64.unpack(key)[0], raw
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def write_batch(self, objs: Iterable[tuple[SignedObject, kinds.KindSpec]]) -> list[Stored]:
+        """Store validated, verified objects and index them, in one durable transaction.
+
+        Objects already known (by id) are skipped. Returns the objects newly stored.
+        """
+        stored: list[Stored] = []
+        self._deferred = {}
+        with self.env.begin(write=True) as txn:
+            cur = txn.cursor(db=self.db["objects"])
+            seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
+            counts: dict[str, int] = {}
+            for obj, spec in objs:
+                if txn.get(obj.id, db=self.db["ids"]) is not None:
+                    continue
+                key = u64(seq)
+                txn.put(key, obj.raw, db=self.db["objects"], append=True)
+                if obj.kind == "retraction":
+                    self._flush(txn)  # retractions read and delete: settle the batch first
+                txn.put(obj.id, key, db=self.db["ids"])
+                if obj.kind == "retraction" and not self._retraction_allowed(txn, obj):
+                    # Stored (so it is not fetched again) but not applied or indexed.
+                    seq += 1
+                    continue
+                rid = self._pending_retraction(txn, obj)
+                if rid is not None:  # its author withdrew it before it reached us
+                    txn.put(key, b"", db=self.db["objects"])
+                    txn.put(obj.id, rid, db=self.db["tomb"])
+                else:
+                    self._index(txn, obj, spec, key, add=True)
+                    for name in _counters(obj, spec):
+                        counts[name] = counts.get(name, 0) + 1
+                stored.append(Stored(obj, seq))
+                seq += 1
+            self._flush(txn)
+            for name, n in counts.items():
+                self._bump(txn, name, n)
+        return stored
+
+    def _flush(self, txn: Any) -> None:
+        """Write the batch's deferred index entries: sorted, one putmulti per database
+        (far fewer page visits than one put per entry in arrival order)."""
+        for name, items in self._deferred.items():
+            items.sort()
+            txn.cursor(db=self.db[name]).putmulti(items, dupdata=False, overwrite=True)
+        self._deferred = {}
+
+    def _bump(self, txn: Any, name: str, delta: int) -> None:
+        key = name.encode()
+        raw = txn.get(key, db=self.db["meta"])
+        txn.put(key, u64((U64.unpack(raw)[0] if raw else 0) + delta), db=self.db["meta"])
+
+    def _retraction_allowed(self, txn: Any, r: SignedObject) -> bool:
+        target = r.body["target"]
+        tseq = txn.get(target, db=self.db["ids"])
+        if tseq is None:
+            txn.put(target + r.id, b"", db=self.db["pending"])
+            return True
+        raw = txn.get(tseq, db=self.db["objects"])
+        if not raw:
+            return True  # already withdrawn
+        tobj = decode(raw, oid=target)
+        if tobj.author != r.author or tobj.kind == "retraction":
+            log.info("ignoring retraction %s: not the author's own object", r.id.hex()[:12])
+            return False
+        self._withdraw(txn, tobj, tseq, r.id)
+        return True
+
+    def _pending_retraction(self, txn: Any, obj: SignedObject) -> bytes | None:
+        """The id of a retraction of `obj` by its own author that arrived before it."""
+        cur = txn.cursor(db=self.db["pending"])
+        if not cur.set_range(obj.id):
+            return None
+        for key, _ in cur:
+            if not key.startswith(obj.id):
+                break
+            rid = key[32:]
+            rraw = self.get_raw(txn, rid)
+            if rraw is not None and decode(rraw, oid=rid).author == obj.author:
+                return rid
+        return None
+
+    def _withdraw(self, txn: Any, obj: SignedObject, seq: bytes, rid: bytes) -> None:
+        self._index(txn, obj, kinds.kind_spec(obj.kind), seq, add=False)
+        txn.put(seq, b"", db=self.db["objects"])
+        txn.put(obj.id, rid, db=self.db["tomb"])
+        for name in _counters(obj, kinds.kind_spec(obj.kind)):
+            self._bump(txn, name, -1)
+
+    def _index(self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool) -> None:
+        ts = u64(o.ts)
+        kind = o.kind.encode() + b"\0"
+        entries = [
+            ("by_kind", kind + ts + seq, b""),
+            ("by_author", o.author + ts + seq, b""),
+            ("sync", spec.scope(o.body) + ts + o.id, b""),
+        ]
+        scope = spec.scope(o.body)
+        if spec.lab_field is not None:
+            entries.append(("by_lab", scope + kind + ts + seq, b""))
+        target = o.body.get(spec.target_field) if spec.target_field else None
+        if isinstance(target, bytes):
+            entries.append(("by_target", target + ts + seq, b""))
+        if o.kind == "project":
+            entries.append(("active", scope + ts + o.id, b""))
+            entries += [("words", w.encode() + b"\0" + o.id, b"") for w in _project_words(o)]
+        if o.kind == "tag":
+            for label in o.body["labels"]:
+                entries.append(("by_label", label.encode() + b"\0" + ts + seq, target or b""))
+                entries.append(("words", label.encode() + b"\0" + (target or b""), b""))
+                self._bump_label(txn, label, 1 if add else -1)
+        if add:
+            for db, key, value in entries:
+                self._deferred.setdefault(db, []).append((key, value))
+        else:
+            self._flush(txn)
+            for db, key, _ in entries:
+                txn.delete(key, db=self.db[db])
+        if o.kind == "profile" and add:
+            old = txn.get(o.author, db=self.db["profiles"])
+            if old is None or self._ts_of(txn, old) <= o.ts:
+                txn.put(o.author, seq, db=self.db["profiles"])
+        if o.kind == "project" and add:
+            txn.put(o.id, ts + u64(0) + scope, db=self.db["project"])
+        if isinstance(target, bytes) and o.kind in ("comment", "tag"):
+            self._touch_project(txn, target, o.ts, o.kind == "comment", add)
+
+    def _ts_of(self, txn: Any, seq: bytes) -> int:
+        raw = txn.get(seq, db=self.db["objects"])
+        return decode(raw).ts if raw else -1
+
+    def _bump_label(self, txn: Any, label: str, delta: int) -> None:
+        key = label.encode()
+        raw = txn.get(key, db=self.db["labels"])
+        n = (U64.unpack(raw)[0] if raw else 0) + delta
+        if n > 0:
+            txn.put(key, u64(n), db=self.db["labels"])
+        else:
+            txn.delete(key, db=self.db["labels"])
+
+    def _touch_project(self, txn: Any, pid: bytes, ts: int, comment: bool, add: bool) -> None:
+        """Keep a project's activity time and comment count in step with its thread."""
+        raw = txn.get(pid, db=self.db["project"])
+        if raw is None:
+            return  # target is not a (known) project; nothing to keep in step
+        activity, ncomments, lab = U64.unpack(raw[:8])[0], U64.unpack(raw[8:16])[0], raw[16:]
+        if comment:
+            ncomments = max(0, ncomments + (1 if add else -1))
+        new_activity = max(activity, ts) if add else activity
+        txn.put(pid, u64(new_activity) + u64(ncomments) + lab, db=self.db["project"])
+        if new_activity != activity:
+            self._flush(txn)
+            txn.delete(lab + u64(activity) + pid, db=self.db["active"])
+            txn.put(lab + u64(new_activity) + pid, b"", db=self.db["active"])
+
+    # ---- local state (not replicated) -------------------------------------------------
+
+    def meta_get(self, name: str) -> bytes | None:
+        with self.read() as txn:
+            value: bytes | None = txn.get(name.encode(), db=self.db["meta"])
+            return value
+
+    def meta_put(self, name: str, value: bytes | None) -> None:
+        with self.env.begin(write=True) as txn:
+            if value is None:
+                txn.delete(name.encode(), db=self.db["meta"])
+            else:
+                txn.put(name.encode(), value, db=self.db["meta"])
+
+    def meta_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        p = prefix.encode()
+        out = []
+        with self.read() as txn:
+            cur = txn.cursor(db=self.db["meta"])
+            if cur.set_range(p):
+                for key, value in cur:
+                    if not key.startswith(p):
+                        break
+                    out.append((key.decode(), value))
+        return out
+
+
+def _counters(obj: SignedObject, spec: kinds.KindSpec) -> list[str]:
+    """Names of the meta counters one live object adds 1 to."""
+    names = ["count:*", "count:" + obj.kind]
+    if obj.kind == "project":
+        names.append(f"lab:{spec.scope(obj.body).hex()}")
+    return names
+
+
+def _project_words(o: SignedObject) -> set[str]:
+    return words_of(o.body["title"]) | words_of(o.body["summary"])

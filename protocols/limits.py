@@ -1,0 +1,35 @@
+"""Every limit on objects, as named constants. docs/protocol.md quotes these values."""
+
+from __future__ import annotations
+
+# Whole signed object, in bytes. Nostr relays cap events at 64 KiB; we do the same.
+MAX_OBJECT_BYTES = 64 * 1024
+# How far into the future an object's timestamp may be (clock skew allowance), in ms.
+MAX_FUTURE_SKEW_MS = 15 * 60 * 1000
+# Timestamps are unsigned milliseconds below 2^48 (year ~10889): fits sync keys in 6 bytes.
+MAX_TS_MS = 2**48 - 1
+# Integers anywhere in a body stay within signed 64-bit range (JSON-safe ranges are per field).
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+# Nesting depth of maps/lists inside a body (extension kinds may nest; core kinds use 2).
+MAX_DEPTH = 8
+
+MAX_NAME_CHARS = 80
+MAX_ABOUT_CHARS = 2_000
+MAX_PLACE_CHARS = 120
+MAX_TITLE_CHARS = 140
+MAX_SUMMARY_CHARS = 500
+MAX_BODY_CHARS = 32_000
+MAX_COMMENT_CHARS = 8_000
+MAX_NEED_CHARS = 64
+MAX_NEEDS = 16
+MAX_STAGE_CHARS = 16
+
+# Tag labels: at most 32 per tag object, each 1..48 characters of lowercase letters, digits,
+# '-' and '_' (Unicode letters allowed, NFC-normalised, lowercase).
+MAX_LABELS = 32
+MAX_LABEL_CHARS = 48
+
+ID_BYTES = 32
+KEY_BYTES = 32
+SIG_BYTES = 64

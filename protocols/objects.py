@@ -1,0 +1,172 @@
+"""Signed objects: envelope, canonical msgpack bytes, Ed25519 signatures, content ids.
+
+Wire form of one object (docs/protocol.md has the byte-level detail)::
+
+    msgpack array [v, kind, author, ts, body, sig]
+
+- v: int (1), kind: str, author: bin 32 (Ed25519 public key), ts: int milliseconds,
+  body: map with str keys sorted by their UTF-8 bytes, sig: bin 64.
+- Canonical: exactly the bytes msgpack's shortest encodings give for that value with sorted
+  map keys. `decode` re-encodes and refuses any other byte string for the same value, so one
+  object has one byte string and therefore one id.
+- Signature input: SIGN_DOMAIN + msgpack([v, kind, author, ts, body]).
+- id: SHA-256 of the whole signed byte string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import nacl.bindings
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from protocols import errors
+from protocols.limits import KEY_BYTES, MAX_OBJECT_BYTES, SIG_BYTES
+
+VERSION = 1
+# Domain separation: a Percolab signature can never be replayed as another protocol's message.
+SIGN_DOMAIN = b"percolab/object/v1\x00"
+_ENVELOPE_FIELDS = 6
+_PACKED_SIG_BYTES = 2 + SIG_BYTES  # bin8 header (0xc4, 64) + the signature
+
+
+@dataclass(frozen=True)
+class SignedObject:
+    """A decoded, canonically encoded object. `raw` is the exact signed bytes; `id` their hash."""
+
+    v: int
+    kind: str
+    author: bytes
+    ts: int
+    body: Mapping[str, Any]
+    sig: bytes
+    raw: bytes
+    id: bytes
+
+    @property
+    def id_hex(self) -> str:
+        return self.id.hex()
+
+
+def canonical(value: Any) -> Any:
+    """Return `value` with every map's keys in canonical order, recursively.
+
+    Keys are strings; ordering str by code point equals ordering by UTF-8 bytes.
+    """
+    t = type(value)
+    if t is dict or isinstance(value, Mapping):
+        for k in value:
+            if type(k) is not str:
+                raise errors.BadFieldType(f"map keys must be strings, got {type(k).__name__}")
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if t is list or t is tuple:
+        return [canonical(v) for v in value]
+    return value
+
+
+def _is_sorted(value: Any) -> bool:
+    """True if every map inside `value` (as decoded, in wire order) has sorted str keys."""
+    t = type(value)
+    if t is dict:
+        keys = list(value)
+        for k in keys:
+            if type(k) is not str:
+                return False
+        return keys == sorted(keys) and all(_is_sorted(v) for v in value.values())
+    if t is list:
+        return all(_is_sorted(v) for v in value)
+    return True
+
+
+def _pack(value: Any) -> bytes:
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def unsigned_bytes(kind: str, author: bytes, ts: int, body: Mapping[str, Any]) -> bytes:
+    return _pack([VERSION, kind, author, ts, canonical(body)])
+
+
+def signing_input(kind: str, author: bytes, ts: int, body: Mapping[str, Any]) -> bytes:
+    return SIGN_DOMAIN + unsigned_bytes(kind, author, ts, body)
+
+
+def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def sign(key: Ed25519PrivateKey, kind: str, ts: int, body: Mapping[str, Any]) -> SignedObject:
+    """Build and sign an object. The result still needs `kinds.validate` before it is trusted."""
+    author = public_key_bytes(key)
+    body = canonical(body)
+    sig = key.sign(signing_input(kind, author, ts, body))
+    raw = _pack([VERSION, kind, author, ts, body, sig])
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise errors.TooLarge(f"object is {len(raw)} bytes; the limit is {MAX_OBJECT_BYTES}")
+    return SignedObject(VERSION, kind, author, ts, body, sig, raw, object_id(raw))
+
+
+def object_id(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+def decode(raw: bytes, *, oid: bytes | None = None) -> SignedObject:
+    """Parse signed bytes into a SignedObject; structural and canonical checks only.
+
+    Schema rules of the kind are `kinds.validate`'s job; the signature is `verify`'s.
+    Pass `oid` when the caller already hashed `raw`.
+    """
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise errors.TooLarge(f"object is {len(raw)} bytes; the limit is {MAX_OBJECT_BYTES}")
+    try:
+        arr = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+    except Exception as exc:  # msgpack raises a zoo of types on garbage; all mean "undecodable"
+        raise errors.Undecodable(f"not a msgpack value: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(arr, list) or len(arr) != _ENVELOPE_FIELDS:
+        raise errors.BadEnvelope(f"an object is an array of {_ENVELOPE_FIELDS} items")
+    v, kind, author, ts, body, sig = arr
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise errors.BadEnvelope("version must be an integer")
+    if v != VERSION:
+        raise errors.UnsupportedVersion(f"object version {v} is not supported (only {VERSION})")
+    if not isinstance(kind, str):
+        raise errors.BadEnvelope("kind must be a string")
+    if not isinstance(author, bytes) or len(author) != KEY_BYTES:
+        raise errors.BadEnvelope(f"author must be {KEY_BYTES} bytes (an Ed25519 public key)")
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise errors.BadEnvelope("ts must be an integer (milliseconds)")
+    if not isinstance(body, dict):
+        raise errors.BadEnvelope("body must be a map")
+    if not isinstance(sig, bytes) or len(sig) != SIG_BYTES:
+        raise errors.BadEnvelope(f"sig must be {SIG_BYTES} bytes")
+    # Canonical iff every map is in key order and re-packing (which keeps that order and
+    # picks msgpack's shortest forms) reproduces the bytes exactly.
+    try:
+        again = _pack(arr) if _is_sorted(body) else b""
+    except Exception as exc:  # e.g. an ext type msgpack cannot re-pack
+        raise errors.Undecodable(f"cannot re-encode object: {exc}") from exc
+    if again != raw:
+        raise errors.NonCanonical("bytes are not the canonical encoding of this object")
+    return SignedObject(v, kind, author, ts, body, sig, raw, oid or object_id(raw))
+
+
+def verify(obj: SignedObject) -> bool:
+    """True if `obj.sig` is the author's Ed25519 signature over the object (libsodium)."""
+    # raw is canonical: [v, kind, author, ts, body, sig] is a fixarray (0x96) ending in the
+    # 66-byte bin8 sig; the unsigned array is the same bytes under a 5-item header (0x95).
+    message = SIGN_DOMAIN + b"\x95" + obj.raw[1:-_PACKED_SIG_BYTES]
+    try:
+        nacl.bindings.crypto_sign_open(obj.sig + message, obj.author)
+    except Exception:  # BadSignatureError, or ValueError for a malformed key
+        return False
+    return True
+
+
+def check_signature(obj: SignedObject) -> None:
+    if not verify(obj):
+        raise errors.BadSignature("signature does not match the author's key")
