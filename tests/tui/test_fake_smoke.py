@@ -1,0 +1,58 @@
+"""FAKE-node tests: the TUI against tests/tui/fake_node.py (development aid, not the contract)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.tui.fake_node import FakeNode
+from tests.tui.helpers import wait_for
+from tui.app import PercolabApp
+from tui.screens.labs import LabsScreen
+from tui.screens.project import ProjectScreen
+from tui.screens.projects import ProjectsScreen
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeNode]:
+    with tempfile.TemporaryDirectory() as tmp:
+        node = FakeNode(Path(tmp) / "node.sock")
+        lab = node.add_lab("fablab", "A fab lab", "Lyon")
+        node.add_lab("bikes", followed=False)
+        for i in range(45):
+            node.add_project(lab, f"Project {i:02d}", body="# Hello\n\nSome *markdown*.")
+        await node.start()
+        yield node
+        await node.stop()
+
+
+async def test_fake_browse_and_comment(fake: FakeNode) -> None:
+    app = PercolabApp(fake.socket_path)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, LabsScreen)
+                       and app.screen.table.row_count == 2, "labs listed")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen)
+                       and app.screen.table.row_count == 20, "first page")
+        screen = app.screen
+        assert isinstance(screen, ProjectsScreen)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: screen.page == 1 and "Project 24" in str(
+            screen.table.get_row_at(0)[1]), "second page")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Project 44" in str(screen.table.get_row_at(0)[1]),
+                       "back to first page")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen)
+                       and app.screen.loaded, "project open")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen.query("#body"), "comment form")
+        await pilot.press(*"hello world")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen)
+                       and len(app.screen.thread.comments) == 1, "comment in thread")

@@ -1,0 +1,191 @@
+"""The Percolab TUI: a Textual app attached to a node's control socket.
+
+``run_tui(socket_path)`` is the entry point the CLI calls. The app keeps one ``NodeClient``
+running a reconnect loop in a worker; connection changes and pushed objects become Textual
+messages that the app forwards to the screens of the current mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.timer import Timer
+
+from protocols.rpc import Push
+from tui.client import NodeClient, NodeUnavailable, RpcError
+from tui.commands import PercolabCommands
+from tui.format import Formatter
+from tui.messages import IdentityReady, NodeStateChanged, ObjectPushed, SyncPushed
+from tui.screens.forms import OnboardingForm
+from tui.screens.labs import LabsScreen
+from tui.screens.network import NetworkScreen
+from tui.screens.profile import ProfileScreen
+from tui.screens.search import SearchScreen
+from tui.screens.tags import TagsScreen
+
+log = logging.getLogger(__name__)
+
+DARK, LIGHT = "textual-dark", "textual-light"
+ANNOUNCE_DELAY_S = 0.6
+
+
+class PercolabApp(App[int]):
+    """Labs, projects, comments and tags of the node at ``socket_path``.
+
+    ``redact_volatile`` replaces ids, times and addresses on screen by placeholders (for
+    deterministic snapshots).
+    """
+
+    TITLE = "Percolab"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "labs": LabsScreen,
+        "tags": TagsScreen,
+        "search": SearchScreen,
+        "network": NetworkScreen,
+        "profile": ProfileScreen,
+    }
+    DEFAULT_MODE = "labs"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {PercolabCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+        Binding("1", "switch_mode('labs')", "Labs", id="goto_labs"),
+        Binding("2", "switch_mode('tags')", "Tags", id="goto_tags"),
+        Binding("3,slash", "switch_mode('search')", "Search", id="goto_search"),
+        Binding("4", "switch_mode('network')", "Network", id="goto_network"),
+        Binding("5", "switch_mode('profile')", "Profile", id="goto_profile"),
+        Binding("d", "toggle_theme", "Dark/Light", id="toggle_theme"),
+    ]
+
+    def __init__(self, socket_path: Path | str, *, redact_volatile: bool = False) -> None:
+        super().__init__()
+        self.socket_path = Path(socket_path)
+        self.fmt = Formatter(redact=redact_volatile)
+        self.client = NodeClient(self.socket_path, on_push=self._push, on_state=self._state)
+        self.connected = False
+        self.me: dict[str, Any] | None = None
+        self._ever_connected = False
+        self._onboarding = False
+        self._incoming: Counter[str] = Counter()
+        self._announce_timer: Timer | None = None
+        self.theme = DARK
+
+    # -- connection -----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.run_client()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    @work(group="client", exit_on_error=False)
+    async def run_client(self) -> None:
+        await self.client.run()
+
+    def _state(self, up: bool) -> None:
+        self.post_message(NodeStateChanged(up))
+
+    def _push(self, push: Push) -> None:
+        if push.kind == "object" and isinstance(push.data, dict):
+            self.post_message(ObjectPushed(push.data))
+        elif push.kind == "sync" and isinstance(push.data, dict):
+            self.post_message(SyncPushed(push.data))
+
+    def _broadcast(self, make: Any) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(make())
+
+    def on_node_state_changed(self, message: NodeStateChanged) -> None:
+        up = message.connected
+        log.info("node %s", "connected" if up else "unavailable")
+        self.connected = up
+        if up:
+            if self._ever_connected:
+                self.notify("Reconnected to the node", title="Node")
+            self._ever_connected = True
+            self.refresh_identity()
+        else:
+            self.notify(
+                f"Node unavailable at {self.socket_path}; reconnecting…",
+                title="Node",
+                severity="error",
+            )
+        self._broadcast(lambda: NodeStateChanged(up))
+
+    def on_object_pushed(self, message: ObjectPushed) -> None:
+        view = message.view
+        self._broadcast(lambda: ObjectPushed(view))
+        mine = self.me is not None and view.get("author") == self.me.get("author")
+        if not mine and view.get("kind") in ("lab", "project", "comment", "tag"):
+            self._incoming[str(view["kind"])] += 1
+            if self._announce_timer is None:
+                self._announce_timer = self.set_timer(ANNOUNCE_DELAY_S, self._announce)
+
+    def _announce(self) -> None:
+        self._announce_timer = None
+        parts = [f"{n} new {kind}{'s' if n != 1 else ''}" for kind, n in self._incoming.items()]
+        self._incoming.clear()
+        if parts:
+            self.notify(", ".join(parts), title="New")
+
+    def on_sync_pushed(self, message: SyncPushed) -> None:
+        data = message.data
+        self._broadcast(lambda: SyncPushed(data))
+
+    # -- identity -------------------------------------------------------------------------
+
+    @work(exclusive=True, group="identity", exit_on_error=False)
+    async def refresh_identity(self) -> None:
+        try:
+            me = await self.client.call("whoami")
+        except (RpcError, NodeUnavailable) as exc:
+            log.warning("whoami failed: %s", exc)
+            return
+        if me is None:
+            self._start_onboarding()
+            return
+        self._set_identity(me)
+
+    def _set_identity(self, me: dict[str, Any]) -> None:
+        self.me = me
+        self.sub_title = f"{me.get('name', '')}"
+        self._broadcast(IdentityReady)
+
+    def _start_onboarding(self) -> None:
+        if self._onboarding:
+            return
+        self._onboarding = True
+
+        def done(result: Any) -> None:
+            self._onboarding = False
+            if isinstance(result, dict):
+                self.notify(f"Welcome, {result.get('name', '')}!", title="Identity created")
+                self._set_identity(result)
+                self._broadcast(lambda: NodeStateChanged(True))
+            else:
+                self.refresh_identity()
+
+        context = (
+            "This node has no identity yet. Choose the name other members will see;\n"
+            "a signing key is created on this machine."
+        )
+        self.push_screen(OnboardingForm(context=context), done)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+
+def run_tui(socket_path: Path) -> int:
+    """Run the TUI attached to the node listening on ``socket_path``; returns an exit code."""
+    app = PercolabApp(socket_path)
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,59 @@
+"""Command palette provider: every screen and every action reachable from the keyboard.
+
+Hits come from two sources: the app's screens (go to labs, tags, search, network, profile)
+and the bindings active on the screen the palette was opened from (so each screen's actions
+— next page, comment, reply, follow… — appear without being listed twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from textual.app import App
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widget import Widget
+
+log = logging.getLogger(__name__)
+
+SCREENS = (
+    ("labs", "Go to labs", "Labs you follow first, with project counts"),
+    ("tags", "Go to tags", "The most used tags; pick one to see its projects"),
+    ("search", "Go to search", "Search projects as you type"),
+    ("network", "Go to network", "Own peer id, addresses, peers and sync progress"),
+    ("profile", "Go to profile", "Your name and member key"),
+)
+
+
+class PercolabCommands(Provider):
+    """Lists navigation commands and the current screen's actions."""
+
+    def _commands(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        for mode, name, help_text in SCREENS:
+            yield name, help_text, partial(app.switch_mode, mode)
+        seen: set[str] = set()
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.action in seen:
+                continue
+            if binding.action.startswith("switch_mode") or binding.action == "command_palette":
+                continue
+            seen.add(binding.action)
+            node = active.node
+            if not isinstance(node, (App, Widget)):
+                continue
+            help_text = f"key: {binding.key_display or binding.key}"
+            yield binding.description, help_text, partial(node.run_action, binding.action)
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

@@ -1,0 +1,182 @@
+"""One page of projects (a lab's, or a tag's across labs), newest or most active first.
+
+Pages come from ``projects`` with the node's cursor; a stack of cursors lets the user go back.
+Projects pushed while the first page is shown appear at once, highlighted, with a "N new"
+badge; on later pages only the badge grows (go to the first page to see them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from textual import on, work
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from tui.screens.base import PercolabScreen
+from tui.screens.forms import ProjectForm
+from tui.widgets.project_table import ProjectTable
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+ORDERS = ("newest", "active")
+
+
+class ProjectsScreen(PercolabScreen):
+    """Projects of one lab (``lab``) or carrying one tag (``tag``)."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="projects_back"),
+        Binding("n", "next_page", "Next page", id="projects_next"),
+        Binding("p", "prev_page", "Prev page", id="projects_prev"),
+        Binding("o", "toggle_order", "Newest/Active", id="projects_order"),
+        Binding("c", "compose", "New project", id="projects_compose"),
+        Binding("home", "first_page", "First page", id="projects_first", show=False),
+    ]
+
+    def __init__(
+        self,
+        *,
+        lab: str | None = None,
+        tag: str | None = None,
+        title: str = "",
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self.lab = lab
+        self.tag = tag
+        self.heading = title or (f"#{tag}" if tag else "Projects")
+        self.page_size = page_size
+        self.order = "newest"
+        self.cursors: list[str | None] = [None]  # cursor of each page visited so far
+        self.next_cursor: str | None = None
+        self.total = 0
+        self.new_ids: set[str] = set()
+        self.unseen = 0  # pushed projects not visible on the current page
+
+    @property
+    def page(self) -> int:
+        return len(self.cursors) - 1
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("", id="projects-info", classes="screen-info")
+        yield ProjectTable(self.fmt, show_lab=self.lab is None, id="projects-table")
+
+    def on_mount(self) -> None:
+        self.sub_title = self.heading
+
+    @property
+    def table(self) -> ProjectTable:
+        return self.query_one(ProjectTable)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "compose":
+            return self.lab is not None
+        if action == "next_page":
+            return self.next_cursor is not None or None
+        if action == "prev_page":
+            return self.page > 0 or None
+        return True
+
+    def reload(self) -> None:
+        self.load_page(self.cursors[-1])
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def load_page(self, cursor: str | None) -> None:
+        result = await self.rpc(
+            "projects",
+            lab=self.lab,
+            tag=self.tag,
+            order=self.order,
+            limit=self.page_size,
+            cursor=cursor,
+        )
+        self.next_cursor = result.get("next")
+        self.total = int(result.get("total", 0))
+        items = list(result.get("items", []))
+        self.table.show_page(items, self.new_ids)
+        if self.page == 0:
+            self.unseen = 0
+        self.show_info(len(items))
+        self.refresh_bindings()
+
+    def show_info(self, shown: int) -> None:
+        first = self.page * self.page_size + 1 if shown else 0
+        last = self.page * self.page_size + shown
+        text = f"{self.heading} — {self.order} first — {first}-{last} of {self.total}"
+        text += f" — page {self.page + 1}"
+        fresh = len(self.new_ids) if self.page == 0 else self.unseen
+        if fresh:
+            text += f"  [b reverse green] {fresh} new [/]"
+            if self.page:
+                text += " (home: first page)"
+        if not shown:
+            text += "\nNo projects yet." + ("  Press c to post one." if self.lab else "")
+        self.query_one("#projects-info", Static).update(text)
+
+    def action_next_page(self) -> None:
+        if self.next_cursor is not None:
+            self.cursors.append(self.next_cursor)
+            self.reload()
+
+    def action_prev_page(self) -> None:
+        if self.page > 0:
+            self.cursors.pop()
+            self.reload()
+
+    def action_first_page(self) -> None:
+        self.cursors = [None]
+        self.reload()
+
+    def action_toggle_order(self) -> None:
+        self.order = ORDERS[(ORDERS.index(self.order) + 1) % len(ORDERS)]
+        self.cursors = [None]
+        self.reload()
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_compose(self) -> None:
+        if self.lab is None:
+            return
+
+        def posted(result: Any) -> None:
+            if result:
+                self.notify("Project posted")
+                self.action_first_page()
+
+        self.app.push_screen(
+            ProjectForm({"lab": self.lab}, context=f"in {self.heading}"), posted
+        )
+
+    @on(DataTable.RowSelected, "#projects-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        from tui.screens.project import ProjectScreen
+
+        if event.row_key.value is not None:
+            self.app.push_screen(ProjectScreen(str(event.row_key.value)))
+
+    def matches(self, project: dict[str, Any]) -> bool:
+        if self.lab is not None and self.lab not in (project.get("lab"), project.get("lab_name")):
+            return False
+        return self.tag is None or self.tag in (project.get("tags") or [])
+
+    def object_arrived(self, view: dict[str, Any]) -> None:
+        kind = view.get("kind")
+        if kind == "project" and self.matches(view):
+            self.new_ids.add(str(view["id"]))
+            if self.page == 0:
+                self.reload()
+            else:
+                self.unseen += 1
+                self.show_info(self.table.row_count)
+        elif kind == "tag" and self.tag is not None and self.tag in (view.get("labels") or []):
+            self.new_ids.add(str(view.get("target")))
+            self.reload()
+        elif kind in ("comment", "tag") and str(view.get("target")) in self.table.projects:
+            self.new_ids.add(str(view["target"]))
+            self.reload()
