@@ -1,0 +1,475 @@
+"""Range-based set reconciliation (sans-I/O), in the spirit of negentropy / NIP-77.
+
+Two peers each hold a set of keys ``(ts, id)``. The initiator opens with fingerprints of
+ranges of its set; each side answers every range it receives:
+
+* matching fingerprint -> SKIP;
+* differing fingerprint -> its own items as an IDLIST of salted 8-byte short ids when it has
+  at most ``IDLIST_THRESHOLD`` items there, else ``BUCKETS`` sub-ranges (FINGERPRINT, or an
+  empty IDLIST for an empty sub-range);
+* IDLIST -> DIFF: a bitmap of the listed entries it has, plus the full ids of its own items
+  the list did not contain (the lister lacks those);
+* DIFF -> HAVE: the full ids of the listed entries the DIFF sender lacked.
+
+The exchange is symmetric: at the end BOTH sides know ``have`` (ids it holds that the peer
+lacks) and ``need`` (ids the peer holds that it lacks), with full 32-byte ids. A message that
+contains no FINGERPRINT, no IDLIST and no DIFF with a missing entry expects no reply; its
+sender is done on sending it, its receiver on reading it. When a reply would exceed the
+per-message limits, the unanswered rest is folded into one fingerprint and handled in later
+rounds, so large differences stream over several rounds within ``MAX_ROUNDS``.
+
+Usage::
+
+    init = Initiator(store_a)
+    resp = Responder(store_b)
+    msg: bytes | None = init.start()
+    while msg is not None:                # in real life: send, receive, alternate
+        msg = resp.receive(msg)
+        if msg is None:
+            break
+        msg = init.receive(msg)
+    init.have, init.need, resp.have, resp.need
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from protocols.reconcile_store import (
+    ID_BYTES,
+    INFINITY,
+    MIN_BOUND,
+    Aggregate,
+    Bound,
+    ItemStore,
+    Key,
+    SortedItems,
+    fingerprint,
+    minimal_bound,
+    range_aggregate,
+)
+from protocols.reconcile_wire import (
+    BUCKETS,
+    IDLIST_THRESHOLD,
+    MAX_IDS_PER_MESSAGE,
+    MAX_MESSAGE_BYTES,
+    MAX_RANGES_PER_MESSAGE,
+    MAX_ROUNDS,
+    SALT_BYTES,
+    SHORT_ID_BYTES,
+    Message,
+    Mode,
+    Range,
+    ReconcileError,
+    decode_message,
+    encode_message,
+)
+
+__all__ = [
+    "BUCKETS",
+    "IDLIST_THRESHOLD",
+    "INFINITY",
+    "MAX_IDS_PER_MESSAGE",
+    "MAX_MESSAGE_BYTES",
+    "MAX_RANGES_PER_MESSAGE",
+    "MAX_ROUNDS",
+    "MIN_BOUND",
+    "Aggregate",
+    "Bound",
+    "Initiator",
+    "ItemStore",
+    "Key",
+    "Message",
+    "Mode",
+    "Range",
+    "ReconcileError",
+    "Responder",
+    "Result",
+    "SortedItems",
+    "decode_message",
+    "encode_message",
+    "fingerprint",
+    "range_aggregate",
+    "reconcile_in_memory",
+    "short_id",
+]
+
+_RANGES_PER_CLOSER = 2  # a DIFF/HAVE in the input may cost a tail FINGERPRINT plus its answer
+
+
+def short_id(salt: bytes, item_id: bytes) -> bytes:
+    """Salted short id used in IDLIST ranges: SHA-256(salt || id)[:SHORT_ID_BYTES]."""
+    return hashlib.sha256(salt + item_id).digest()[:SHORT_ID_BYTES]
+
+
+class _Out:
+    """Accumulates the ranges of an outgoing message; merges consecutive SKIPs."""
+
+    def __init__(self, lower: Bound) -> None:
+        self.lower = lower
+        self.ranges: list[Range] = []
+
+    def add(self, rng: Range) -> None:
+        if rng.mode == Mode.SKIP and self.ranges and self.ranges[-1].mode == Mode.SKIP:
+            self.ranges[-1] = rng
+        else:
+            self.ranges.append(rng)
+
+    def skip(self, upper: Bound) -> None:
+        self.add(Range(Mode.SKIP, upper))
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def finish(self) -> tuple[Bound, tuple[Range, ...]]:
+        ranges = self.ranges
+        lower = self.lower
+        if ranges and ranges[0].mode == Mode.SKIP:
+            lower = ranges[0].upper
+            ranges = ranges[1:]
+        if ranges and ranges[-1].mode == Mode.SKIP:
+            ranges = ranges[:-1]
+        return lower, tuple(ranges)
+
+
+class _Session:
+    """State and logic shared by both sides (the protocol is symmetric after message 0)."""
+
+    def __init__(self, store: ItemStore, salt: bytes) -> None:
+        self._store = store
+        self._salt = salt
+        self._have: set[bytes] = set()
+        self._need: set[bytes] = set()
+        self._lower: Bound = MIN_BOUND
+        self._upper: Bound = INFINITY
+        self._lists: dict[Bound, tuple[Bound, list[Key]]] = {}  # my IDLISTs awaiting a DIFF
+        self._diffs: dict[Bound, tuple[Bound, set[bytes]]] = {}  # my DIFFs awaiting a HAVE
+        self._ids_used = 0
+        self._next_index = 0
+        self._last_index = -1
+        self.done = False
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    @property
+    def have(self) -> frozenset[bytes]:
+        """Ids this side holds that the peer lacks (complete once ``done``)."""
+        return frozenset(self._have)
+
+    @property
+    def need(self) -> frozenset[bytes]:
+        """Ids the peer holds that this side lacks (complete once ``done``)."""
+        return frozenset(self._need)
+
+    @property
+    def rounds(self) -> int:
+        """Round trips so far (= initiator messages sent)."""
+        return self._last_index // 2 + 1 if self._last_index >= 0 else 0
+
+    # --- outgoing ---------------------------------------------------------------------
+
+    def _emit(self, index: int, out: _Out, salt: bytes | None = None) -> bytes:
+        if index >= 2 * MAX_ROUNDS:
+            raise ReconcileError("reconciliation did not finish within MAX_ROUNDS")
+        lower, ranges = out.finish()
+        data = encode_message(Message(index, lower, ranges, salt))
+        expects_reply = bool(self._diffs) or any(
+            r.mode in (Mode.FINGERPRINT, Mode.IDLIST) for r in ranges
+        )
+        self.done = not expects_reply
+        self._last_index = index
+        self._next_index = index + 1
+        self.bytes_sent += len(data)
+        return data
+
+    def _send_list(self, lo: Bound, up: Bound, out: _Out) -> None:
+        keys = list(self._store.iter_keys(lo, up, IDLIST_THRESHOLD))
+        out.add(Range(Mode.IDLIST, up, b"".join(short_id(self._salt, k[1]) for k in keys)))
+        self._lists[lo] = (up, keys)
+        self._ids_used += len(keys)
+
+    def _cover(
+        self,
+        lo: Bound,
+        up: Bound,
+        agg: Aggregate,
+        out: _Out,
+        reserve: int,
+        ids_limit: int = MAX_IDS_PER_MESSAGE,
+    ) -> bool:
+        """Describe my items in a differing range; False if the budget is exhausted."""
+        ranges_left = MAX_RANGES_PER_MESSAGE - len(out) - reserve
+        if agg.count <= IDLIST_THRESHOLD:
+            if ranges_left >= 1 and self._ids_used + agg.count <= ids_limit:
+                self._send_list(lo, up, out)
+                return True
+            return False
+        if ranges_left < BUCKETS:
+            return False
+        points = [p for p in self._store.split_points(lo, up, BUCKETS) if lo < p < up]
+        if not points or any(a >= b for a, b in itertools.pairwise(points)):
+            return False
+        edges = [lo, *points, up]
+        for a, b in itertools.pairwise(edges):
+            sub = self._store.count_and_sum(a, b)
+            if sub.count == 0:
+                self._send_list(a, b, out)  # an empty list costs less than a fingerprint
+            else:
+                out.add(Range(Mode.FINGERPRINT, b, fingerprint(sub)))
+        return True
+
+    def _own_fingerprint(self, lo: Bound, up: Bound, out: _Out) -> None:
+        if lo < up:
+            out.add(Range(Mode.FINGERPRINT, up, fingerprint(self._store.count_and_sum(lo, up))))
+
+    # --- incoming ---------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> Message:
+        if self.done:
+            raise ReconcileError("message received after the session finished")
+        msg = decode_message(data)
+        self.bytes_received += len(data)
+        if msg.index != self._next_index:
+            raise ReconcileError(f"expected message {self._next_index}, got {msg.index}")
+        self._last_index = msg.index
+        if msg.index > 0:
+            self._check_scope(msg)
+        return msg
+
+    def _check_scope(self, msg: Message) -> None:
+        if msg.lower < self._lower or (msg.ranges and msg.ranges[-1].upper > self._upper):
+            raise ReconcileError("ranges outside the session's bounds")
+
+    def _answer(self, msg: Message) -> bytes | None:
+        lists, diffs = self._lists, self._diffs
+        self._lists, self._diffs = {}, {}
+        self._ids_used = 0
+        n = len(msg.ranges)
+        # Suffix reserves: output ranges and HAVE ids the remaining DIFF/HAVE ranges may need.
+        closers = [0] * (n + 1)
+        have_ids = [0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            r = msg.ranges[i]
+            closers[i] = closers[i + 1] + (r.mode in (Mode.DIFF, Mode.HAVE))
+            listed = (
+                len(lists[_lower_of(msg, i)][1])
+                if r.mode == Mode.DIFF and (_lower_of(msg, i) in lists)
+                else 0
+            )
+            have_ids[i] = have_ids[i + 1] + listed
+        out = _Out(msg.lower)
+        must_reply = False
+        tail: Bound | None = None
+        lo = msg.lower
+        for i, r in enumerate(msg.ranges):
+            up = r.upper
+            if r.mode in (Mode.DIFF, Mode.HAVE):
+                if tail is not None:
+                    self._own_fingerprint(tail, lo, out)
+                    tail = None
+                if r.mode == Mode.DIFF:
+                    self._on_diff(lo, r, lists, out)
+                else:
+                    self._on_have(lo, r, diffs)
+                    out.skip(up)
+            elif r.mode == Mode.SKIP:
+                if tail is None:
+                    out.skip(up)
+            else:
+                must_reply = True
+                if tail is None:
+                    reserve = _RANGES_PER_CLOSER * closers[i + 1] + 1
+                    ids_budget = MAX_IDS_PER_MESSAGE - have_ids[i + 1]
+                    tail = self._on_request(lo, r, out, reserve, ids_budget)
+            lo = up
+        if tail is not None:
+            self._own_fingerprint(tail, lo, out)
+        must_reply = must_reply or any(r.mode == Mode.HAVE for r in out.ranges)
+        if not must_reply:
+            self.done = True
+            return None
+        return self._emit(msg.index + 1, out)
+
+    def _on_request(
+        self, lo: Bound, r: Range, out: _Out, reserve: int, ids_budget: int
+    ) -> Bound | None:
+        """Answer a FINGERPRINT or IDLIST range; return where a deferred tail starts."""
+        if r.mode == Mode.FINGERPRINT:
+            agg = self._store.count_and_sum(lo, r.upper)
+            if fingerprint(agg) == r.data:
+                out.skip(r.upper)
+                return None
+            ok = self._cover(lo, r.upper, agg, out, reserve, ids_budget)
+            return None if ok else lo
+        return self._on_idlist(lo, r, out, reserve, ids_budget)
+
+    def _on_idlist(
+        self, lo: Bound, r: Range, out: _Out, reserve: int, ids_budget: int
+    ) -> Bound | None:
+        theirs = r.chunks(SHORT_ID_BYTES)
+        index: dict[bytes, int] = {}
+        for j, sid in enumerate(theirs):
+            if index.setdefault(sid, j) != j:
+                raise ReconcileError("duplicate short id in IDLIST")
+        budget = ids_budget - self._ids_used
+        if budget < 0 or MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
+            return lo
+        bits = bytearray((len(theirs) + 7) // 8)
+        extras: list[bytes] = []
+        prev: Key | None = None
+        cut: Key | None = None
+        for key in self._store.iter_keys(lo, r.upper, len(theirs) + budget + 1):
+            hit = index.get(short_id(self._salt, key[1]))
+            if hit is not None:
+                bits[hit >> 3] |= 1 << (hit & 7)
+            elif len(extras) < budget:
+                extras.append(key[1])
+            else:
+                cut = key
+                break
+            prev = key
+        if cut is not None and prev is None:
+            return lo
+        up = r.upper if cut is None or prev is None else minimal_bound(prev, cut)
+        out.add(Range(Mode.DIFF, up, b"".join(extras), bytes(bits)))
+        self._have.update(extras)
+        self._ids_used += len(extras)
+        unmatched = {sid for j, sid in enumerate(theirs) if not bits[j >> 3] >> (j & 7) & 1}
+        if unmatched:
+            self._diffs[lo] = (up, unmatched)
+        return None if cut is None else up
+
+    def _on_diff(
+        self, lo: Bound, r: Range, lists: dict[Bound, tuple[Bound, list[Key]]], out: _Out
+    ) -> None:
+        entry = lists.pop(lo, None)
+        if entry is None or r.upper > entry[0]:
+            raise ReconcileError("DIFF does not answer an IDLIST of ours")
+        keys = entry[1]
+        if len(r.bitmap) != (len(keys) + 7) // 8:
+            raise ReconcileError("DIFF bitmap length does not match our IDLIST")
+        if len(keys) % 8 and r.bitmap[-1] >> (len(keys) % 8):
+            raise ReconcileError("DIFF bitmap has bits beyond our IDLIST")
+        covered = bisect_left(keys, r.upper)
+        missing = [keys[j][1] for j in range(covered) if not r.bitmap[j >> 3] >> (j & 7) & 1]
+        listed = {k[1] for k in keys}
+        extras = r.chunks(ID_BYTES)
+        if any(x in listed for x in extras):
+            raise ReconcileError("DIFF claims we lack an id we listed")
+        self._need.update(extras)
+        self._have.update(missing)
+        if missing:
+            out.add(Range(Mode.HAVE, r.upper, b"".join(missing)))
+            self._ids_used += len(missing)
+        else:
+            out.skip(r.upper)
+
+    def _on_have(self, lo: Bound, r: Range, diffs: dict[Bound, tuple[Bound, set[bytes]]]) -> None:
+        entry = diffs.pop(lo, None)
+        if entry is None or entry[0] != r.upper:
+            raise ReconcileError("HAVE does not answer a DIFF of ours")
+        unmatched = entry[1]
+        for item_id in r.chunks(ID_BYTES):
+            sid = short_id(self._salt, item_id)
+            if sid not in unmatched:
+                raise ReconcileError("HAVE lists an id we did not ask for")
+            unmatched.discard(sid)
+            self._need.add(item_id)
+
+
+def _lower_of(msg: Message, i: int) -> Bound:
+    return msg.lower if i == 0 else msg.ranges[i - 1].upper
+
+
+class Initiator(_Session):
+    """Opens a session over ``[lower, upper)`` of ``store``."""
+
+    def __init__(
+        self,
+        store: ItemStore,
+        lower: Bound = MIN_BOUND,
+        upper: Bound = INFINITY,
+        salt: bytes | None = None,
+    ) -> None:
+        if not lower < upper:
+            raise ValueError("lower must be below upper")
+        if salt is not None and len(salt) != SALT_BYTES:
+            raise ValueError(f"salt must be {SALT_BYTES} bytes")
+        super().__init__(store, salt if salt is not None else os.urandom(SALT_BYTES))
+        self._lower, self._upper = lower, upper
+        self._started = False
+
+    def start(self) -> bytes:
+        """First message (message 0)."""
+        if self._started:
+            raise ReconcileError("session already started")
+        self._started = True
+        out = _Out(self._lower)
+        agg = self._store.count_and_sum(self._lower, self._upper)
+        if not self._cover(self._lower, self._upper, agg, out, 0):
+            self._send_list(self._lower, self._upper, out)  # store gave no split points
+        return self._emit(0, out, self._salt)
+
+    def receive(self, data: bytes) -> bytes | None:
+        """Process a responder message; return the next message, or None when done."""
+        if not self._started:
+            raise ReconcileError("start() first")
+        return self._answer(self._decode(data))
+
+
+class Responder(_Session):
+    """Answers a session opened by an Initiator (salt and bounds come from message 0)."""
+
+    def __init__(self, store: ItemStore) -> None:
+        super().__init__(store, b"")
+
+    def receive(self, data: bytes) -> bytes | None:
+        """Process an initiator message; return the reply, or None when done."""
+        msg = self._decode(data)
+        if msg.index == 0:
+            if msg.salt is None or not msg.ranges:
+                raise ReconcileError("message 0 must carry a salt and at least one range")
+            self._salt = msg.salt
+            self._lower, self._upper = msg.lower, msg.ranges[-1].upper
+        return self._answer(msg)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of a session, from the initiator's point of view."""
+
+    have: frozenset[bytes]
+    need: frozenset[bytes]
+    rounds: int
+    bytes_sent: tuple[int, int]  # (initiator -> responder, responder -> initiator)
+    messages: int
+
+
+def reconcile_in_memory(
+    a: ItemStore,
+    b: ItemStore,
+    lower: Bound = MIN_BOUND,
+    upper: Bound = INFINITY,
+    salt: bytes | None = None,
+) -> Result:
+    """Run a whole session between two stores in memory (a initiates)."""
+    init = Initiator(a, lower, upper, salt)
+    resp = Responder(b)
+    messages = 1
+    msg: bytes | None = init.start()
+    while msg is not None:
+        msg = resp.receive(msg)
+        if msg is None:
+            break
+        messages += 1
+        msg = init.receive(msg)
+        messages += msg is not None
+    if not (init.done and resp.done):
+        raise ReconcileError("session ended with a side not done")
+    if init.have != resp.need or init.need != resp.have:
+        raise ReconcileError("the two sides disagree on the differences")
+    return Result(init.have, init.need, init.rounds, (init.bytes_sent, resp.bytes_sent), messages)
