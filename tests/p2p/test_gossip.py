@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
 
+from p2p.host import open_p2p_node
 from tests.p2p.helpers import Recorder, link, nodes, payload, run, wait_mesh, wait_until
 
 TOPIC = "percolab/test"
@@ -99,10 +101,6 @@ def test_peer_connected_events_and_callback() -> None:
 
         async def on_connected(peer_id: str, addrs: list[str]) -> None:
             got.append((peer_id, addrs))
-
-        from libp2p.crypto.ed25519 import create_new_key_pair
-
-        from p2p.host import open_p2p_node
 
         async with nodes([Recorder()]) as (a,):
             events = a.peer_events()
