@@ -1,0 +1,7 @@
+"""`python -m node ...` is the `percolab` command (used to spawn child nodes)."""
+
+import sys
+
+from node.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""How a CLI command reaches the data: through the running node's control socket when a node
+holds the data directory, or by opening the store directly when none does.
+
+Only one process opens the LMDB environment at a time (DESIGN.md): a running node holds an
+exclusive flock on `node.lock`; the CLI takes the same lock for its direct access, so a node
+and a CLI command never have the store open together.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from protocols import rpc
+
+from node.config import SOCKET_FILE, STORE_DIR
+from node.service import ServiceError
+
+LOCK_FILE = "node.lock"
+# How long the CLI waits for a starting node's socket before giving up.
+SOCKET_WAIT_S = 10.0
+RPC_TIMEOUT_S = 120.0
+
+
+class Backend(Protocol):
+    def call(self, method: str, **params: Any) -> Any: ...
+
+
+class DataDirBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[bool]:
+    """Try to hold the data directory's lock; yields False if another process holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class RpcBackend:
+    """A blocking client of the control socket (the TUI has its own asyncio one)."""
+
+    def __init__(self, path: Path, timeout: float = RPC_TIMEOUT_S) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.decoder = rpc.FrameDecoder()
+        self.next_id = 1
+        self.pending: list[rpc.Message] = []
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def call(self, method: str, **params: Any) -> Any:
+        mid, self.next_id = self.next_id, self.next_id + 1
+        self.sock.sendall(rpc.encode(rpc.Request(mid, method, params)))
+        while True:
+            while self.pending:
+                msg = self.pending.pop(0)
+                if isinstance(msg, rpc.Response) and msg.id == mid:
+                    if msg.error_code is not None:
+                        raise ServiceError(msg.error_code, msg.error_message or "")
+                    return msg.result
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise ServiceError("unavailable", "the node closed the control socket")
+            self.pending += self.decoder.feed(data)
+
+
+class LocalBackend:
+    """Opens the store in this process (no node running for the data directory)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from node.ingest import Ingest
+        from node.service import Service
+        from node.store import Store
+
+        self.store = Store(data_dir / STORE_DIR)
+        self.ingest = Ingest(self.store)
+        self.service = Service(data_dir, self.store, self.ingest)
+
+    def close(self) -> None:
+        self.ingest.close()
+        self.store.close()
+
+    def call(self, method: str, **params: Any) -> Any:
+        if method in ("peers", "connect"):
+            raise ServiceError("no_node", f"`{method}` needs a running node (`percolab node`)")
+        result = self.service.call(method, params)
+        if method == "status":
+            result |= {"running": False}
+        return result
+
+
+@contextmanager
+def open_backend(data_dir: Path) -> Iterator[Backend]:
+    sock = data_dir / SOCKET_FILE
+    with data_dir_lock(data_dir) as free:
+        if free:
+            local = LocalBackend(data_dir)
+            try:
+                yield local
+            finally:
+                local.close()
+            return
+    deadline = time.monotonic() + SOCKET_WAIT_S
+    while True:  # a node holds the directory: talk to it
+        try:
+            remote = RpcBackend(sock)
+            break
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise DataDirBusy(
+                    f"a node holds {data_dir} but its control socket does not answer ({exc})"
+                ) from exc
+            time.sleep(0.1)
+    try:
+        yield remote
+    finally:
+        remote.close()

@@ -1,0 +1,158 @@
+"""Long-running commands: `percolab node`, `percolab tui`, `percolab demo`, and `percolab`
+with no command (an embedded node in a child process plus the TUI on it).
+
+The embedded node runs as a child process, not a thread: DESIGN.md measured CPU work on the
+trio side freezing a same-process UI (≤15 ms with a thread, 0 with a process), and a process
+keeps libp2p's and LMDB's state out of the TUI entirely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from node.backend import data_dir_lock
+from node.config import LOG_FILE, SOCKET_FILE, STORE_DIR, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+# How long `percolab` waits for its embedded node's control socket.
+NODE_START_TIMEOUT_S = 30.0
+
+
+def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    s = add("node", "run the node headless (a lab's always-on node)")
+    s.add_argument("--listen", action="append", metavar="MULTIADDR",
+                   help="listen address (repeatable; default /ip4/0.0.0.0/tcp/4001)")
+    s.add_argument("--bootstrap", action="append", metavar="MULTIADDR",
+                   help="peer to dial at start (repeatable; also node.bootstrap in config)")
+    s.add_argument("--no-mdns", action="store_true", help="no LAN discovery")
+    s.add_argument("--http", metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8480)")
+    s.add_argument("--no-http", action="store_true", help="no HTTP API")
+    s.add_argument("--log-stderr", action="store_true", help="also log to stderr")
+    s.add_argument("--log-level", default="INFO")
+    add("tui", "open the TUI on the running node of the data directory")
+    s = add("demo", "three local lab nodes with sample projects, and the TUI on one")
+    s.add_argument("--no-tui", action="store_true", help="seed and keep running, no TUI")
+
+
+def setup_logging(data_dir: Path, *, stderr: bool, level: str = "INFO") -> None:
+    """Logs go to a file in the data directory; to stderr only when asked. Installing a
+    root handler also stops libp2p's warnings reaching stderr via the last-resort handler."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [logging.FileHandler(data_dir / LOG_FILE)]
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), handlers=handlers, force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )  # fmt: skip
+    logging.captureWarnings(True)
+
+
+def run_node(data_dir: Path, args: argparse.Namespace) -> int:
+    import trio
+
+    from node.runtime import NodeOptions, serve_until_signal
+    from node.store import Store
+
+    cfg = load_config(data_dir)
+    setup_logging(data_dir, stderr=args.log_stderr, level=args.log_level)
+    http = None if args.no_http else (args.http or cfg.http)
+    opts = NodeOptions(
+        data_dir=data_dir,
+        listen=args.listen or cfg.listen,
+        bootstrap=(args.bootstrap or []) + cfg.bootstrap,
+        mdns=cfg.mdns and not args.no_mdns,
+        http=http,
+    )
+    with data_dir_lock(data_dir) as free:
+        if not free:
+            raise ConfigError(f"a node is already running for {data_dir}")
+        store = Store(data_dir / STORE_DIR)
+        try:
+            trio.run(serve_until_signal, opts, store)
+        finally:
+            store.close()
+    return 0
+
+
+def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ConfigError(f"the node exited at start (code {proc.returncode}); see its log")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ConfigError(f"the node did not open {path} within {timeout:.0f} s")
+
+
+def spawn_node(data_dir: Path, extra: list[str]) -> subprocess.Popen[bytes]:
+    """Start `percolab node` for `data_dir` as a child process (its output to its log)."""
+    cmd = [sys.executable, "-m", "node", "--data-dir", str(data_dir), "node", *extra]
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop_node(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_app(data_dir: Path) -> int:
+    """`percolab`: attach to this data directory's node, starting one if none runs."""
+    from tui.app import run_tui
+
+    sock = data_dir / SOCKET_FILE
+    proc = None
+    with data_dir_lock(data_dir) as free:
+        pass
+    if free:
+        proc = spawn_node(data_dir, [])
+    try:
+        wait_for_socket(sock, proc, NODE_START_TIMEOUT_S)
+        return run_tui(sock)
+    finally:
+        if proc is not None:
+            stop_node(proc)
+
+
+def run_command(command: str, data_dir: Path, args: argparse.Namespace) -> int:
+    if command == "node":
+        return run_node(data_dir, args)
+    if command == "tui":
+        from tui.app import run_tui
+
+        wait_for_socket(data_dir / SOCKET_FILE, None, 2.0)
+        return run_tui(data_dir / SOCKET_FILE)
+    if command == "demo":
+        from node.demo import run_demo
+
+        return run_demo(no_tui=args.no_tui)
+    if command == "app":
+        return run_app(data_dir)
+    raise ConfigError(f"unknown command {command}")
+
+
+def env_without_home() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PERCOLAB_HOME", None)
+    return env

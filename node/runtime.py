@@ -1,0 +1,204 @@
+"""The node process: store, ingest, libp2p, gossip, control socket, under one nursery.
+
+Start-up order (each step `nursery.start()`ed, so the next sees it ready): store and
+identity -> libp2p host and gossip -> topic subscriptions -> publisher -> control socket.
+Blocking work (LMDB, signature checks) runs in worker threads, never on the trio loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+
+from p2p.host import P2PNode, open_p2p_node
+from p2p.identity import load_or_create_node_key
+from protocols import kinds, topics
+from protocols.objects import SignedObject
+
+from node.ingest import Ingest
+from node.queries import Views
+from node.rpc_server import HandlerError, RpcServer
+from node.service import Service, ServiceError
+from node.store import Store, Stored
+
+log = logging.getLogger(__name__)
+
+NODE_KEY_FILE = "node.key"
+# Remembered peers redialed at start (most recently seen first).
+MAX_REMEMBERED_PEERS = 256
+# Pushes of new objects are built in batches of at most this many views.
+MAX_PUSH_BATCH = 500
+
+
+@dataclass
+class NodeOptions:
+    data_dir: Path
+    listen: list[str]
+    bootstrap: list[str] = field(default_factory=list)
+    mdns: bool = False
+    http: str | None = None
+
+
+class Node:
+    def __init__(self, opts: NodeOptions, store: Store) -> None:
+        self.opts = opts
+        self.store = store
+        self.ingest = Ingest(store)
+        self.service = Service(opts.data_dir, store, self.ingest)
+        self.p2p: P2PNode | None = None
+        self.rpc = RpcServer(opts.data_dir / "node.sock", self.handle_rpc)
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._publish_send, self._publish_recv = trio.open_memory_channel[SignedObject](math.inf)
+        self._topic_send, self._topic_recv = trio.open_memory_channel[tuple[str, bool]](math.inf)
+        self.service.on_created.append(self._created)
+        self.service.on_follow.append(self._followed)
+        self.ingest.listeners.append(self._stored)
+        self.extra_status: list[Any] = []  # callables adding fields to `status` (sync, http)
+
+    # ---- hooks called from worker threads ----------------------------------------------
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        if self._token is not None:
+            self._token.run_sync_soon(fn, *args)
+
+    def _created(self, obj: SignedObject) -> None:
+        self._call_soon(self._publish_send.send_nowait, obj)
+
+    def _followed(self, lab: bytes, on: bool) -> None:
+        self._call_soon(self._topic_send.send_nowait, (topics.lab_topic(lab), on))
+
+    def _stored(self, stored: list[Stored]) -> None:
+        """New objects (from any path): push their views to TUI subscribers."""
+        if not self.rpc.subscribers:
+            return
+        for start in range(0, len(stored), MAX_PUSH_BATCH):
+            with self.store.read() as txn:
+                views = Views(self.store, txn)
+                batch = [views.view(s.obj) for s in stored[start : start + MAX_PUSH_BATCH]]
+            for view in batch:
+                self._call_soon(self.rpc.push, "object", view)
+
+    # ---- gossip ------------------------------------------------------------------------
+
+    async def validate_gossip(self, topic: str, data: bytes, from_peer: str) -> bool:
+        result = await trio.to_thread.run_sync(self.ingest.ingest, [data])
+        if result.rejected:
+            log.info("gossip from %s on %s rejected: %s", from_peer, topic,
+                     result.rejected[0].reason)  # fmt: skip
+            return False
+        return True
+
+    async def _publisher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async for obj in self._publish_recv:
+            assert self.p2p is not None
+            topic = topics.topic_for_scope(kinds.kind_spec(obj.kind).scope(obj.body))
+            try:
+                await self.p2p.publish(topic, obj.raw)
+            except Exception:
+                log.exception("publishing %s failed", obj.id_hex[:12])
+
+    async def _topic_manager(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.p2p is not None
+        await self.p2p.subscribe(topics.PUBLIC_TOPIC)
+        for lab in self.service.follows():
+            await self.p2p.subscribe(topics.lab_topic(lab))
+        task_status.started()
+        async for topic, on in self._topic_recv:
+            if on:
+                await self.p2p.subscribe(topic)
+            else:
+                await self.p2p.unsubscribe(topic)
+
+    # ---- peers -------------------------------------------------------------------------
+
+    def remembered_peers(self) -> Iterable[str]:
+        entries = self.store.meta_prefix("peer:")
+        addrs: list[str] = []
+        for _, value in entries[:MAX_REMEMBERED_PEERS]:
+            addrs += msgpack.unpackb(value)
+        return addrs
+
+    async def _peer_connected(self, peer_id: str, addrs: list[str]) -> None:
+        full = [a if "/p2p/" in a else f"{a}/p2p/{peer_id}" for a in addrs if "/tcp/" in a]
+        if full:
+            await trio.to_thread.run_sync(
+                self.store.meta_put, "peer:" + peer_id, msgpack.packb(full)
+            )
+
+    # ---- control RPC -------------------------------------------------------------------
+
+    async def handle_rpc(self, method: str, params: dict[str, Any]) -> Any:
+        try:
+            if method == "status":
+                return await self.status()
+            if method == "peers":
+                return self.p2p.connected_peers() if self.p2p else []
+            if method == "connect":
+                addr = params.get("addr")
+                if not isinstance(addr, str) or self.p2p is None:
+                    raise HandlerError("bad_request", "connect needs addr (a /p2p/ multiaddr)")
+                try:
+                    await self.p2p.connect(addr)
+                except Exception as exc:
+                    raise HandlerError("connect_failed", f"cannot connect to {addr}: {exc}") from exc  # noqa: E501
+                return True
+            return await trio.to_thread.run_sync(self.service.call, method, params)
+        except ServiceError as exc:
+            raise HandlerError(exc.code, exc.message) from exc
+
+    async def status(self) -> dict[str, Any]:
+        st: dict[str, Any] = await trio.to_thread.run_sync(self.service.call, "status", {})
+        st["running"] = True
+        if self.p2p is not None:
+            st["peer_id"] = self.p2p.peer_id
+            st["addrs"] = self.p2p.listen_addrs()
+            st["peers"] = len(self.p2p.connected_peers())
+            st["topics"] = self.p2p.topics()
+        for extra in self.extra_status:
+            st |= extra()
+        return st
+
+    # ---- lifetime ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        key = load_or_create_node_key(self.opts.data_dir / NODE_KEY_FILE)
+        async with open_p2p_node(
+            key, self.opts.listen, validator=self.validate_gossip, mdns=self.opts.mdns,
+            bootstrap=self.opts.bootstrap, redial_addrs=self.remembered_peers,
+            on_peer_connected=self._peer_connected,
+        ) as p2p, trio.open_nursery() as nursery:  # fmt: skip
+            self.p2p = p2p
+            await nursery.start(self._topic_manager)
+            await nursery.start(self._publisher)
+            await nursery.start(self.rpc.serve)
+            log.info("node %s ready; listening on %s", p2p.peer_id, p2p.listen_addrs())
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    def close(self) -> None:
+        self.ingest.close()
+
+
+async def serve_until_signal(opts: NodeOptions, store: Store) -> None:
+    """Run a node until SIGINT/SIGTERM, then shut down cleanly."""
+    node = Node(opts, store)
+    try:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(node.run)
+                async for signum in signals:
+                    log.info("signal %s: shutting down", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        node.close()

@@ -1,0 +1,28 @@
+"""Gossip topic names (docs/protocol.md, "Topics")."""
+
+from __future__ import annotations
+
+from protocols.kinds import PUBLIC_SCOPE
+
+PUBLIC_TOPIC = "percolab/public/1"
+_LAB_PREFIX = "percolab/lab/"
+_LAB_SUFFIX = "/1"
+
+
+def lab_topic(lab: bytes) -> str:
+    return f"{_LAB_PREFIX}{lab.hex()}{_LAB_SUFFIX}"
+
+
+def topic_for_scope(scope: bytes) -> str:
+    """Profiles and labs (the public scope) go on the public topic; the rest on their lab's."""
+    return PUBLIC_TOPIC if scope == PUBLIC_SCOPE else lab_topic(scope)
+
+
+def lab_of_topic(topic: str) -> bytes | None:
+    if topic.startswith(_LAB_PREFIX) and topic.endswith(_LAB_SUFFIX):
+        try:
+            lab = bytes.fromhex(topic[len(_LAB_PREFIX) : -len(_LAB_SUFFIX)])
+        except ValueError:
+            return None
+        return lab if len(lab) == 32 else None
+    return None
