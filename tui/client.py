@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,27 @@ class RpcError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class PushStream:
+    """Async iterator over pushed messages; ends when the client (or the stream) closes."""
+
+    def __init__(self, registry: set[asyncio.Queue[Push | None]]) -> None:
+        self.queue: asyncio.Queue[Push | None] = asyncio.Queue()
+        self._registry = registry
+
+    def __aiter__(self) -> PushStream:
+        return self
+
+    async def __anext__(self) -> Push:
+        item = await self.queue.get()
+        if item is None:
+            self.close()
+            raise StopAsyncIteration
+        return item
+
+    def close(self) -> None:
+        self._registry.discard(self.queue)
 
 
 class NodeClient:
@@ -175,18 +196,11 @@ class NodeClient:
 
     # -- pushes ---------------------------------------------------------------------------
 
-    async def pushes(self) -> AsyncIterator[Push]:
-        """Iterate over pushed messages until the client is closed."""
-        queue: asyncio.Queue[Push | None] = asyncio.Queue()
-        self._queues.add(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            self._queues.discard(queue)
+    def pushes(self) -> PushStream:
+        """An async iterator over pushes from now on (registered at once), until close()."""
+        stream = PushStream(self._queues)
+        self._queues.add(stream.queue)
+        return stream
 
     # -- internals ------------------------------------------------------------------------
 

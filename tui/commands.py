@@ -13,7 +13,7 @@ from functools import partial
 
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.widget import Widget
+from textual.screen import Screen
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class PercolabCommands(Provider):
                 continue
             seen.add(binding.action)
             node = active.node
-            if not isinstance(node, (App, Widget)):
+            # Actions of the app and of the screen itself; not every focused widget's keys.
+            if not isinstance(node, (App, Screen)):
                 continue
             help_text = f"key: {binding.key_display or binding.key}"
             yield binding.description, help_text, partial(node.run_action, binding.action)

@@ -56,3 +56,65 @@ async def test_fake_browse_and_comment(fake: FakeNode) -> None:
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen)
                        and len(app.screen.thread.comments) == 1, "comment in thread")
+
+
+async def test_fake_live_push_and_reconnect(fake: FakeNode) -> None:
+    app = PercolabApp(fake.socket_path)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, LabsScreen)
+                       and app.screen.table.row_count == 2, "labs listed")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen)
+                       and app.screen.table.row_count == 20, "first page")
+        screen = app.screen
+        assert isinstance(screen, ProjectsScreen)
+        # Someone else posts: the row appears on page 1 with a "1 new" badge, no refresh key.
+        project = fake.add_project("fablab", "Pushed project")
+        fake.push(project)
+        await wait_for(pilot, lambda: project["id"] in screen.table.projects, "pushed row")
+        assert screen.table.get_row_index(project["id"]) == 0
+        assert "1 new" in str(screen.query_one("#projects-info").render())
+        # The node goes away: banner shown, no crash; it comes back: banner hidden.
+        await fake.stop()
+        await wait_for(pilot, lambda: screen.query_one(".banner").has_class("-down"), "banner")
+        await fake.start()
+        await wait_for(pilot, lambda: not screen.query_one(".banner").has_class("-down"),
+                       "banner hidden after reconnect")
+        assert app.connected
+
+
+async def test_fake_onboarding(tmp_path: Path) -> None:
+    node = FakeNode(tmp_path / "node.sock", identity=False)
+    await node.start()
+    try:
+        app = PercolabApp(node.socket_path)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.query("#name") and app._onboarding,
+                           "onboarding form")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "required" in str(
+                app.screen.query_one("#form-error").render()), "name required error")
+            app.screen.query_one("#name").focus()
+            await pilot.press(*"Zoé", "enter")
+            await wait_for(pilot, lambda: app.me is not None and app.me["name"] == "Zoé",
+                           "identity created")
+            assert node.me is not None and node.me["name"] == "Zoé"
+            assert isinstance(app.screen, LabsScreen)
+    finally:
+        await node.stop()
+
+
+async def test_fake_theme_toggle_and_palette(fake: FakeNode) -> None:
+    app = PercolabApp(fake.socket_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.connected, "connected")
+        assert app.theme == "textual-dark"
+        await pilot.press("d")
+        assert app.theme == "textual-light"
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query("CommandInput"), "palette open")
+        await pilot.press(*"go to tags")
+        await wait_for(pilot, lambda: app.screen.query_one("CommandList").option_count > 0,
+                       "palette hits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "tags", "tags via palette")

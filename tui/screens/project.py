@@ -94,6 +94,8 @@ class ProjectScreen(PercolabScreen):
             heading += f"  [b reverse green] {fresh} new [/]"
         self.query_one("#comments-heading", Static).update(heading)
         self.thread.show(comments, self.new_ids)
+        if self.focused is None or self.focused is self.query_one("#project-details"):
+            self.thread.focus()
 
     def action_back(self) -> None:
         self.dismiss()

@@ -28,6 +28,7 @@ class SearchScreen(PercolabScreen):
     BINDINGS = [
         Binding("ctrl+l", "focus_query", "Edit query", id="search_focus"),
         Binding("down", "focus_results", "Results", id="search_results", show=False),
+        Binding("escape", "leave", "Back", id="search_leave"),
     ]
 
     def __init__(self) -> None:
@@ -72,6 +73,13 @@ class SearchScreen(PercolabScreen):
 
     def action_focus_query(self) -> None:
         self.query_one("#search-input", Input).focus()
+
+    def action_leave(self) -> None:
+        """escape: from the query box to the results; from the results to the labs."""
+        if isinstance(self.focused, Input):
+            self.action_focus_results()
+        else:
+            self.app.switch_mode("labs")
 
     def action_focus_results(self) -> None:
         self.query_one(ProjectTable).focus()

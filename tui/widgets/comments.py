@@ -45,6 +45,8 @@ class CommentThread(OptionList):
         target = next((c for c in self.comments if c in new_ids), keep)
         if target is not None and target in self.comments:
             self.highlighted = self.get_option_index(target)
+        elif self.comments:
+            self.highlighted = 0
 
     def _comment_text(self, depth: int, comment: dict[str, Any], new: bool) -> Text:
         indent = "  " * depth + ("↳ " if depth else "")
