@@ -17,10 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from protocols import rpc
-
 from node.config import SOCKET_FILE, STORE_DIR
 from node.service import ServiceError
+from protocols import rpc
 
 LOCK_FILE = "node.lock"
 # How long the CLI waits for a starting node's socket before giving up.

@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from protocols.exportfile import ExportFileError, decode_export, encode_export
-
 from node.backend import Backend, DataDirBusy, open_backend
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError
 from node.service import ServiceError
 from node.store import StoreError
+from protocols.exportfile import ExportFileError, decode_export, encode_export
 
 log = logging.getLogger(__name__)
 # Objects per import_objects call: keeps each RPC frame far below its size limit.
@@ -79,8 +78,8 @@ def _fmt_show(d: dict[str, Any]) -> str:
 
 
 def cmd_init(b: Backend, a: argparse.Namespace) -> None:
-    _out(a, b.call("init", name=a.name, about=a.about or ""),
-         lambda w: f"identity created: {w['name']} ({w['fingerprint']})\nauthor {w['author']}")  # fmt: skip
+    who = b.call("init", name=a.name, about=a.about or "")
+    _out(a, who, lambda w: f"identity created: {w['name']} ({w['fingerprint']})")
 
 
 def cmd_lab(b: Backend, a: argparse.Namespace) -> None:

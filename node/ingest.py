@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from node.store import Store, Stored
 from protocols import errors, kinds
 from protocols.limits import MAX_OBJECT_BYTES
 from protocols.objects import SignedObject, decode, object_id, verify
-
-from node.store import Store, Stored
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from node.store import U64, Store, u64
 from protocols.objects import SignedObject
 from protocols.search import query_words
-
-from node.store import U64, Store, u64
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -94,14 +93,15 @@ class Views:
 
     def thread(self, target: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(tags, threaded comments) of an object."""
-        tags, comments = [], []
+        tags: list[dict[str, Any]] = []
+        comments: list[dict[str, Any]] = []
         for o in self.about(target):
             if o.kind == "tag":
                 tags.append(self.view(o))
             elif o.kind == "comment":
                 comments.append(self.view(o) | {"replies": []})
         by_id = {c["id"]: c for c in comments}
-        roots = []
+        roots: list[dict[str, Any]] = []
         for c in comments:
             parent = by_id.get(c["parent"]) if c["parent"] else None
             (parent["replies"] if parent is not None else roots).append(c)
@@ -206,7 +206,7 @@ def page_projects(
     elif lab is not None:
         keys, total = _prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
     elif author is not None:
-        keys, total = _prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None  # noqa: E501
+        keys, total = _prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None
     else:
         keys, total = _prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
     items: list[dict[str, Any]] = []

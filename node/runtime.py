@@ -18,16 +18,15 @@ from typing import Any
 import msgpack
 import trio
 
-from p2p.host import P2PNode, open_p2p_node
-from p2p.identity import load_or_create_node_key
-from protocols import kinds, topics
-from protocols.objects import SignedObject
-
 from node.ingest import Ingest
 from node.queries import Views
 from node.rpc_server import HandlerError, RpcServer
 from node.service import Service, ServiceError
 from node.store import Store, Stored
+from p2p.host import P2PNode, open_p2p_node
+from p2p.identity import load_or_create_node_key
+from protocols import kinds, topics
+from protocols.objects import SignedObject
 
 log = logging.getLogger(__name__)
 

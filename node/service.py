@@ -12,14 +12,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from protocols import errors, kinds
-from protocols.fields import normalize_label
-from protocols.objects import SignedObject, decode, public_key_bytes
-
 from node import queries
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
 from node.store import Store
+from protocols import errors, kinds
+from protocols.fields import normalize_label
+from protocols.objects import SignedObject, decode, public_key_bytes
 
 log = logging.getLogger(__name__)
 _MASK = 2**256 - 1
@@ -93,7 +92,9 @@ class Service:
 
     def _require_key(self) -> Any:
         if self.key is None:
-            raise ServiceError("no_identity", "no identity here yet: run `percolab init --name NAME`")
+            raise ServiceError(
+                "no_identity", "no identity here yet: run `percolab init --name NAME`"
+            )
         return self.key
 
     def create(self, kind: str, body: Mapping[str, Any]) -> SignedObject:

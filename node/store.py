@@ -205,7 +205,7 @@ class Store:
             rid = key[32:]
             rraw = self.get_raw(txn, rid)
             if rraw is not None and decode(rraw, oid=rid).author == obj.author:
-                return rid
+                return bytes(rid)
         return None
 
     def _withdraw(self, txn: Any, obj: SignedObject, seq: bytes, rid: bytes) -> None:
@@ -215,7 +215,9 @@ class Store:
         for name in _counters(obj, kinds.kind_spec(obj.kind)):
             self._bump(txn, name, -1)
 
-    def _index(self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool) -> None:
+    def _index(
+        self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
+    ) -> None:
         ts = u64(o.ts)
         kind = o.kind.encode() + b"\0"
         entries = [

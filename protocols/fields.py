@@ -16,7 +16,8 @@ _LABEL = re.compile(r"[^\W_][\w-]*")
 
 
 class Field(Protocol):
-    required: bool
+    @property
+    def required(self) -> bool: ...
 
     def check(self, name: str, value: Any) -> None: ...
 

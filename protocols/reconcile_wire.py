@@ -25,7 +25,7 @@ SYNC_PROTOCOL_ID = "/percolab/sync/1.0.0"
 
 # Tuning. A differing range with more than IDLIST_THRESHOLD items is split into BUCKETS parts.
 BUCKETS = 16
-IDLIST_THRESHOLD = 32
+IDLIST_THRESHOLD = 64
 SHORT_ID_BYTES = 8  # salted id hashes in IDLIST ranges
 SALT_BYTES = 16
 
