@@ -262,7 +262,7 @@ class _Session:
             )
             have_ids[i] = have_ids[i + 1] + listed
         out = _Out(msg.lower)
-        must_reply = False
+        must_reply = False  # FINGERPRINT or IDLIST received, or HAVE to send
         tail: Bound | None = None
         lo = msg.lower
         for i, r in enumerate(msg.ranges):
@@ -276,15 +276,19 @@ class _Session:
                 else:
                     self._on_have(lo, r, diffs)
                     out.skip(up)
-            elif r.mode == Mode.SKIP:
-                if tail is None:
-                    out.skip(up)
-            else:
-                must_reply = True
-                if tail is None:
-                    reserve = _RANGES_PER_CLOSER * closers[i + 1] + 1
+            elif tail is None:
+                # Keep room for the worst case of the rest: a tail FINGERPRINT per closer gap
+                # plus each closer's own answer; skips and requests fold into tails.
+                reserve = _RANGES_PER_CLOSER * closers[i + 1] + 1
+                if r.mode == Mode.SKIP:
+                    if MAX_RANGES_PER_MESSAGE - len(out) - reserve >= 1:
+                        out.skip(up)
+                    else:
+                        tail = lo
+                else:
                     ids_budget = MAX_IDS_PER_MESSAGE - have_ids[i + 1]
                     tail = self._on_request(lo, r, out, reserve, ids_budget)
+            must_reply = must_reply or r.mode in (Mode.FINGERPRINT, Mode.IDLIST)
             lo = up
         if tail is not None:
             self._own_fingerprint(tail, lo, out)
@@ -301,6 +305,8 @@ class _Session:
         if r.mode == Mode.FINGERPRINT:
             agg = self._store.count_and_sum(lo, r.upper)
             if fingerprint(agg) == r.data:
+                if MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
+                    return lo
                 out.skip(r.upper)
                 return None
             ok = self._cover(lo, r.upper, agg, out, reserve, ids_budget)
@@ -316,7 +322,7 @@ class _Session:
             if index.setdefault(sid, j) != j:
                 raise ReconcileError("duplicate short id in IDLIST")
         budget = ids_budget - self._ids_used
-        if budget < 0 or MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
+        if budget <= 0 or MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
             return lo
         bits = bytearray((len(theirs) + 7) // 8)
         extras: list[bytes] = []
