@@ -257,11 +257,11 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
         for n, key in enumerate(_prefix_keys(views.txn, store.db["words"], prefix)):
             if n >= MAX_SEARCH_SCAN:
                 break
-            found.add(key[-32:])
+            found.add(key[-8:])
         candidates = found if candidates is None else candidates & found
         if not candidates:
             return []
-    projects = [o for o in (store.get(views.txn, pid) for pid in candidates or ()) if o]
+    projects = [o for o in (store.get_seq(views.txn, seq) for seq in candidates or ()) if o]
     projects = [o for o in projects if o.kind == "project"]
     projects.sort(key=lambda o: -o.ts)
     return [views.view(o) for o in projects[: max(1, min(limit, MAX_PAGE))]]

@@ -16,7 +16,7 @@ numeric order):
     project   project id(32)                 -> activity ts(8) + comments(8)
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
-    words     word + 0 + project id(32)      -> ""                  search index
+    words     word + 0 + project seq(8)      -> ""                  search index
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     meta      name                           -> value              counters, follows, peers
 
@@ -79,6 +79,8 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.db = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
         self._deferred: dict[str, list[tuple[bytes, bytes]]] = {}
+        # project id -> (lab, activity at batch start, new activity): see _touch_project.
+        self._moves: dict[bytes, tuple[bytes, int, int]] = {}
 
     def close(self) -> None:
         self.env.close()
@@ -133,7 +135,7 @@ class Store:
         Objects already known (by id) are skipped. Returns the objects newly stored.
         """
         stored: list[Stored] = []
-        self._deferred = {}
+        self._deferred, self._moves = {}, {}
         with self.env.begin(write=True) as txn:
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
@@ -172,6 +174,7 @@ class Store:
             items.sort()
             txn.cursor(db=self.db[name]).putmulti(items, dupdata=False, overwrite=True)
         self._deferred = {}
+        self._move_active(txn)
 
     def _bump(self, txn: Any, name: str, delta: int) -> None:
         key = name.encode()
@@ -233,11 +236,14 @@ class Store:
             entries.append(("by_target", target + ts + seq, b""))
         if o.kind == "project":
             entries.append(("active", scope + ts + o.id, b""))
-            entries += [("words", w.encode() + b"\0" + o.id, b"") for w in _project_words(o)]
+            entries += [("words", w.encode() + b"\0" + seq, b"") for w in _project_words(o)]
         if o.kind == "tag":
+            # Labels are searchable words of their target (when the target is known here).
+            tseq = txn.get(target, db=self.db["ids"]) if isinstance(target, bytes) else None
             for label in o.body["labels"]:
                 entries.append(("by_label", label.encode() + b"\0" + ts + seq, target or b""))
-                entries.append(("words", label.encode() + b"\0" + (target or b""), b""))
+                if tseq is not None:
+                    entries.append(("words", label.encode() + b"\0" + tseq, b""))
                 self._bump_label(txn, label, 1 if add else -1)
         if add:
             for db, key, value in entries:
@@ -269,7 +275,8 @@ class Store:
             txn.delete(key, db=self.db["labels"])
 
     def _touch_project(self, txn: Any, pid: bytes, ts: int, comment: bool, add: bool) -> None:
-        """Keep a project's activity time and comment count in step with its thread."""
+        """Keep a project's activity time and comment count in step with its thread.
+        The `active` index moves are applied once per batch, in `_move_active`."""
         raw = txn.get(pid, db=self.db["project"])
         if raw is None:
             return  # target is not a (known) project; nothing to keep in step
@@ -279,9 +286,14 @@ class Store:
         new_activity = max(activity, ts) if add else activity
         txn.put(pid, u64(new_activity) + u64(ncomments) + lab, db=self.db["project"])
         if new_activity != activity:
-            self._flush(txn)
-            txn.delete(lab + u64(activity) + pid, db=self.db["active"])
-            txn.put(lab + u64(new_activity) + pid, b"", db=self.db["active"])
+            old = self._moves.get(pid, (lab, activity, activity))[1]
+            self._moves[pid] = (lab, old, new_activity)
+
+    def _move_active(self, txn: Any) -> None:
+        for pid, (lab, old, new) in self._moves.items():
+            txn.delete(lab + u64(old) + pid, db=self.db["active"])
+            txn.put(lab + u64(new) + pid, b"", db=self.db["active"])
+        self._moves = {}
 
     # ---- local state (not replicated) -------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""Ingest benchmark: N signed ~1 KiB objects through the one pipeline into a fresh store.
+
+Prints objects/s of the pipeline, and in the same run the raw Ed25519 verify rate of the
+binding the pipeline uses (libsodium via PyNaCl, one core), and their ratio (target >= 0.8).
+
+    .venv/bin/python bench/ingest.py            # 100k objects
+    .venv/bin/python bench/ingest.py --n 1000000
+    .venv/bin/python bench/ingest.py --quick --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.ingest import VERIFY_THREADS, Ingest
+from node.store import Store
+from protocols import kinds, objects
+
+TARGET_RATIO = 0.8
+AUTHORS = 64
+LABS = 10
+WORDS = ["solar", "dryer", "repair", "cafe", "sensor", "network", "garden", "seed", "library", "bike", "trailer", "kiln", "shade", "sail", "rainwater", "barrel", "noise", "map", "fridge", "textile", "workshop", "community"]
+
+
+def _text(rng: random.Random, chars: int) -> str:
+    out: list[str] = []
+    n = 0
+    while n < chars:
+        w = rng.choice(WORDS)
+        out.append(w)
+        n += len(w) + 1
+    return " ".join(out)[:chars]
+
+
+def generate(n: int, seed: int = 1) -> list[bytes]:
+    """Labs, then a mix of ~1 KiB projects (50%), comments (40%) and tags (10%)."""
+    rng = random.Random(seed)
+    keys = [Ed25519PrivateKey.generate() for _ in range(AUTHORS)]
+    ts = 1_767_225_600_000
+    raws: list[bytes] = []
+    labs = []
+    for i in range(LABS):
+        lab = kinds.create(keys[i % AUTHORS], "lab", {"name": f"Lab {i}", "description": "",
+                           "place": "", "theme": ""}, ts)  # fmt: skip
+        labs.append(lab.id)
+        raws.append(lab.raw)
+    projects: list[tuple[bytes, bytes]] = []
+    while len(raws) < n:
+        ts += 1
+        key = keys[rng.randrange(AUTHORS)]
+        r = rng.random()
+        if r < 0.5 or not projects:
+            lab = labs[rng.randrange(LABS)]
+            body = {"lab": lab, "title": _text(rng, 40).title(), "summary": _text(rng, 200),
+                    "body": _text(rng, 650), "stage": "idea", "needs": []}  # fmt: skip
+            obj = objects.sign(key, "project", ts, body)
+            projects.append((obj.id, lab))
+        elif r < 0.9:
+            pid, lab = projects[rng.randrange(len(projects))]
+            body = {"lab": lab, "target": pid, "parent": None, "body": _text(rng, 880)}
+            obj = objects.sign(key, "comment", ts, body)
+        else:
+            pid, lab = projects[rng.randrange(len(projects))]
+            labels = sorted({rng.choice(WORDS) for _ in range(3)})
+            obj = objects.sign(key, "tag", ts, {"lab": lab, "target": pid, "labels": labels})
+        raws.append(obj.raw)
+    return raws[:n]
+
+
+def raw_verify_rate(raws: list[bytes], seconds: float = 2.0) -> float:
+    """One core, the binding the pipeline uses (objects.verify = libsodium crypto_sign_open)."""
+    objs = [objects.decode(r) for r in raws[: min(len(raws), 20_000)]]
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for o in objs[:2000]:
+            objects.verify(o)
+        done += min(2000, len(objs))
+    return done / (time.perf_counter() - start)
+
+
+def run_ingest(raws: list[bytes], verify_threads: int) -> dict[str, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="percolab-bench-"))
+    try:
+        store = Store(tmp / "store")
+        ingest = Ingest(store, verify_threads=verify_threads)
+        start = time.perf_counter()
+        result = ingest.ingest(raws, now=2**47)
+        elapsed = time.perf_counter() - start
+        assert not result.rejected, result.rejected[:3]
+        assert len(result.stored) == len(raws)
+        again = time.perf_counter()
+        known = ingest.ingest(raws[:10_000], now=2**47)
+        reingest = min(len(raws), 10_000) / (time.perf_counter() - again)
+        assert known.known == min(len(raws), 10_000)
+        ingest.close()
+        store.close()
+        size = sum(f.stat().st_size for f in (tmp / "store").iterdir())
+        return {"rate": len(raws) / elapsed, "seconds": elapsed, "reingest_rate": reingest,
+                "disk_bytes": size}  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="20k objects (under a minute)")
+    ap.add_argument("--json", action="store_true", help="figures as JSON on the last line")
+    args = ap.parse_args()
+    n = 20_000 if args.quick else args.n
+    t = time.perf_counter()
+    raws = generate(n)
+    gen_s = time.perf_counter() - t
+    payload = sum(map(len, raws))
+    verify = raw_verify_rate(raws)
+    piped = run_ingest(raws, VERIFY_THREADS)
+    single = run_ingest(raws, 1)
+    fig = {
+        "objects": n,
+        "avg_object_bytes": round(payload / n),
+        "generate_s": round(gen_s, 1),
+        "raw_verify_per_s_one_core": round(verify),
+        "ingest_per_s": round(piped["rate"]),
+        "ingest_ratio": round(piped["rate"] / verify, 3),
+        "ingest_one_core_per_s": round(single["rate"]),
+        "ingest_one_core_ratio": round(single["rate"] / verify, 3),
+        "reingest_known_per_s": round(piped["reingest_rate"]),
+        "disk_bytes_per_payload_byte": round(piped["disk_bytes"] / payload, 2),
+        "target_ratio": TARGET_RATIO,
+        "cpus": os.cpu_count(),
+    }
+    print(f"objects: {n} (avg {fig['avg_object_bytes']} B), generated in {gen_s:.1f} s")
+    print(f"raw Ed25519 verify (libsodium, one core): {verify:,.0f}/s")
+    print(f"ingest, pipeline ({VERIFY_THREADS} verify threads): {piped['rate']:,.0f}/s "
+          f"= {fig['ingest_ratio']:.2f}x raw verify (target >= {TARGET_RATIO})")
+    print(f"ingest, one core (verify inline): {single['rate']:,.0f}/s "
+          f"= {fig['ingest_one_core_ratio']:.2f}x raw verify")
+    print(f"re-ingest of known objects: {piped['reingest_rate']:,.0f}/s; "
+          f"disk {fig['disk_bytes_per_payload_byte']}x payload")
+    if args.json:
+        print(json.dumps(fig))
+
+
+if __name__ == "__main__":
+    main()
