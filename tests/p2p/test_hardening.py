@@ -193,3 +193,23 @@ def test_strikes_expire_outside_window() -> None:
         assert not guard.is_blocked("peerA")
 
     run(body)
+
+
+def test_total_connection_limit_is_enforced() -> None:
+    async def body() -> None:
+        from p2p.host import open_p2p_node
+        from tests.p2p.helpers import LOOPBACK
+
+        async with (
+            nodes([Recorder(), Recorder()]) as (a, c),
+            open_p2p_node(
+                create_new_key_pair(), LOOPBACK, validator=Recorder(), max_connections=1
+            ) as b,
+        ):
+            await link(a, b)
+            with contextlib.suppress(Exception):
+                await c.connect(b.listen_addrs()[0])
+            await wait_until(lambda: c.connected_peers() == [], what="c refused")
+            assert [p["peer_id"] for p in b.connected_peers()] == [a.peer_id]
+
+    run(body)
