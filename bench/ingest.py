@@ -31,7 +31,11 @@ from protocols import kinds, objects
 TARGET_RATIO = 0.8
 AUTHORS = 64
 LABS = 10
-WORDS = ["solar", "dryer", "repair", "cafe", "sensor", "network", "garden", "seed", "library", "bike", "trailer", "kiln", "shade", "sail", "rainwater", "barrel", "noise", "map", "fridge", "textile", "workshop", "community"]
+WORDS = (
+    "solar", "dryer", "repair", "cafe", "sensor", "network", "garden", "seed", "library",
+    "bike", "trailer", "kiln", "shade", "sail", "rainwater", "barrel", "noise", "map",
+    "fridge", "textile", "workshop", "community",
+)
 
 
 def _text(rng: random.Random, chars: int) -> str:
