@@ -1,0 +1,222 @@
+"""Fuzz every byte decoder: random bytes and mutations of valid encodings must end in the
+decoder's typed rejection (or a valid result), never in any other exception."""
+
+from __future__ import annotations
+
+import contextlib
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocols import errors, exportfile, kinds, objects, rpc
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+TS = 1_700_000_000_000
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _seeds() -> list[bytes]:
+    lab = kinds.create(KEY, "lab", {"name": "L", "description": "d", "place": "", "theme": ""},
+                       TS)  # fmt: skip
+    project = kinds.create(
+        KEY, "project",
+        {"lab": lab.id, "title": "Solar oven", "summary": "sun", "body": "**b**",
+         "stage": "idea", "needs": ["mirrors", "glass"]},
+        TS,
+    )  # fmt: skip
+    comment = kinds.create(
+        KEY, "comment", {"lab": lab.id, "target": project.id, "parent": None, "body": "hi"}, TS
+    )
+    tag = kinds.create(KEY, "tag", {"lab": None, "target": project.id, "labels": ["a", "b"]}, TS)
+    ext = objects.sign(KEY, "x", TS, {"n": [1, -1, 2**40, None, True], "m": {"k": b"\x00"}})
+    return [lab.raw, project.raw, comment.raw, tag.raw, ext.raw]
+
+
+OBJECTS = _seeds()
+EXPORT = exportfile.encode_export(OBJECTS)
+RPC_FRAMES = b"".join(
+    rpc.encode(m)
+    for m in (
+        rpc.Request(1, "projects", {"lab": "ab" * 32, "limit": 50, "cursor": None}),
+        rpc.Response(1, {"items": [{"id": "00", "tags": ["x"]}], "next": None}),
+        rpc.Response(2, error_code="not_found", error_message="nope"),
+        rpc.Push("object", {"id": "ff", "kind": "comment", "ts": TS}),
+        rpc.Request(3, "import_objects", {"objects": OBJECTS[:2]}),
+    )
+)
+
+
+@st.composite
+def mutated(draw, seed: bytes) -> bytes:
+    """`seed` with a few random edits: bit flips, byte sets, inserts, deletes, truncation,
+    duplicated slices and interesting msgpack headers."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "dup", "hdr"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete" and data:
+            del data[pos : pos + draw(st.integers(1, 8))]
+        elif op == "truncate":
+            del data[pos:]
+        elif op == "dup" and data:
+            end = draw(st.integers(pos, len(data)))
+            data[pos:pos] = data[pos:end]
+        elif op == "hdr":
+            data[pos:pos] = draw(st.sampled_from([
+                b"\xc1", b"\xd4\x01\x00", b"\xd6\xff\x00\x00\x00\x01", b"\xcb\x7f\xf8\0\0\0\0\0\0",
+                b"\xca\x00\x00\x00\x00", b"\xdd\xff\xff\xff\xff", b"\xdf\x7f\xff\xff\xff",
+                b"\xc6\xff\xff\xff\xff", b"\xdb\x00\x01\x00\x00", b"\x91" * 40, b"\x81\xa0",
+                b"\xd9\x02\xc3\x28", b"\xcf\xff\xff\xff\xff\xff\xff\xff\xff", b"\xc7\x00\x05",
+            ]))  # fmt: skip
+    return bytes(data)
+
+
+def _decode_object(raw: bytes) -> None:
+    try:
+        obj = objects.decode(raw)
+    except errors.ObjectError:
+        return
+    # Decoded: then validation and verification must also end typed or cleanly.
+    with contextlib.suppress(errors.ObjectError):
+        kinds.validate(obj, TS)
+    assert isinstance(objects.verify(obj), bool)
+    assert obj.raw == raw and obj.id == objects.object_id(raw)
+
+
+def _decode_export(data: bytes) -> None:
+    try:
+        out = exportfile.decode_export(data)
+    except exportfile.ExportFileError:
+        return
+    assert all(isinstance(o, bytes) for o in out)
+    assert exportfile.encode_export(out) == data  # framing is exact
+
+
+def _feed_rpc(data: bytes, cuts: list[int]) -> None:
+    dec = rpc.FrameDecoder()
+    try:
+        prev = 0
+        for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
+            for msg in dec.feed(data[prev:cut]):
+                assert isinstance(msg, rpc.Request | rpc.Response | rpc.Push)
+            prev = cut
+    except rpc.RpcProtocolError:
+        return
+
+
+# ---- objects.decode ------------------------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_object_decode_random_bytes(raw: bytes) -> None:
+    _decode_object(raw)
+
+
+@FUZZ
+@given(st.sampled_from(OBJECTS).flatmap(mutated))
+def test_object_decode_mutations(raw: bytes) -> None:
+    _decode_object(raw)
+
+
+@FUZZ
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
+    | st.text(max_size=10) | st.binary(max_size=40),
+    lambda inner: st.lists(inner, max_size=7) | st.dictionaries(st.text(max_size=5), inner,
+                                                                   max_size=5),
+    max_leaves=20,
+))  # fmt: skip
+def test_object_decode_arbitrary_msgpack_values(value) -> None:
+    _decode_object(msgpack.packb(value, use_bin_type=True))
+
+
+@pytest.mark.parametrize("depth", [10, 500, 1000, 2000, 60000])
+def test_object_decode_deep_nesting(depth: int) -> None:
+    obj = objects.sign(KEY, "x", TS, {"a": None})
+    raw = obj.raw.replace(b"\x81\xa1a\xc0", b"\x81\xa1a" + b"\x91" * depth + b"\xc0")
+    with pytest.raises(errors.ObjectError):  # from decode, or from validate (unknown kind)
+        kinds.validate(objects.decode(raw), TS)
+
+
+def test_object_decode_oversized_garbage() -> None:
+    with pytest.raises(errors.TooLarge):
+        objects.decode(b"\x00" * (objects.MAX_OBJECT_BYTES + 1))
+
+
+# ---- exportfile.decode_export -------------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.binary(max_size=200).map(lambda b: exportfile.MAGIC + b))
+def test_export_decode_random_bytes(data: bytes) -> None:
+    _decode_export(data)
+
+
+@FUZZ
+@given(mutated(EXPORT))
+def test_export_decode_mutations(data: bytes) -> None:
+    _decode_export(data)
+
+
+def test_export_decode_valid_and_edge_cases() -> None:
+    assert exportfile.decode_export(EXPORT) == OBJECTS
+    assert exportfile.decode_export(exportfile.MAGIC) == []
+    for bad in (b"", EXPORT[:10], EXPORT[:-1], EXPORT + b"\x00",
+                exportfile.MAGIC + b"\xff\xff\xff\xff"):  # fmt: skip
+        with pytest.raises(exportfile.ExportFileError):
+            exportfile.decode_export(bad)
+
+
+# ---- rpc.FrameDecoder.feed ----------------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=5))
+def test_rpc_feed_random_bytes(data: bytes, cuts: list[int]) -> None:
+    _feed_rpc(data, cuts)
+
+
+@FUZZ
+@given(mutated(RPC_FRAMES), st.lists(st.integers(0, 2000), max_size=5))
+def test_rpc_feed_mutations(data: bytes, cuts: list[int]) -> None:
+    _feed_rpc(data, cuts)
+
+
+@FUZZ
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
+    | st.text(max_size=10) | st.binary(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["id", "method", "params", "error", "result", "push", "data", "code"])
+        | st.integers(-(2**63), 2**63) | st.binary(max_size=3), inner, max_size=5),
+    max_leaves=15,
+))  # fmt: skip
+def test_rpc_feed_arbitrary_msgpack_values(value) -> None:
+    payload = msgpack.packb(value, use_bin_type=True)
+    _feed_rpc(len(payload).to_bytes(4, "big") + payload, [])
+
+
+def test_rpc_feed_valid_frames_byte_by_byte() -> None:
+    dec = rpc.FrameDecoder()
+    msgs = []
+    for i in range(len(RPC_FRAMES)):
+        msgs += dec.feed(RPC_FRAMES[i : i + 1])
+    assert [type(m).__name__ for m in msgs] == ["Request", "Response", "Response", "Push",
+                                                "Request"]  # fmt: skip
+    assert msgs[4].params["objects"] == OBJECTS[:2]
+
+
+def test_rpc_oversized_frame_is_refused_before_buffering() -> None:
+    dec = rpc.FrameDecoder(max_frame=100)
+    with pytest.raises(rpc.RpcProtocolError):
+        dec.feed((101).to_bytes(4, "big"))
