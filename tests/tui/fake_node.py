@@ -161,7 +161,8 @@ class FakeNode:
                        "fingerprint": "ab:cd"}
             return self.me if method == "init" else _id("profile")
         if method == "status":
-            return {"peer_id": "12D3KooWFake", "addrs": ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWFake"],
+            addr = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWFake"
+            return {"peer_id": "12D3KooWFake", "addrs": [addr],
                     "peers": 0, "topics": [], "counts": {"project": len(self.projects)},
                     "objects": len(self.projects), "digest": "00" * 32,
                     "sync": {"active": False, "peers": 0, "missing": 0, "fetched": 0}}
@@ -183,7 +184,8 @@ class FakeNode:
         if method in ("project", "show"):
             pid = self._resolve(p["id"], self.projects)
             tags = [t for t in self.tags if t["target"] == pid]
-            return {"project": self.projects[pid], "tags": tags, "comments": self._thread(pid, None)}
+            comments = self._thread(pid, None)
+            return {"project": self.projects[pid], "tags": tags, "comments": comments}
         if method == "post":
             project = self.add_project(p["lab"], p["title"], body=p.get("body", ""),
                                        summary=p.get("summary", ""), stage=p.get("stage", ""),

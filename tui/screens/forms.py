@@ -33,6 +33,7 @@ class FormScreen(ModalScreen[Any]):
         Binding("ctrl+s", "submit", "Submit", id="form_submit"),
         Binding("escape", "cancel", "Cancel", id="form_cancel"),
     ]
+    AUTO_FOCUS = "Input, TextArea"
     TITLE_TEXT = ""
     METHOD = ""
     SUBMIT_LABEL = "Submit"
@@ -172,9 +173,6 @@ class CommentForm(FormScreen):
     def fields(self) -> Iterable[Widget]:
         yield Label("ctrl+s to send, escape to cancel", classes="form-hint")
         yield TextArea(id="body", classes="form-body")
-
-    def on_mount(self) -> None:
-        self.query_one("#body", TextArea).focus()
 
     def params(self) -> dict[str, Any]:
         return {"body": _required(self.value("body"), "Some text")}

@@ -54,7 +54,7 @@ class ProjectsScreen(PercolabScreen):
         self.order = "newest"
         self.cursors: list[str | None] = [None]  # cursor of each page visited so far
         self.next_cursor: str | None = None
-        self.total = 0
+        self.total: int | None = 0
         self.new_ids: set[str] = set()
         self.unseen = 0  # pushed projects not visible on the current page
 
@@ -96,7 +96,8 @@ class ProjectsScreen(PercolabScreen):
             cursor=cursor,
         )
         self.next_cursor = result.get("next")
-        self.total = int(result.get("total", 0))
+        total = result.get("total")  # the node may not count some queries (null)
+        self.total = int(total) if isinstance(total, int) else None
         items = list(result.get("items", []))
         self.table.show_page(items, self.new_ids)
         if self.page == 0:
@@ -107,7 +108,8 @@ class ProjectsScreen(PercolabScreen):
     def show_info(self, shown: int) -> None:
         first = self.page * self.page_size + 1 if shown else 0
         last = self.page * self.page_size + shown
-        text = f"{self.heading} — {self.order} first — {first}-{last} of {self.total}"
+        of = "?" if self.total is None else str(self.total)
+        text = f"{self.heading} — {self.order} first — {first}-{last} of {of}"
         text += f" — page {self.page + 1}"
         fresh = len(self.new_ids) if self.page == 0 else self.unseen
         if fresh:
