@@ -162,6 +162,7 @@ class Node:
             st["addrs"] = self.p2p.listen_addrs()
             st["peers"] = len(self.p2p.connected_peers())
             st["topics"] = self.p2p.topics()
+            st["mesh"] = {t: len(self.p2p.mesh_peers(t)) for t in st["topics"]}
         for extra in self.extra_status:
             st |= extra()
         return st
