@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 import trio
 
+from node.http import serve_http
 from node.ingest import Ingest
 from node.queries import Views
 from node.rpc_server import HandlerError, RpcServer
@@ -70,6 +71,10 @@ class Node:
 
     def _created(self, obj: SignedObject) -> None:
         self._call_soon(self._publish_send.send_nowait, obj)
+
+    def publish_object(self, obj: SignedObject) -> None:
+        """Gossip an object that arrived by another path (HTTP); call on the trio thread."""
+        self._publish_send.send_nowait(obj)
 
     def _followed(self, lab: bytes, on: bool) -> None:
         self._call_soon(self._topic_send.send_nowait, (topics.lab_topic(lab), on))
@@ -181,6 +186,9 @@ class Node:
             await nursery.start(self._topic_manager)
             await nursery.start(self._publisher)
             await nursery.start(self.rpc.serve)
+            if self.opts.http:
+                http_addr = await nursery.start(serve_http, self, self.opts.http)
+                self.extra_status.append(lambda: {"http": http_addr})
             log.info("node %s ready; listening on %s", p2p.peer_id, p2p.listen_addrs())
             task_status.started(self)
             await trio.sleep_forever()

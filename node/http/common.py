@@ -1,0 +1,153 @@
+"""Shared pieces of the HTTP API: routes and their parameters, the per-request context,
+errors and the mapping of service error codes to HTTP statuses."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import trio
+
+from node.http.server import Request, Response
+from node.ingest import Ingest
+from node.queries import QueryError
+from node.service import Service, ServiceError
+from node.store import Store
+from protocols import errors
+from protocols.objects import SignedObject
+
+T = TypeVar("T")
+JSON = "application/json"
+ATOM = "application/atom+xml; charset=utf-8"
+# ServiceError / query error codes -> HTTP status; anything unlisted is the node's fault (500).
+STATUS_OF_CODE = {
+    "bad_request": 400,
+    "ambiguous": 400,
+    "unauthorized": 401,
+    "not_author": 403,
+    "not_found": 404,
+    "no_identity": 409,
+    "too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_object": 422,
+}
+
+
+class NodeLike(Protocol):
+    """What the HTTP API needs of `node.runtime.Node` (kept structural: no import cycle)."""
+
+    store: Store
+    service: Service
+    ingest: Ingest
+
+    async def handle_rpc(self, method: str, params: dict[str, Any]) -> Any: ...
+
+    def publish_object(self, obj: SignedObject) -> None: ...
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_for(code: str, message: str) -> HttpError:
+    return HttpError(STATUS_OF_CODE.get(code, 500), code, message)
+
+
+def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:  # noqa: E501
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(status, body, JSON, headers or [])
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter, checked before the handler runs (and listed in OpenAPI)."""
+
+    name: str
+    where: str = "query"  # "path" or "query"
+    type: str = "string"  # "string" or "integer"
+    required: bool = False
+    description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    enum: tuple[str, ...] = ()
+    pattern: str | None = None
+    max_length: int | None = None
+    default: Any = None
+
+    def parse(self, raw: str) -> Any:
+        if self.max_length is not None and len(raw) > self.max_length:
+            raise HttpError(400, "bad_request", f"{self.name} is longer than {self.max_length}")
+        if self.type == "integer":
+            if not re.fullmatch(r"-?[0-9]{1,12}", raw):
+                raise HttpError(400, "bad_request", f"{self.name} must be an integer")
+            value = int(raw)
+            if self.minimum is not None and value < self.minimum:
+                raise HttpError(400, "bad_request", f"{self.name} must be >= {self.minimum}")
+            if self.maximum is not None and value > self.maximum:
+                raise HttpError(400, "bad_request", f"{self.name} must be <= {self.maximum}")
+            return value
+        if self.enum and raw not in self.enum:
+            raise HttpError(400, "bad_request", f"{self.name} must be one of {list(self.enum)}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, raw):
+            raise HttpError(400, "bad_request", f"{self.name} is malformed")
+        return raw
+
+
+@dataclass
+class Ctx:
+    """One request as a handler sees it: validated parameters and the parsed body."""
+
+    request: Request
+    node: NodeLike
+    base_url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking store work in a worker thread, mapping its errors to HTTP ones."""
+        try:
+            return await trio.to_thread.run_sync(fn, *args)
+        except ServiceError as exc:
+            raise error_for(exc.code, exc.message) from exc
+        except QueryError as exc:
+            raise error_for(exc.code, str(exc)) from exc
+        except errors.ObjectError as exc:
+            raise error_for("invalid_object", str(exc)) from exc
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        """`Service.call` (blocking: use inside `run`)."""
+        return self.node.service.call(method, params)
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # e.g. "/api/v1/labs/{lab}/projects"
+    handler: Handler
+    summary: str
+    response: str  # OpenAPI component schema of the 2xx body ("" for Atom)
+    params: tuple[Param, ...] = ()
+    body: str | None = None  # OpenAPI component schema of a JSON request body
+    raw_body: bool = False  # also accepts application/octet-stream
+    auth: bool = False
+    cacheable: bool = False  # a pure function of the store: cached until the store changes
+    content_type: str = JSON
+    status: int = 200
+    errors: tuple[int, ...] = (400,)
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.template))
+        object.__setattr__(self, "pattern", re.compile(regex + "$"))
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__.lstrip("_")

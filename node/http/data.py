@@ -1,0 +1,132 @@
+"""Blocking reads the HTTP API needs beyond `Service`: raw signed bytes for every object in
+a response, single objects and labs, and pages of objects by tag label, by author and of a
+project's comments. Each function opens one short read transaction; call them in a worker
+thread. Pages run newest first over one index and cost O(page), like `queries.page_projects`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from node import queries
+from node.service import Service
+from node.store import Store
+
+# Index entries a page may skip (withdrawn objects, repeats) before it stops early.
+MAX_PAGE_SCAN = 5_000
+
+
+def attach_raw(store: Store, value: Any) -> Any:
+    """Add `"raw"` (base64 of the signed bytes) to every object view inside `value`, in place,
+    so a client can check each object's signature itself. Withdrawn objects get `null`."""
+    views = list(_views_in(value))
+    if views:
+        with store.read() as txn:
+            for v in views:
+                raw = store.get_raw(txn, bytes.fromhex(v["id"]))
+                v["raw"] = base64.b64encode(raw).decode() if raw is not None else None
+    return value
+
+
+def _views_in(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("id"), str) and "kind" in value and "author" in value:
+            yield value
+        for item in value.values():
+            if isinstance(item, dict | list):
+                yield from _views_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _views_in(item)
+
+
+def object_view(service: Service, ref: str) -> dict[str, Any]:
+    """Any live object by id or unique id prefix, as its view (with raw bytes)."""
+    store = service.store
+    with store.read() as txn:
+        oid = queries.resolve_id(store, txn, ref)
+        obj = store.get(txn, oid)
+        if obj is None:
+            raise queries.NotFound(f"object {ref} was withdrawn by its author")
+        view = queries.Views(store, txn, service.follows()).view(obj)
+    attach_raw(store, view)
+    return view
+
+
+def lab_view(service: Service, ref: str) -> dict[str, Any]:
+    store = service.store
+    with store.read() as txn:
+        oid = queries.resolve_lab(store, txn, ref)
+        obj = store.get(txn, oid)
+        if obj is None:
+            raise queries.NotFound(f"lab {ref} was withdrawn by its author")
+        view = queries.Views(store, txn, service.follows()).view(obj)
+    attach_raw(store, view)
+    return view
+
+
+def _page(
+    service: Service, db: str, prefix: bytes, limit: int, cursor: str | None, by_target: bool,
+    kinds: frozenset[str] | None = None, with_raw: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    store = service.store
+    after = bytes.fromhex(cursor) if cursor else None
+    if after is not None and not after.startswith(prefix):
+        raise queries.QueryError("cursor does not belong to this listing")
+    items: list[dict[str, Any]] = []
+    seen: set[bytes] = set()
+    last: bytes | None = None
+    with store.read() as txn:
+        views = queries.Views(store, txn, service.follows())
+        keys = queries._prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
+        for n, key in enumerate(keys):
+            if n >= MAX_PAGE_SCAN:
+                break
+            last = key
+            if by_target:
+                target = txn.get(key, db=store.db[db])
+                obj = store.get(txn, target) if target else None
+            else:
+                obj = store.get_seq(txn, key[-8:])
+            if obj is None or obj.id in seen or (kinds is not None and obj.kind not in kinds):
+                continue
+            seen.add(obj.id)
+            items.append(views.view(obj))
+            if len(items) >= limit:
+                break
+        else:
+            last = None  # the index ran out: no further page
+    if with_raw:
+        attach_raw(store, items)
+    return {"items": items, "next": last.hex() if last is not None else None}
+
+
+def by_label(
+    service: Service, label: str, limit: int, cursor: str | None, with_raw: bool = True
+) -> dict[str, Any]:
+    """Objects (of any kind) tagged `label`, most recently tagged first."""
+    prefix = label.encode() + b"\0"
+    return _page(service, "by_label", prefix, limit, cursor, True, with_raw=with_raw)
+
+
+def by_author(
+    service: Service, author: bytes, limit: int, cursor: str | None,
+    kinds: frozenset[str] | None = None, with_raw: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Objects signed by `author`, newest first."""
+    return _page(service, "by_author", author, limit, cursor, False, kinds, with_raw)
+
+
+def about(
+    service: Service, target: bytes, limit: int, cursor: str | None, kinds: frozenset[str],
+    with_raw: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Objects about `target` (its comments, tags), newest first."""
+    return _page(service, "by_target", target, limit, cursor, False, kinds, with_raw)
+
+
+def profile_name(service: Service, author: bytes) -> str | None:
+    with service.store.read() as txn:
+        return queries.Views(service.store, txn).author_name(author)

@@ -1,0 +1,112 @@
+"""The OpenAPI 3 description, generated from the route table and the body schemas (so a
+route cannot exist undescribed); tests/http checks it against the router and fuzzes the
+running server with it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from node.http.common import JSON, Param, Route
+from node.http.schemas import SCHEMAS
+
+API_VERSION = "1.0.0"
+_REASONS = {
+    200: "OK", 201: "Created", 304: "Not modified (the ETag matched)", 400: "Bad request",
+    401: "Missing or wrong bearer token", 403: "Forbidden", 404: "Not found",
+    409: "Conflict (the node has no member identity yet)", 413: "Request body too large",
+    415: "Unsupported media type", 422: "Object rejected by validation",
+}  # fmt: skip
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _param(p: Param) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": p.type}
+    if p.minimum is not None:
+        schema["minimum"] = p.minimum
+    if p.maximum is not None:
+        schema["maximum"] = p.maximum
+    if p.enum:
+        schema["enum"] = list(p.enum)
+    if p.pattern is not None:
+        schema["pattern"] = f"^{p.pattern}$"
+    if p.max_length is not None:
+        schema["maxLength"] = p.max_length
+    if p.where == "path" and p.type == "string":
+        schema["minLength"] = 1
+    if p.default is not None:
+        schema["default"] = p.default
+    out = {"name": p.name, "in": p.where, "required": p.required or p.where == "path",
+           "schema": schema}  # fmt: skip
+    if p.description:
+        out["description"] = p.description
+    return out
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {"description": _REASONS.get(status, "Error"),
+            "content": {JSON: {"schema": _ref("Error")}}}  # fmt: skip
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    if route.response:
+        ok: dict[str, Any] = {"content": {route.content_type: {"schema": _ref(route.response)}}}
+    else:
+        ok = {"content": {"application/atom+xml": {"schema": {"type": "string"}}}}
+    responses: dict[str, Any] = {str(route.status): {"description": _REASONS[route.status]} | ok}
+    if route.cacheable:
+        responses["304"] = {"description": _REASONS[304]}
+    for status in route.errors:
+        responses[str(status)] = _error(status)
+    responses["default"] = {"description": "Error", "content": {JSON: {"schema": _ref("Error")}}}
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "responses": responses,
+    }
+    if route.params:
+        op["parameters"] = [_param(p) for p in route.params]
+    if route.body is not None:
+        content: dict[str, Any] = {JSON: {"schema": _ref(route.body)}}
+        if route.raw_body:
+            content["application/octet-stream"] = {"schema": {"type": "string",
+                                                              "format": "binary"}}  # fmt: skip
+        op["requestBody"] = {"required": True, "content": content}
+    if route.auth:
+        op["security"] = [{"bearer": []}]
+    return op
+
+
+def build_spec(routes: tuple[Route, ...], base_url: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.template, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Percolab node API",
+            "version": API_VERSION,
+            "description": "Read and write a Percolab node's objects over loopback HTTP. "
+            "Every object carries `raw`, its signed bytes in base64. See docs/http.md.",
+        },
+        "servers": [{"url": base_url}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "the token in <data dir>/http.token"}},
+        },
+    }
+
+
+def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """(METHOD, path template) of every operation a description lists."""
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if re.fullmatch(r"get|put|post|delete|patch|head|options", method)
+    }

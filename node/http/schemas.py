@@ -1,0 +1,182 @@
+"""JSON schemas (OpenAPI 3.0 dialect) of the API's bodies, and `check`, the small validator
+that enforces the request-body schemas, so what the description promises is what is checked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from node.http.common import HttpError
+from protocols.kinds import STAGES
+from protocols.limits import (
+    MAX_BODY_CHARS,
+    MAX_COMMENT_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_NEED_CHARS,
+    MAX_NEEDS,
+    MAX_OBJECT_BYTES,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+)
+
+# JSON nesting the validator follows before refusing a body.
+MAX_CHECK_DEPTH = 16
+ID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+REF = {"type": "string", "minLength": 8, "maxLength": 64, "pattern": "^[0-9a-fA-F]{8,64}$",
+       "description": "an object id or a unique prefix of at least 8 hex characters"}  # fmt: skip
+NULLABLE_STR = {"type": "string", "nullable": True}
+_STRS = {"type": "array", "items": {"type": "string"}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(props: dict[str, Any], required: list[str], extra: bool = True) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required,
+            "additionalProperties": extra}  # fmt: skip
+
+
+_OBJECT_PROPS = {
+    "id": ID,
+    "kind": {"type": "string"},
+    "author": ID,
+    "author_name": NULLABLE_STR,
+    "ts": {"type": "integer"},
+    "raw": {"type": "string", "nullable": True, "format": "byte",
+            "description": "base64 of the signed object (verify it yourself); null if withdrawn"},
+}
+_OBJECT_REQ = ["id", "kind", "author", "author_name", "ts"]
+
+
+def _view(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return _obj(_OBJECT_PROPS | props, _OBJECT_REQ + required)
+
+
+def _items(schema: dict[str, Any], paged: bool = False) -> dict[str, Any]:
+    props: dict[str, Any] = {"items": {"type": "array", "items": schema}}
+    if paged:
+        props["next"] = {"type": "string", "nullable": True,
+                         "description": "cursor of the next page; null on the last"}  # fmt: skip
+    return _obj(props, ["items", "next"] if paged else ["items"])
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": _obj({"error": {"type": "string"}, "message": {"type": "string"}},
+                  ["error", "message"], extra=False),
+    "Object": _view({}, []),
+    "Lab": _view({"name": {"type": "string"}, "description": {"type": "string"},
+                  "place": {"type": "string"}, "followed": {"type": "boolean"},
+                  "projects": {"type": "integer"}}, ["name", "followed", "projects"]),
+    "Project": _view({"lab": ID, "lab_name": NULLABLE_STR, "title": {"type": "string"},
+                      "summary": {"type": "string"}, "body": {"type": "string"},
+                      "stage": {"type": "string"}, "needs": _STRS, "tags": _STRS,
+                      "comments": {"type": "integer"}, "activity": {"type": "integer"}},
+                     ["lab", "title", "stage", "tags", "comments", "activity"]),
+    "Comment": _view({"target": ID, "parent": {"type": "string", "nullable": True},
+                      "body": {"type": "string"},
+                      "replies": {"type": "array", "items": _ref("Comment")}},
+                     ["target", "parent", "body", "replies"]),
+    "Tag": _view({"target": ID, "labels": _STRS}, ["target", "labels"]),
+    "LabList": _items(_ref("Lab")),
+    "ProjectPage": _obj({"items": {"type": "array", "items": _ref("Project")},
+                         "next": {"type": "string", "nullable": True},
+                         "total": {"type": "integer", "nullable": True}},
+                        ["items", "next", "total"]),
+    "ObjectPage": _items(_ref("Object"), paged=True),
+    "ProjectList": _items(_ref("Project")),
+    "Thread": _obj({"project": _ref("Project"),
+                    "tags": {"type": "array", "items": _ref("Tag")},
+                    "comments": {"type": "array", "items": _ref("Comment")}},
+                   ["project", "tags", "comments"]),
+    "TagCounts": _items(_obj({"label": {"type": "string"}, "count": {"type": "integer"}},
+                             ["label", "count"])),
+    "Status": _obj({"running": {"type": "boolean"}, "objects": {"type": "integer"},
+                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "peer_id": {"type": "string"}, "addrs": _STRS,
+                    "peers": {"type": "integer"}, "http": {"type": "string"}},
+                   ["running", "objects", "counts"]),
+    "Peers": _items(_obj({"peer_id": {"type": "string"}, "addrs": _STRS}, ["peer_id", "addrs"])),
+    "Created": _obj({"id": ID, "object": _ref("Object")}, ["id", "object"]),
+    "Submitted": _obj({"id": ID, "object": {"allOf": [_ref("Object")], "nullable": True},
+                       "known": {"type": "boolean"}}, ["id", "object", "known"]),
+    "OpenApi": {"type": "object"},
+    # ---- request bodies ----
+    "NewProject": _obj({
+        "lab": {"type": "string", "minLength": 1, "maxLength": 80,
+                "description": "lab id, id prefix or exact name"},
+        "title": {"type": "string", "maxLength": MAX_TITLE_CHARS},
+        "summary": {"type": "string", "maxLength": MAX_SUMMARY_CHARS},
+        "body": {"type": "string", "maxLength": MAX_BODY_CHARS},
+        "stage": {"type": "string", "enum": list(STAGES)},
+        "needs": {"type": "array", "maxItems": MAX_NEEDS,
+                  "items": {"type": "string", "maxLength": MAX_NEED_CHARS}},
+        "tags": {"type": "array", "maxItems": MAX_LABELS,
+                 "items": {"type": "string", "maxLength": MAX_LABEL_CHARS}},
+    }, ["lab", "title"], extra=False),
+    "NewComment": _obj({"target": REF, "parent": REF | {"nullable": True},
+                        "body": {"type": "string", "maxLength": MAX_COMMENT_CHARS}},
+                       ["target", "body"], extra=False),
+    "NewTag": _obj({"target": REF, "labels": {
+        "type": "array", "minItems": 1, "maxItems": MAX_LABELS,
+        "items": {"type": "string", "maxLength": MAX_LABEL_CHARS}}},
+        ["target", "labels"], extra=False),
+    "NewRetraction": _obj({"target": REF}, ["target"], extra=False),
+    "SignedObject": _obj({"raw": {"type": "string", "format": "byte",
+                                  "maxLength": (MAX_OBJECT_BYTES * 4) // 3 + 4,
+                                  "description": "base64 of the signed object bytes"}},
+                         ["raw"], extra=False),
+}
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "integer": int, "boolean": bool,
+}
+
+
+def check(schema: dict[str, Any], value: Any, where: str = "body", depth: int = 0) -> None:
+    """Raise HttpError(400) unless `value` fits `schema` (the subset of JSON Schema above)."""
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    if depth > MAX_CHECK_DEPTH:
+        raise HttpError(400, "bad_request", f"{where} is nested too deeply")
+    if value is None:
+        if schema.get("nullable"):
+            return
+        raise HttpError(400, "bad_request", f"{where} must not be null")
+    kind = schema.get("type")
+    wanted = _TYPES.get(kind or "")
+    if wanted is not None and (not isinstance(value, wanted) or
+                               (kind == "integer" and isinstance(value, bool))):  # fmt: skip
+        raise HttpError(400, "bad_request", f"{where} must be of type {kind}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise HttpError(400, "bad_request", f"{where} must be one of {schema['enum']}")
+    if isinstance(value, str):
+        _check_string(schema, value, where)
+    elif isinstance(value, list):
+        if len(value) > schema.get("maxItems", len(value)):
+            raise HttpError(400, "bad_request", f"{where} has more than {schema['maxItems']} items")
+        if len(value) < schema.get("minItems", 0):
+            raise HttpError(400, "bad_request", f"{where} needs {schema['minItems']}+ items")
+        for i, item in enumerate(value):
+            check(schema.get("items", {}), item, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        props = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                raise HttpError(400, "bad_request", f"{where} needs {name!r}")
+        for name, item in value.items():
+            if name in props:
+                check(props[name], item, f"{where}.{name}", depth + 1)
+            elif schema.get("additionalProperties") is False:
+                raise HttpError(400, "bad_request", f"{where} has no field {name!r}")
+
+
+def _check_string(schema: dict[str, Any], value: str, where: str) -> None:
+    if len(value) > schema.get("maxLength", len(value)):
+        raise HttpError(400, "bad_request", f"{where} is over {schema['maxLength']} characters")
+    if len(value) < schema.get("minLength", 0):
+        raise HttpError(400, "bad_request", f"{where} is under {schema['minLength']} characters")
+    pattern = schema.get("pattern")
+    if pattern is not None and not re.search(pattern, value):
+        raise HttpError(400, "bad_request", f"{where} is malformed")
