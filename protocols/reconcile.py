@@ -192,24 +192,8 @@ class _Session:
         self._lists[lo] = (up, keys)
         self._ids_used += len(keys)
 
-    def _cover(
-        self,
-        lo: Bound,
-        up: Bound,
-        agg: Aggregate,
-        out: _Out,
-        reserve: int,
-        ids_limit: int = MAX_IDS_PER_MESSAGE,
-    ) -> bool:
-        """Describe my items in a differing range; False if the budget is exhausted."""
-        ranges_left = MAX_RANGES_PER_MESSAGE - len(out) - reserve
-        if agg.count <= IDLIST_THRESHOLD:
-            if ranges_left >= 1 and self._ids_used + agg.count <= ids_limit:
-                self._send_list(lo, up, out)
-                return True
-            return False
-        if ranges_left < BUCKETS:
-            return False
+    def _split(self, lo: Bound, up: Bound, out: _Out) -> bool:
+        """Cut a range into up to BUCKETS sub-ranges; False if the store found no cut."""
         points = [p for p in self._store.split_points(lo, up, BUCKETS) if lo < p < up]
         if not points or any(a >= b for a, b in itertools.pairwise(points)):
             return False
@@ -245,28 +229,39 @@ class _Session:
             raise ReconcileError("ranges outside the session's bounds")
 
     def _answer(self, msg: Message) -> bytes | None:
+        """Answer every range of ``msg`` within the per-message limits.
+
+        Budget (ranges): while not coalescing, every remaining input range is assumed to
+        cost one output range (a skip, an echo of my own fingerprint, an IDLIST, a DIFF or a
+        HAVE all cost one), so a split (BUCKETS ranges) is only made if it still leaves room
+        for that. If not even the first split of the message fits, it is made anyway and the
+        rest of the message is coalesced: requests and skips fold into one FINGERPRINT per
+        gap between DIFF/HAVE ranges (which still get answered), so progress never stops.
+        """
         lists, diffs = self._lists, self._diffs
         self._lists, self._diffs = {}, {}
         self._ids_used = 0
         n = len(msg.ranges)
-        # Suffix reserves: output ranges and HAVE ids the remaining DIFF/HAVE ranges may need.
-        closers = [0] * (n + 1)
-        have_ids = [0] * (n + 1)
+        closers = [0] * (n + 1)  # DIFF/HAVE ranges from i on
+        have_ids = [0] * (n + 1)  # upper bound of the HAVE ids those DIFFs may require
+        lower = msg.lower
+        lowers = []
+        for r in msg.ranges:
+            lowers.append(lower)
+            lower = r.upper
         for i in range(n - 1, -1, -1):
             r = msg.ranges[i]
             closers[i] = closers[i + 1] + (r.mode in (Mode.DIFF, Mode.HAVE))
-            listed = (
-                len(lists[_lower_of(msg, i)][1])
-                if r.mode == Mode.DIFF and (_lower_of(msg, i) in lists)
-                else 0
-            )
-            have_ids[i] = have_ids[i + 1] + listed
+            entry = lists.get(lowers[i]) if r.mode == Mode.DIFF else None
+            have_ids[i] = have_ids[i + 1] + (len(entry[1]) if entry else 0)
         out = _Out(msg.lower)
         must_reply = False  # FINGERPRINT or IDLIST received, or HAVE to send
-        tail: Bound | None = None
-        lo = msg.lower
+        tail: Bound | None = None  # start of the range being coalesced
+        coalesce = False
+        split_done = False
         for i, r in enumerate(msg.ranges):
-            up = r.upper
+            lo, up = lowers[i], r.upper
+            must_reply = must_reply or r.mode in (Mode.FINGERPRINT, Mode.IDLIST)
             if r.mode in (Mode.DIFF, Mode.HAVE):
                 if tail is not None:
                     self._own_fingerprint(tail, lo, out)
@@ -276,54 +271,59 @@ class _Session:
                 else:
                     self._on_have(lo, r, diffs)
                     out.skip(up)
-            elif tail is None:
-                # Keep room for the worst case of the rest: a tail FINGERPRINT per closer gap
-                # plus each closer's own answer; skips and requests fold into tails.
-                reserve = _RANGES_PER_CLOSER * closers[i + 1] + 1
-                if r.mode == Mode.SKIP:
-                    if MAX_RANGES_PER_MESSAGE - len(out) - reserve >= 1:
-                        out.skip(up)
+                continue
+            if tail is not None:
+                continue
+            if coalesce:
+                tail = lo
+                continue
+            rest = n - i - 1
+            coalesced = _RANGES_PER_CLOSER * closers[i + 1] + 1
+            ids_limit = MAX_IDS_PER_MESSAGE - have_ids[i + 1]
+            if r.mode == Mode.SKIP:
+                out.skip(up)
+            elif r.mode == Mode.IDLIST:
+                partial_ok = len(out) + 1 + coalesced <= MAX_RANGES_PER_MESSAGE
+                tail = self._on_idlist(lo, r, out, ids_limit, partial_ok)
+                coalesce = tail is not None
+            else:
+                agg = self._store.count_and_sum(lo, up)
+                room = MAX_RANGES_PER_MESSAGE - len(out)
+                if fingerprint(agg) == r.data:
+                    out.skip(up)
+                elif agg.count <= IDLIST_THRESHOLD:
+                    if self._ids_used + agg.count <= ids_limit:
+                        self._send_list(lo, up, out)
                     else:
-                        tail = lo
+                        self._own_fingerprint(lo, up, out)  # echo: answered next round
+                elif room >= BUCKETS + rest and self._split(lo, up, out):
+                    split_done = True
+                elif not split_done and room >= BUCKETS + coalesced and self._split(lo, up, out):
+                    split_done = coalesce = True
                 else:
-                    ids_budget = MAX_IDS_PER_MESSAGE - have_ids[i + 1]
-                    tail = self._on_request(lo, r, out, reserve, ids_budget)
-            must_reply = must_reply or r.mode in (Mode.FINGERPRINT, Mode.IDLIST)
-            lo = up
+                    self._own_fingerprint(lo, up, out)
         if tail is not None:
-            self._own_fingerprint(tail, lo, out)
+            self._own_fingerprint(tail, msg.ranges[-1].upper, out)
         must_reply = must_reply or any(r.mode == Mode.HAVE for r in out.ranges)
         if not must_reply:
             self.done = True
             return None
         return self._emit(msg.index + 1, out)
 
-    def _on_request(
-        self, lo: Bound, r: Range, out: _Out, reserve: int, ids_budget: int
-    ) -> Bound | None:
-        """Answer a FINGERPRINT or IDLIST range; return where a deferred tail starts."""
-        if r.mode == Mode.FINGERPRINT:
-            agg = self._store.count_and_sum(lo, r.upper)
-            if fingerprint(agg) == r.data:
-                if MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
-                    return lo
-                out.skip(r.upper)
-                return None
-            ok = self._cover(lo, r.upper, agg, out, reserve, ids_budget)
-            return None if ok else lo
-        return self._on_idlist(lo, r, out, reserve, ids_budget)
-
     def _on_idlist(
-        self, lo: Bound, r: Range, out: _Out, reserve: int, ids_budget: int
+        self, lo: Bound, r: Range, out: _Out, ids_limit: int, partial_ok: bool
     ) -> Bound | None:
+        """Answer an IDLIST with a DIFF (or echo my fingerprint if over budget); return
+        where a coalesced tail starts if the DIFF had to stop early (partial DIFF)."""
         theirs = r.chunks(SHORT_ID_BYTES)
         index: dict[bytes, int] = {}
         for j, sid in enumerate(theirs):
             if index.setdefault(sid, j) != j:
                 raise ReconcileError("duplicate short id in IDLIST")
-        budget = ids_budget - self._ids_used
-        if budget <= 0 or MAX_RANGES_PER_MESSAGE - len(out) - reserve < 1:
-            return lo
+        budget = ids_limit - self._ids_used
+        if budget <= 0:
+            self._own_fingerprint(lo, r.upper, out)
+            return None
         bits = bytearray((len(theirs) + 7) // 8)
         extras: list[bytes] = []
         prev: Key | None = None
@@ -338,8 +338,9 @@ class _Session:
                 cut = key
                 break
             prev = key
-        if cut is not None and prev is None:
-            return lo
+        if cut is not None and (prev is None or not partial_ok):
+            self._own_fingerprint(lo, r.upper, out)
+            return None
         up = r.upper if cut is None or prev is None else minimal_bound(prev, cut)
         out.add(Range(Mode.DIFF, up, b"".join(extras), bytes(bits)))
         self._have.update(extras)
@@ -387,10 +388,6 @@ class _Session:
             self._need.add(item_id)
 
 
-def _lower_of(msg: Message, i: int) -> Bound:
-    return msg.lower if i == 0 else msg.ranges[i - 1].upper
-
-
 class Initiator(_Session):
     """Opens a session over ``[lower, upper)`` of ``store``."""
 
@@ -416,8 +413,8 @@ class Initiator(_Session):
         self._started = True
         out = _Out(self._lower)
         agg = self._store.count_and_sum(self._lower, self._upper)
-        if not self._cover(self._lower, self._upper, agg, out, 0):
-            self._send_list(self._lower, self._upper, out)  # store gave no split points
+        if agg.count <= IDLIST_THRESHOLD or not self._split(self._lower, self._upper, out):
+            self._send_list(self._lower, self._upper, out)
         return self._emit(0, out, self._salt)
 
     def receive(self, data: bytes) -> bytes | None:
