@@ -1,0 +1,191 @@
+"""Object factories and the store consistency checker shared by the node tests."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.store import U64, Store, u64
+from protocols import kinds
+from protocols.objects import SignedObject, decode, object_id
+from protocols.search import words_of
+
+T0 = 1_700_000_000_000
+NOW = T0 + 10**9  # "now" for ingest: every generated ts is in its past
+
+
+def key_from(seed: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+
+
+@dataclass
+class Member:
+    """Signs objects with strictly increasing timestamps."""
+
+    key: Ed25519PrivateKey
+    clock: list[int] = field(default_factory=lambda: [T0])
+
+    def make(self, kind: str, body: dict[str, Any], ts: int | None = None) -> SignedObject:
+        self.clock[0] += 1
+        return kinds.create(self.key, kind, body, self.clock[0] if ts is None else ts)
+
+    def lab(self, name: str = "Fablab") -> SignedObject:
+        return self.make("lab", {"name": name, "description": "", "place": "", "theme": ""})
+
+    def project(self, lab: SignedObject, title: str, summary: str = "", **kw: Any) -> SignedObject:
+        body = {"lab": lab.id, "title": title, "summary": summary, "body": "", "stage": "idea",
+                "needs": []} | kw  # fmt: skip
+        return self.make("project", body)
+
+    def comment(self, target: SignedObject, text: str, parent: SignedObject | None = None):
+        lab = target.body.get("lab") if target.kind != "lab" else target.id
+        return self.make("comment", {"lab": lab, "target": target.id,
+                                     "parent": parent.id if parent else None, "body": text})
+
+    def tag(self, target: SignedObject, *labels: str) -> SignedObject:
+        lab = target.body.get("lab") if target.kind != "lab" else target.id
+        return self.make("tag", {"lab": lab, "target": target.id, "labels": list(labels)})
+
+    def retract(self, target: SignedObject) -> SignedObject:
+        lab = target.body.get("lab") if target.kind != "lab" else target.id
+        return self.make("retraction", {"lab": lab, "target": target.id})
+
+    def profile(self, name: str) -> SignedObject:
+        return self.make("profile", {"name": name, "about": ""})
+
+
+def member(seed: str) -> Member:
+    return Member(key_from(seed))
+
+
+# ---- consistency ---------------------------------------------------------------------------
+
+INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "by_label", "sync", "words")
+
+
+def check_consistency(store: Store) -> list[str]:
+    """Every index entry points at a stored live object, and every stored live object has
+    all its index entries (and counters agree). Returns the problems found (empty = good)."""
+    problems: list[str] = []
+    db = store.db
+    with store.read() as txn:
+        objs: dict[bytes, bytes] = dict(txn.cursor(db=db["objects"]))
+        ids: dict[bytes, bytes] = dict(txn.cursor(db=db["ids"]))
+        tomb: dict[bytes, bytes] = dict(txn.cursor(db=db["tomb"]))
+        actual = {name: dict(txn.cursor(db=db[name])) for name in INDEXES}
+        active = set(dict(txn.cursor(db=db["active"])))
+        project_db = dict(txn.cursor(db=db["project"]))
+        labels_db = {k.decode(): U64.unpack(v)[0] for k, v in txn.cursor(db=db["labels"])}
+        meta = dict(txn.cursor(db=db["meta"]))
+
+    live: dict[bytes, SignedObject] = {}
+    for seq, raw in objs.items():
+        if raw:
+            obj = decode(raw)
+            live[seq] = obj
+            if ids.get(obj.id) != seq:
+                problems.append(f"object seq {U64.unpack(seq)[0]} has no ids entry")
+    seqs_with_id = set()
+    for oid, seq in ids.items():
+        seqs_with_id.add(seq)
+        if seq not in objs:
+            problems.append(f"ids {oid.hex()[:12]} points at no object")
+        elif objs[seq]:
+            if object_id(objs[seq]) != oid:
+                problems.append(f"ids {oid.hex()[:12]} points at another object")
+        elif oid not in tomb:
+            problems.append(f"{oid.hex()[:12]} was withdrawn without a tombstone")
+    for seq in objs:
+        if seq not in seqs_with_id:
+            problems.append(f"object seq {U64.unpack(seq)[0]} is not in ids")
+    for oid, rid in tomb.items():
+        if oid in ids and objs.get(ids[oid]):
+            problems.append(f"{oid.hex()[:12]} has a tombstone but is live")
+        if rid not in ids:
+            problems.append(f"tombstone of {oid.hex()[:12]} names an unknown retraction")
+
+    def seq_of(oid: bytes) -> int:
+        return U64.unpack(ids[oid])[0]
+
+    def indexed(seq: bytes, o: SignedObject) -> bool:
+        """A retraction whose target was live and not the author's own is stored unindexed."""
+        if o.kind != "retraction":
+            return True
+        target = o.body["target"]
+        if target not in ids or seq_of(target) > U64.unpack(seq)[0]:
+            return True  # arrived first: pending, indexed
+        rid = tomb.get(target)
+        if rid is None:
+            return False
+        return rid == o.id or seq_of(rid) < U64.unpack(seq)[0]
+
+    expected: dict[str, dict[bytes, bytes]] = {name: {} for name in INDEXES}
+    exp_active: set[bytes] = set()
+    counts: dict[str, int] = {}
+    label_counts: dict[str, int] = {}
+    comments: dict[bytes, int] = {}
+    projects: dict[bytes, SignedObject] = {}
+    for seq, o in live.items():
+        if not indexed(seq, o):
+            continue
+        spec = kinds.kind_spec(o.kind)
+        ts, kind, scope = u64(o.ts), o.kind.encode() + b"\0", spec.scope(o.body)
+        expected["by_kind"][kind + ts + seq] = b""
+        expected["by_author"][o.author + ts + seq] = b""
+        expected["sync"][scope + ts + o.id] = b""
+        if spec.lab_field is not None:
+            expected["by_lab"][scope + kind + ts + seq] = b""
+        target = o.body.get(spec.target_field) if spec.target_field else None
+        if isinstance(target, bytes):
+            expected["by_target"][target + ts + seq] = b""
+        for name in ("count:*", "count:" + o.kind):
+            counts[name] = counts.get(name, 0) + 1
+        if o.kind == "project":
+            projects[o.id] = o
+            counts[f"lab:{scope.hex()}"] = counts.get(f"lab:{scope.hex()}", 0) + 1
+            for w in words_of(o.body["title"]) | words_of(o.body["summary"]):
+                expected["words"][w.encode() + b"\0" + seq] = b""
+        if o.kind == "tag":
+            for label in o.body["labels"]:
+                expected["by_label"][label.encode() + b"\0" + ts + seq] = target or b""
+                # A label is a search word of its target, when the target came first.
+                if isinstance(target, bytes) and target in ids and ids[target] < seq:
+                    expected["words"][label.encode() + b"\0" + ids[target]] = b""
+                label_counts[label] = label_counts.get(label, 0) + 1
+        if o.kind == "comment" and isinstance(target, bytes):
+            comments[target] = comments.get(target, 0) + 1
+
+    for name in INDEXES:
+        for key in actual[name].keys() - expected[name].keys():
+            problems.append(f"{name}: stale entry {key.hex()} (no live object)")
+        for key in expected[name].keys() - actual[name].keys():
+            problems.append(f"{name}: missing entry {key.hex()}")
+        for key in actual[name].keys() & expected[name].keys():
+            if actual[name][key] != expected[name][key]:
+                problems.append(f"{name}: wrong value at {key.hex()}")
+    for pid, p in projects.items():
+        raw = project_db.get(pid)
+        if raw is None:
+            problems.append(f"project {pid.hex()[:12]} has no activity entry")
+            continue
+        activity, ncomments = U64.unpack(raw[:8])[0], U64.unpack(raw[8:16])[0]
+        exp_active.add(kinds.PROJECT.scope(p.body) + u64(activity) + pid)
+        if ncomments != comments.get(pid, 0):
+            problems.append(f"project {pid.hex()[:12]}: {ncomments} comments counted, "
+                            f"{comments.get(pid, 0)} live")  # fmt: skip
+    for key in active - exp_active:
+        problems.append(f"active: stale entry {key.hex()}")
+    for key in exp_active - active:
+        problems.append(f"active: missing entry {key.hex()}")
+    if labels_db != label_counts:
+        problems.append(f"label counts {labels_db} != live tags' labels {label_counts}")
+    stored_counts = {
+        k.decode(): U64.unpack(v)[0] for k, v in meta.items()
+        if k.startswith((b"count:", b"lab:")) and U64.unpack(v)[0] != 0
+    }  # fmt: skip
+    if stored_counts != counts:
+        problems.append(f"counters {stored_counts} != live objects {counts}")
+    return problems

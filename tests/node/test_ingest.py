@@ -1,0 +1,177 @@
+"""The ingest pipeline: idempotence, mixed batches with bad objects, typed rejection codes."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgpack
+import pytest
+
+from node import ingest as ingest_mod
+from node.ingest import Ingest
+from node.store import Store
+from protocols import errors, kinds, objects
+from protocols.fields import Integer, ObjectRef
+from protocols.limits import MAX_FUTURE_SKEW_MS, MAX_OBJECT_BYTES
+
+from .helpers import NOW, check_consistency, member
+
+
+def _world():
+    ada, bob = member("ada"), member("bob")
+    lab = ada.lab()
+    p1 = ada.project(lab, "Solar oven", "cooks with sun")
+    p2 = bob.project(lab, "Bike generator")
+    c1 = bob.comment(p1, "nice")
+    c2 = ada.comment(p1, "thanks", parent=c1)
+    t1 = bob.tag(p1, "solar", "food")
+    return [lab, p1, p2, c1, c2, t1]
+
+
+def _resign_envelope(obj, **changes) -> bytes:
+    env = {"v": obj.v, "kind": obj.kind, "author": obj.author, "ts": obj.ts,
+           "body": dict(obj.body), "sig": obj.sig} | changes  # fmt: skip
+    return msgpack.packb([env[k] for k in ("v", "kind", "author", "ts", "body", "sig")],
+                         use_bin_type=True)  # fmt: skip
+
+
+def test_ingest_stores_and_reingest_is_a_no_op(store: Store, ingest: Ingest) -> None:
+    objs = _world()
+    raws = [o.raw for o in objs]
+    first = ingest.ingest(raws, now=NOW)
+    assert [s.obj.id for s in first.stored] == [o.id for o in objs]
+    assert first.known == 0 and first.rejected == []
+    assert check_consistency(store) == []
+    with store.read() as txn:
+        before = (store.count(txn), dict(txn.cursor(db=store.db["objects"])))
+    again = ingest.ingest(raws, now=NOW)
+    assert again.stored == [] and again.rejected == [] and again.known == len(raws)
+    with store.read() as txn:
+        assert (store.count(txn), dict(txn.cursor(db=store.db["objects"]))) == before
+    assert check_consistency(store) == []
+
+
+def test_duplicates_inside_one_batch_count_as_known(store: Store, ingest: Ingest) -> None:
+    objs = _world()
+    raws = [o.raw for o in objs]
+    result = ingest.ingest(raws + raws[::-1] + raws[:2], now=NOW)
+    assert len(result.stored) == len(objs)
+    assert result.known == len(objs) + 2 and result.rejected == []
+    with store.read() as txn:
+        assert store.count(txn) == len(objs)
+    assert check_consistency(store) == []
+
+
+def test_listeners_see_newly_stored_objects_only(store: Store, ingest: Ingest) -> None:
+    seen: list[bytes] = []
+    ingest.listeners.append(lambda stored: seen.extend(s.obj.id for s in stored))
+    objs = _world()
+    ingest.ingest([o.raw for o in objs[:3]], now=NOW)
+    ingest.ingest([o.raw for o in objs], now=NOW)
+    assert seen == [o.id for o in objs]
+
+
+def _bad_objects(good):
+    """(raw, expected code) for each kind of bad object a peer might send."""
+    ada = member("ada")
+    lab, p1 = good[0], good[1]
+    flipped = bytearray(p1.raw)
+    flipped[-5] ^= 0x01  # inside the signature
+    stolen = _resign_envelope(good[3], author=objects.public_key_bytes(member("eve").key))
+    no_title = objects.sign(ada.key, "project", p1.ts, {k: v for k, v in p1.body.items()
+                                                        if k != "title"})  # fmt: skip
+    extra = objects.sign(ada.key, "lab", lab.ts, dict(lab.body) | {"x": 1})
+    wrong_type = objects.sign(ada.key, "lab", lab.ts, dict(lab.body) | {"name": 5})
+    unknown = objects.sign(ada.key, "no-such-kind", lab.ts, {})
+    future = objects.sign(ada.key, "lab", NOW + MAX_FUTURE_SKEW_MS + 1, dict(lab.body))
+    long_title = objects.sign(ada.key, "project", p1.ts, dict(p1.body) | {"title": "t" * 141})
+    bad_label = objects.sign(ada.key, "tag", p1.ts,
+                             {"lab": None, "target": p1.id, "labels": ["Not OK"]})  # fmt: skip
+    non_canonical = b"\x96\xcc\x01" + lab.raw[2:]
+    return [
+        (bytes(flipped), errors.BadSignature.code),
+        (stolen, errors.BadSignature.code),
+        (no_title.raw, errors.MissingField.code),
+        (extra.raw, errors.UnknownField.code),
+        (wrong_type.raw, errors.BadFieldType.code),
+        (unknown.raw, errors.UnknownKind.code),
+        (future.raw, errors.FutureTimestamp.code),
+        (long_title.raw, errors.StringTooLong.code),
+        (bad_label.raw, errors.BadLabel.code),
+        (b"\x00" * (MAX_OBJECT_BYTES + 1), errors.TooLarge.code),
+        (b"\xc1garbage", errors.Undecodable.code),
+        (b"", errors.Undecodable.code),
+        (msgpack.packb([1, 2, 3]), errors.BadEnvelope.code),
+        (msgpack.packb([2, "lab", bytes(32), 0, {}, bytes(64)]), errors.UnsupportedVersion.code),
+        (non_canonical, errors.NonCanonical.code),
+    ]
+
+
+def test_mixed_batch_keeps_good_objects_and_reports_bad_ones(
+    store: Store, ingest: Ingest
+) -> None:
+    good = _world()
+    bad = _bad_objects(good)
+    batch: list[bytes] = []
+    expected: dict[int, str] = {}
+    for i, obj in enumerate(good):  # interleave: bad, good, bad, good, ...
+        for raw, code in bad[i::len(good)]:
+            expected[len(batch)] = code
+            batch.append(raw)
+        batch.append(obj.raw)
+    result = ingest.ingest(batch, now=NOW)
+    assert {s.obj.id for s in result.stored} == {o.id for o in good}
+    got = {r.index: r.code for r in result.rejected}
+    assert got == expected
+    assert all(r.reason for r in result.rejected)
+    assert check_consistency(store) == []
+    with store.read() as txn:
+        assert store.count(txn) == len(good)
+        assert store.count(txn, "project") == 2
+        stored_raws = {raw for _, raw in store.iter_objects(txn)}
+    assert stored_raws == {o.raw for o in good}
+    # The rejected ones were not remembered as known: a corrected re-send is judged afresh.
+    again = ingest.ingest([raw for raw, _ in bad], now=NOW)
+    assert again.known == 0 and len(again.rejected) == len(bad)
+
+
+def test_large_batches_across_the_commit_and_thread_boundaries(
+    store: Store, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
+    ada = member("ada")
+    lab = ada.lab()
+    objs = [lab] + [ada.project(lab, f"Project {i}", f"summary {i}") for i in range(329)]
+    raws = [o.raw for o in objs]
+    bad_at = {5, 99, 100, 101, 250, 329}
+    for i in bad_at:
+        b = bytearray(raws[i])
+        b[-1] ^= 0x80
+        raws[i] = bytes(b)
+    result = ingest.ingest(raws, now=NOW)
+    assert sorted(r.index for r in result.rejected) == sorted(bad_at)
+    assert {r.code for r in result.rejected} == {errors.BadSignature.code}
+    assert len(result.stored) == len(objs) - len(bad_at)
+    assert [s.seq for s in result.stored] == list(range(1, len(result.stored) + 1))
+    assert check_consistency(store) == []
+    with store.read() as txn:
+        assert store.count(txn, "project") == 329 - len(bad_at - {0})
+
+
+def test_extension_kind_objects_are_ingested_and_indexed(store: Store, ingest: Ingest) -> None:
+    name = f"test-ext-{uuid.uuid4().hex[:8]}"
+    kinds.register_kind(kinds.KindSpec(
+        name, {"lab": ObjectRef(nullable=True), "on": ObjectRef(), "score": Integer(0, 5)},
+        lab_field="lab", target_field="on", refs=("on",),
+    ))  # fmt: skip
+    ada = member("ada")
+    lab = ada.lab()
+    p = ada.project(lab, "Solar oven")
+    review = ada.make(name, {"lab": lab.id, "on": p.id, "score": 5})
+    bad = objects.sign(ada.key, name, review.ts, {"lab": lab.id, "on": p.id, "score": 6})
+    result = ingest.ingest([lab.raw, p.raw, review.raw, bad.raw], now=NOW)
+    assert len(result.stored) == 3
+    assert [r.code for r in result.rejected] == [errors.IntOutOfRange.code]
+    with store.read() as txn:
+        assert store.count(txn, name) == 1
+    assert check_consistency(store) == []
