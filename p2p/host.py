@@ -32,6 +32,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
+from p2p.discovery import mdns_to_redialer
 from p2p.gossip import Gossip, Validator, build_gossip
 from p2p.hardening import PeerGuard
 from p2p.limits import DIAL_TIMEOUT_S, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER
@@ -237,6 +238,7 @@ async def open_p2p_node(
     maddrs = [multiaddr.Multiaddr(a) for a in listen_addrs]
 
     async with (
+        contextlib.AsyncExitStack() as stack,
         host.run(listen_addrs=maddrs),
         background_trio_service(pubsub),
         background_trio_service(router),
@@ -244,6 +246,8 @@ async def open_p2p_node(
         await pubsub.wait_until_ready()
         async with trio.open_nursery() as nursery:
             node = P2PNode(host, gossip, guard, redialer, nursery)
+            if mdns:
+                stack.enter_context(mdns_to_redialer(redialer.add, node.peer_id))
             await nursery.start(guard.run)
             pump = functools.partial(
                 pump_peer_events, host, events, guard, redialer, on_peer_connected, node._listeners

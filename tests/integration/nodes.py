@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -44,9 +43,14 @@ def cli(data_dir: Path, *args: str, check: bool = True) -> Any:
 
 
 class NodeProc:
-    def __init__(self, data_dir: Path, name: str, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, name: str, extra: list[str] | None = None, *,
+        prefix: list[str] | None = None, listen: str = "/ip4/127.0.0.1/tcp/0",
+    ) -> None:  # fmt: skip
         self.data_dir, self.name = data_dir, name
         self.extra = extra or []
+        self.prefix = prefix or []  # e.g. ["ip", "netns", "exec", NS]
+        self.listen = listen
         self.proc: subprocess.Popen[bytes] | None = None
         self._rpc: RpcBackend | None = None
 
@@ -55,8 +59,12 @@ class NodeProc:
             cli(self.data_dir, "init", "--name", self.name)
 
     def start(self, bootstrap: list[str] | None = None) -> NodeProc:
-        args = [PERCOLAB, "--data-dir", str(self.data_dir), "node", "--listen",
-                "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-http", *self.extra]  # fmt: skip
+        args = [*self.prefix, PERCOLAB, "--data-dir", str(self.data_dir), "node", "--listen",
+                self.listen, "--no-http", *self.extra]  # fmt: skip
+        if "--mdns" in args:
+            args.remove("--mdns")
+        else:
+            args.append("--no-mdns")
         for b in bootstrap or []:
             args += ["--bootstrap", b]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from protocols.topics import PUBLIC_TOPIC, lab_topic
-
 from tests.integration.nodes import NodeProc, cli, node_group, wait_until
 
 pytestmark = pytest.mark.slow
