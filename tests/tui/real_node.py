@@ -81,7 +81,6 @@ def seeded_node(data_dir: Path, *, extra_projects: int = 0) -> tuple[RealNode, d
              "--place", "Lyon")
     node.cli("lab", "create", "velo-club", "--description", "Bike repair co-op",
              "--place", "Grenoble")
-    node.cli("lab", "unfollow", "velo-club")
     ids["dryer"] = _post(node, "fablab", "Solar fruit dryer", "Dry fruit with the sun",
                          "# Plan\n\n- build a box\n- paint it **black**\n", "prototype",
                          ["plywood", "a welder"], ["solar", "food"])
@@ -95,6 +94,7 @@ def seeded_node(data_dir: Path, *, extra_projects: int = 0) -> tuple[RealNode, d
     ids["comment"] = str(first["id"] if isinstance(first, dict) else first)
     node.cli("comment", ids["dryer"], "--body", "Marine plywood, it survives the rain.",
              "--parent", ids["comment"])
+    node.cli("lab", "unfollow", "velo-club")  # after posting in it (posting follows a lab)
     return node, ids
 
 

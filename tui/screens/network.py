@@ -47,7 +47,7 @@ class NetworkScreen(PercolabScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="network-status", classes="screen-info")
-        yield Static("", id="network-sync")
+        yield Static("", id="network-sync", classes="screen-info")
         yield ProgressBar(total=None, show_eta=False, id="sync-progress")
         yield Static("Connected peers", classes="section-heading")
         yield DataTable[Text](cursor_type="row", zebra_stripes=True, id="peers-table")
@@ -73,7 +73,7 @@ class NetworkScreen(PercolabScreen):
         status = await self.rpc("status")
         peers = await self.rpc("peers")
         self.show_status(status)
-        self.show_sync(status.get("sync") or {})
+        self.show_sync(status.get("sync"))
         table = self.query_one("#peers-table", DataTable)
         table.clear()
         for peer in peers:
@@ -97,7 +97,12 @@ class NetworkScreen(PercolabScreen):
         ]
         self.query_one("#network-status", Static).update("\n".join(lines))
 
-    def show_sync(self, sync: dict[str, Any]) -> None:
+    def show_sync(self, sync: dict[str, Any] | None) -> None:
+        bar = self.query_one("#sync-progress", ProgressBar)
+        if not isinstance(sync, dict):
+            self.query_one("#network-sync", Static).update("[b]Sync:[/b] not reported by the node")
+            bar.display = False
+            return
         active = bool(sync.get("active"))
         missing, fetched = int(sync.get("missing", 0)), int(sync.get("fetched", 0))
         state = "syncing" if active else "idle"
@@ -106,7 +111,6 @@ class NetworkScreen(PercolabScreen):
             f" — fetched {fetched}, missing {missing}"
         )
         self.query_one("#network-sync", Static).update(text)
-        bar = self.query_one("#sync-progress", ProgressBar)
         bar.display = active or missing > 0
         bar.update(total=max(1, fetched + missing), progress=fetched)
 

@@ -133,5 +133,9 @@ class ProjectScreen(PercolabScreen):
         )
 
     def object_arrived(self, view: dict[str, Any]) -> None:
-        if view.get("kind") in ("comment", "tag") and str(view.get("target")) == self.project_id:
+        target = str(view.get("target"))
+        kind = view.get("kind")
+        about_us = target == self.project_id
+        retracted = kind == "retraction" and (about_us or target in self.comment_ids)
+        if retracted or (kind in ("comment", "tag") and about_us):
             self.reload()

@@ -179,6 +179,8 @@ class ProjectsScreen(PercolabScreen):
         elif kind == "tag" and self.tag is not None and self.tag in (view.get("labels") or []):
             self.new_ids.add(str(view.get("target")))
             self.reload()
+        elif kind == "retraction" and str(view.get("target")) in self.table.projects:
+            self.reload()
         elif kind in ("comment", "tag") and str(view.get("target")) in self.table.projects:
             self.new_ids.add(str(view["target"]))
             self.reload()
