@@ -184,6 +184,10 @@ class _Connection:
             return None
         if len(first.headers) > MAX_HEADER_COUNT:
             raise h11.RemoteProtocolError("too many headers", error_status_hint=431)
+        # h11 bounds only a head that arrives in pieces; one read can bring a larger one.
+        head = len(first.target) + sum(len(k) + len(v) + 4 for k, v in first.headers)
+        if head > MAX_HEADER_BYTES:
+            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
         headers: dict[str, str] = {}
         for raw_name, raw_value in first.headers:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
