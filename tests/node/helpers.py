@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,16 +22,17 @@ def key_from(seed: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
 
 
+_CLOCK = itertools.count(T0 + 1)
+
+
 @dataclass
 class Member:
-    """Signs objects with strictly increasing timestamps."""
+    """Signs objects; timestamps increase across all members (one shared clock)."""
 
     key: Ed25519PrivateKey
-    clock: list[int] = field(default_factory=lambda: [T0])
 
     def make(self, kind: str, body: dict[str, Any], ts: int | None = None) -> SignedObject:
-        self.clock[0] += 1
-        return kinds.create(self.key, kind, body, self.clock[0] if ts is None else ts)
+        return kinds.create(self.key, kind, body, next(_CLOCK) if ts is None else ts)
 
     def lab(self, name: str = "Fablab") -> SignedObject:
         return self.make("lab", {"name": name, "description": "", "place": "", "theme": ""})
