@@ -43,7 +43,7 @@ class RealNode:
 
     def start(self) -> None:
         cmd = [str(PERCOLAB), "--data-dir", str(self.data_dir), "node",
-               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
+               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-http"]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
