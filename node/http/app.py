@@ -32,8 +32,12 @@ TOKEN_FILE = "http.token"
 TOKEN_BYTES = 32
 # Rendered GET responses kept until the store changes (feed readers poll the same URLs).
 MAX_CACHE_ENTRIES = 512
+MAX_CACHE_BYTES = 32 * 1024 * 1024
 MAX_CACHED_BODY_BYTES = 1024 * 1024
 MAX_QUERY_FIELDS = 32
+# Worker threads rendering responses at once: more only fight over the GIL (measured in
+# bench/http.py: 2 gave the best throughput and tail latency on this 2-core machine).
+RENDER_THREADS = 2
 # Host header values used to build absolute links (feeds); others fall back to the bind address.
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -84,6 +88,8 @@ class HttpApp:
         self.generation = 0
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], tuple[int, Response]] = OrderedDict()
+        self._cache_bytes = 0
+        self.limiter = trio.CapacityLimiter(RENDER_THREADS)
         node.ingest.listeners.append(lambda stored: self._changed())
         node.service.on_follow.append(lambda lab, on: self._changed())
 
@@ -119,7 +125,7 @@ class HttpApp:
                                 f"{request.method} is not allowed here; allowed: "
                                 + ", ".join(allowed))  # fmt: skip
             raise HttpError(404, "not_found", f"no such resource: {parts.path}")
-        ctx = Ctx(request, self.node, self.base_url(request))
+        ctx = Ctx(request, self.node, self.base_url(request), limiter=self.limiter)
         ctx.params = self._params(route, path_params, parts.query)
         if route.auth:
             self._authorize(request)
@@ -136,14 +142,22 @@ class HttpApp:
             response = await route.handler(ctx)
             response.headers += [("etag", _etag(response.body)), ("cache-control", "no-cache")]
             if route.cacheable and len(response.body) <= MAX_CACHED_BODY_BYTES:
-                self._cache[key] = (generation, response)
-                self._cache.move_to_end(key)
-                while len(self._cache) > MAX_CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
+                self._remember(key, generation, response)
         match = request.header("if-none-match")
         if match and _etag_matches(match, dict(response.headers)["etag"]):
             return Response(304, b"", response.content_type, response.headers)
         return response
+
+    def _remember(self, key: tuple[str, str], generation: int, response: Response) -> None:
+        """Keep a rendered response (LRU, bounded in entries and bytes)."""
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= len(old[1].body)
+        self._cache[key] = (generation, response)
+        self._cache_bytes += len(response.body)
+        while len(self._cache) > MAX_CACHE_ENTRIES or self._cache_bytes > MAX_CACHE_BYTES:
+            _, (_, dropped) = self._cache.popitem(last=False)
+            self._cache_bytes -= len(dropped.body)
 
     def _params(self, route: Route, path: dict[str, str], query: str) -> dict[str, Any]:
         try:

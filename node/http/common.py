@@ -107,11 +107,12 @@ class Ctx:
     base_url: str
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+    limiter: trio.CapacityLimiter | None = None  # worker threads for store work
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work in a worker thread, mapping its errors to HTTP ones."""
         try:
-            return await trio.to_thread.run_sync(fn, *args)
+            return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
         except ServiceError as exc:
             raise error_for(exc.code, exc.message) from exc
         except QueryError as exc:

@@ -7,13 +7,14 @@ thread. Pages run newest first over one index and cost O(page), like `queries.pa
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 from node import queries
 from node.service import Service
 from node.store import Store
 
+# Keys under which results nest object views (see docs/rpc.md and this package's results).
+_NESTED = ("items", "project", "tags", "comments", "replies", "object")
 # Index entries a page may skip (withdrawn objects, repeats) before it stops early.
 MAX_PAGE_SCAN = 5_000
 
@@ -21,7 +22,7 @@ MAX_PAGE_SCAN = 5_000
 def attach_raw(store: Store, value: Any) -> Any:
     """Add `"raw"` (base64 of the signed bytes) to every object view inside `value`, in place,
     so a client can check each object's signature itself. Withdrawn objects get `null`."""
-    views = list(_views_in(value))
+    views = _views_in(value)
     if views:
         with store.read() as txn:
             for v in views:
@@ -30,16 +31,23 @@ def attach_raw(store: Store, value: Any) -> Any:
     return value
 
 
-def _views_in(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("id"), str) and "kind" in value and "author" in value:
-            yield value
-        for item in value.values():
-            if isinstance(item, dict | list):
-                yield from _views_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _views_in(item)
+def _views_in(value: Any) -> list[dict[str, Any]]:
+    """Object views inside a result: the value itself, list items, and views nested under
+    the keys results use (pages, threads, replies). Iterative: a page has ~50-500 views."""
+    out: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is dict:
+            if "kind" in v and "author" in v and type(v.get("id")) is str:
+                out.append(v)
+            for key in _NESTED:
+                inner = v.get(key)
+                if type(inner) is list or type(inner) is dict:
+                    stack.append(inner)
+        elif type(v) is list:
+            stack.extend(x for x in v if type(x) is dict or type(x) is list)
+    return out
 
 
 def object_view(service: Service, ref: str) -> dict[str, Any]:
