@@ -69,7 +69,7 @@ class NodeClient:
         on_state: StateCallback | None = None,
         subscribe: bool = True,
         min_backoff: float = 0.1,
-        max_backoff: float = 5.0,
+        max_backoff: float = 2.0,
         call_timeout: float = 30.0,
     ) -> None:
         self.socket_path = Path(socket_path)
