@@ -89,8 +89,9 @@ def batches(seed: int) -> Iterator[list[SignedObject]]:
                     continue  # never in the batch of its target
                 threads.remove((author, target))
                 who = author if rng.random() < 0.8 else rng.choice(keys)  # maybe not theirs
-                batch.append(make(who, "retraction",
-                                  {"lab": target.body["lab"], "target": target.id}))
+                batch.append(
+                    make(who, "retraction", {"lab": target.body["lab"], "target": target.id})
+                )
             elif roll < 0.9 and early:
                 author, target = early.pop()
                 r = make(author, "retraction", {"lab": target.body["lab"], "target": target.id})

@@ -44,8 +44,15 @@ class Member:
 
     def comment(self, target: SignedObject, text: str, parent: SignedObject | None = None):
         lab = target.body.get("lab") if target.kind != "lab" else target.id
-        return self.make("comment", {"lab": lab, "target": target.id,
-                                     "parent": parent.id if parent else None, "body": text})
+        return self.make(
+            "comment",
+            {
+                "lab": lab,
+                "target": target.id,
+                "parent": parent.id if parent else None,
+                "body": text,
+            },
+        )
 
     def tag(self, target: SignedObject, *labels: str) -> SignedObject:
         lab = target.body.get("lab") if target.kind != "lab" else target.id

@@ -215,9 +215,12 @@ def test_bad_arguments(world, tmp_path: Path) -> None:
     fails("post", "--lab", "Lab", "--title", "t", data=tmp_path / "no-identity")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `percolab list --author zz` (non-hex) ends in a "
-                   "ValueError traceback: service.Service.m_projects calls bytes.fromhex outside "
-                   "any ServiceError handling")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: `percolab list --author zz` (non-hex) ends in a "
+    "ValueError traceback: service.Service.m_projects calls bytes.fromhex outside "
+    "any ServiceError handling",
+)
 def test_non_hex_author_is_a_clean_error(world) -> None:
     fails("list", "--author", "zz", data=world["dir"])
 
@@ -245,8 +248,9 @@ def test_corrupt_export_file(world, tmp_path: Path) -> None:
     broken = bytearray(objs[1])
     broken[-3] ^= 0xFF
     path = tmp_path / "one-bad.percolab"
-    path.write_bytes(MAGIC + b"".join(len(o).to_bytes(4, "big") + o
-                                      for o in [objs[0], bytes(broken), *objs[2:]]))
+    path.write_bytes(
+        MAGIC + b"".join(len(o).to_bytes(4, "big") + o for o in [objs[0], bytes(broken), *objs[2:]])
+    )
     result = js("import", str(path), data=tmp_path / "d")
     assert result["accepted"] == len(objs) - 1 and [r["index"] for r in result["rejected"]] == [1]
 

@@ -107,15 +107,13 @@ def _bad_objects(good):
     ]
 
 
-def test_mixed_batch_keeps_good_objects_and_reports_bad_ones(
-    store: Store, ingest: Ingest
-) -> None:
+def test_mixed_batch_keeps_good_objects_and_reports_bad_ones(store: Store, ingest: Ingest) -> None:
     good = _world()
     bad = _bad_objects(good)
     batch: list[bytes] = []
     expected: dict[int, str] = {}
     for i, obj in enumerate(good):  # interleave: bad, good, bad, good, ...
-        for raw, code in bad[i::len(good)]:
+        for raw, code in bad[i :: len(good)]:
             expected[len(batch)] = code
             batch.append(raw)
         batch.append(obj.raw)
@@ -177,9 +175,12 @@ def test_extension_kind_objects_are_ingested_and_indexed(store: Store, ingest: I
     assert check_consistency(store) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a second copy of a bad-signature object in the same "
-                   "ingest call is counted as `known` instead of rejected (ingest.Ingest._prepare "
-                   "adds the id to `seen` before the signature is checked)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a second copy of a bad-signature object in the same "
+    "ingest call is counted as `known` instead of rejected (ingest.Ingest._prepare "
+    "adds the id to `seen` before the signature is checked)",
+)
 def test_repeated_bad_object_in_one_batch_is_never_known(store: Store, ingest: Ingest) -> None:
     lab = member("ada").lab()
     bad = bytearray(lab.raw)

@@ -26,8 +26,14 @@ def base(kind: str) -> dict[str, Any]:
     return {
         "profile": {"name": "Ada", "about": ""},
         "lab": {"name": "Fablab", "description": "", "place": "", "theme": ""},
-        "project": {"lab": LAB, "title": "Solar oven", "summary": "", "body": "",
-                    "stage": "idea", "needs": []},
+        "project": {
+            "lab": LAB,
+            "title": "Solar oven",
+            "summary": "",
+            "body": "",
+            "stage": "idea",
+            "needs": [],
+        },
         "comment": {"lab": LAB, "target": TARGET, "parent": None, "body": "nice"},
         "tag": {"lab": LAB, "target": TARGET, "labels": ["solar"]},
         "retraction": {"lab": LAB, "target": TARGET},
@@ -147,8 +153,10 @@ def test_need_length_at_limit() -> None:
         check("project", with_("project", needs=["n" * (limits.MAX_NEED_CHARS + 1)]))
 
 
-@pytest.mark.parametrize(("kind", "name"), [("profile", "name"), ("lab", "name"),
-                                            ("project", "title"), ("comment", "body")])
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("profile", "name"), ("lab", "name"), ("project", "title"), ("comment", "body")],
+)
 def test_required_text_must_not_be_empty(kind, name) -> None:
     for empty in ("", "   "):
         with pytest.raises(errors.EmptyString):
