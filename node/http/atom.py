@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 # Characters XML 1.0 forbids (object text already refuses most control characters).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_PLAIN = re.compile("[^&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*")
 # Entry titles made from free text (comments) are cut to this many characters.
 MAX_TITLE_CHARS = 80
 SHORT_ID = 12
@@ -45,6 +46,8 @@ def rfc3339(ts_ms: int) -> str:
 
 
 def _text(value: str) -> str:
+    if _PLAIN.fullmatch(value):  # the common case: nothing to escape or replace
+        return value
     return escape(_NOT_XML.sub("\ufffd", value))
 
 
