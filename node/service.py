@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from node import queries
+from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
 from node.store import Store
@@ -21,7 +21,6 @@ from protocols.fields import normalize_label
 from protocols.objects import SignedObject, decode, public_key_bytes
 
 log = logging.getLogger(__name__)
-_MASK = 2**256 - 1
 
 
 class ServiceError(Exception):
@@ -47,6 +46,16 @@ def _int(params: Mapping[str, Any], name: str, default: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ServiceError("bad_request", f"parameter {name!r} must be an integer")
     return value
+
+
+def _hex_key(value: str) -> bytes:
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ServiceError("bad_request", f"{value!r} is not a public key (64 hex characters)")
+    return key
 
 
 def _strs(params: Mapping[str, Any], name: str) -> list[str]:
@@ -194,7 +203,7 @@ class Service:
 
     def m_projects(self, params: Mapping[str, Any]) -> dict[str, Any]:
         lab = self._lab(params) if params.get("lab") else None
-        author = bytes.fromhex(_str(params, "author")) if params.get("author") else None
+        author = _hex_key(_str(params, "author")) if params.get("author") else None
         tag = normalize_label(_str(params, "tag")) if params.get("tag") else None
         order = _str(params, "order", "newest")
         if order not in ("newest", "active"):
@@ -305,9 +314,7 @@ class Service:
         with self.store.read() as txn:
             counts = {k: self.store.count(txn, k) for k in kinds.registered_kinds()}
             total = self.store.count(txn)
-            digest, n = 0, 0
-            for key in txn.cursor(db=self.store.db["sync"]).iternext(values=False):
-                digest = (digest + int.from_bytes(key[-32:], "big")) & _MASK
-                n += 1
+            # Sum of every scope's reconciliation total (sync_index keeps them up to date).
+            n, digest = sync_index.digest(self.store, txn)
         return {"counts": counts, "objects": total, "digest": digest.to_bytes(32, "big").hex(),
                 "sync_items": n}  # fmt: skip

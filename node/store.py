@@ -18,6 +18,7 @@ numeric order):
     profiles  author(32)                     -> seq(8) of the newest profile
     words     word + 0 + project seq(8)      -> ""                  search index
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
+    sync_agg  scope + level + bucket         -> count + id sum      node/sync_index.py
     meta      name                           -> value              counters, follows, peers
 
 Every object and all its index entries are written in one durable transaction per batch,
@@ -35,6 +36,7 @@ from typing import Any
 
 import lmdb
 
+from node.sync_index import BucketDeltas, ensure_built
 from protocols import kinds
 from protocols.objects import SignedObject, decode
 from protocols.search import words_of
@@ -47,7 +49,7 @@ MAX_DBS = 24
 U64 = struct.Struct(">Q")
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
-    "by_label", "active", "project", "labels", "profiles", "words", "sync", "meta",
+    "by_label", "active", "project", "labels", "profiles", "words", "sync", "sync_agg", "meta",
 )  # fmt: skip
 
 
@@ -81,6 +83,8 @@ class Store:
         self._deferred: dict[str, list[tuple[bytes, bytes]]] = {}
         # project id -> (lab, activity at batch start, new activity): see _touch_project.
         self._moves: dict[bytes, tuple[bytes, int, int]] = {}
+        self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
+        ensure_built(self)
 
     def close(self) -> None:
         self.env.close()
@@ -136,6 +140,7 @@ class Store:
         """
         stored: list[Stored] = []
         self._deferred, self._moves = {}, {}
+        self._sync_deltas.clear()
         with self.env.begin(write=True) as txn:
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
@@ -174,6 +179,7 @@ class Store:
             items.sort()
             txn.cursor(db=self.db[name]).putmulti(items, dupdata=False, overwrite=True)
         self._deferred = {}
+        self._sync_deltas.apply(txn, self.db["sync_agg"])
         self._move_active(txn)
 
     def _bump(self, txn: Any, name: str, delta: int) -> None:
@@ -248,10 +254,12 @@ class Store:
         if add:
             for db, key, value in entries:
                 self._deferred.setdefault(db, []).append((key, value))
+            self._sync_deltas.note(entries[2][1], True)
         else:
             self._flush(txn)
             for db, key, _ in entries:
-                txn.delete(key, db=self.db[db])
+                if txn.delete(key, db=self.db[db]) and db == "sync":
+                    self._sync_deltas.note(key, False)
         if o.kind == "profile" and add:
             old = txn.get(o.author, db=self.db["profiles"])
             if old is None or self._ts_of(txn, old) <= o.ts:
