@@ -7,19 +7,21 @@ import time
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
+
+schemathesis = pytest.importorskip("schemathesis")  # test extra: schemathesis>=4.0,<5
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from node.http.openapi import spec_operations
-from node.http.routes import ROUTES
-from tests.http.conftest import Lab
+from node.http.openapi import spec_operations  # noqa: E402
+from node.http.routes import ROUTES  # noqa: E402
+from tests.http.conftest import Lab  # noqa: E402
 
 # Examples per operation and generation mode; the whole run stays well under a minute.
 FUZZ_EXAMPLES = 25
