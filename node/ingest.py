@@ -78,15 +78,16 @@ class Ingest:
         """
         result = IngestResult()
         t = now_ms() if now is None else now
-        seen: set[bytes] = set()
+        seen: set[bytes] = set()  # ids already candidates in this call
+        bad: dict[bytes, str] = {}  # ids whose signature failed in this call -> reason
         pending: _Prepared | None = None
         for start in range(0, len(raws), BATCH_OBJECTS):
             prepared = self._prepare(raws[start : start + BATCH_OBJECTS], start, t, seen)
             if pending is not None:
-                result.extend(self._finish(pending))
+                result.extend(self._finish(pending, bad))
             pending = prepared
         if pending is not None:
-            result.extend(self._finish(pending))
+            result.extend(self._finish(pending, bad))
         for rej in result.rejected:
             log.info("rejected object #%d: %s (%s)", rej.index, rej.reason, rej.code)
         return result
@@ -102,7 +103,10 @@ class Ingest:
                     prep.result.rejected.append(Rejection(i, errors.TooLarge.code, reason))
                     continue
                 oid = object_id(raw)
-                if oid in seen or self.store.has(oid, txn):
+                if oid in seen:  # a second copy: its fate is the first copy's (see _finish)
+                    prep.copies.append((i, oid))
+                    continue
+                if self.store.has(oid, txn):
                     prep.result.known += 1
                     continue
                 try:
@@ -124,16 +128,22 @@ class Ingest:
             ]
         return prep
 
-    def _finish(self, prep: _Prepared) -> IngestResult:
+    def _finish(self, prep: _Prepared, bad: dict[bytes, str]) -> IngestResult:
         result = prep.result
         oks = [ok for fut in prep.verdicts for ok in fut.result()]
         good = []
+        reason = "signature does not match the author's key"
         for (i, obj, spec), ok in zip(prep.candidates, oks, strict=True):
             if ok:
                 good.append((obj, spec))
             else:
-                reason = "signature does not match the author's key"
+                bad[obj.id] = reason
                 result.rejected.append(Rejection(i, errors.BadSignature.code, reason, obj.id))
+        for i, oid in prep.copies:  # copies of an earlier candidate (same or earlier batch)
+            if oid in bad:
+                result.rejected.append(Rejection(i, errors.BadSignature.code, bad[oid], oid))
+            else:
+                result.known += 1
         if good:
             result.stored = self.store.write_batch(good)
             result.known += len(good) - len(result.stored)
@@ -147,6 +157,7 @@ class Ingest:
 class _Prepared:
     result: IngestResult
     candidates: list[tuple[int, SignedObject, kinds.KindSpec]] = field(default_factory=list)
+    copies: list[tuple[int, bytes]] = field(default_factory=list)
     verdicts: list[Future[list[bool]]] = field(default_factory=list)
 
 

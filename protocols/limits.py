@@ -11,7 +11,8 @@ MAX_TS_MS = 2**48 - 1
 # Integers anywhere in a body stay within signed 64-bit range (JSON-safe ranges are per field).
 MIN_INT = -(2**63)
 MAX_INT = 2**63 - 1
-# Nesting depth of maps/lists inside a body (extension kinds may nest; core kinds use 2).
+# Nesting depth of maps/lists inside a body (extension kinds may nest; core kinds use 2):
+# bounds the decoder's recursion whatever a peer sends.
 MAX_DEPTH = 8
 
 MAX_NAME_CHARS = 80
@@ -23,7 +24,6 @@ MAX_BODY_CHARS = 32_000
 MAX_COMMENT_CHARS = 8_000
 MAX_NEED_CHARS = 64
 MAX_NEEDS = 16
-MAX_STAGE_CHARS = 16
 
 # Tag labels: at most 32 per tag object, each 1..48 characters of lowercase letters, digits,
 # '-' and '_' (Unicode letters allowed, NFC-normalised, lowercase).

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from protocols import errors
-from protocols.limits import KEY_BYTES, MAX_OBJECT_BYTES, SIG_BYTES
+from protocols.limits import KEY_BYTES, MAX_DEPTH, MAX_OBJECT_BYTES, SIG_BYTES
 
 VERSION = 1
 # Domain separation: a Percolab signature can never be replayed as another protocol's message.
@@ -69,18 +69,20 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def _is_sorted(value: Any) -> bool:
+def _is_sorted(value: Any, depth: int = 0) -> bool:
     """True if every map inside `value` (as decoded, in wire order) has sorted str keys."""
     t = type(value)
+    if t is not dict and t is not list:
+        return True
+    if depth >= MAX_DEPTH:
+        raise errors.Undecodable(f"body nests deeper than {MAX_DEPTH} levels")
     if t is dict:
         keys = list(value)
         for k in keys:
             if type(k) is not str:
                 return False
-        return keys == sorted(keys) and all(_is_sorted(v) for v in value.values())
-    if t is list:
-        return all(_is_sorted(v) for v in value)
-    return True
+        return keys == sorted(keys) and all(_is_sorted(v, depth + 1) for v in value.values())
+    return all(_is_sorted(v, depth + 1) for v in value)
 
 
 def _pack(value: Any) -> bytes:
@@ -148,6 +150,8 @@ def decode(raw: bytes, *, oid: bytes | None = None) -> SignedObject:
     # picks msgpack's shortest forms) reproduces the bytes exactly.
     try:
         again = _pack(arr) if _is_sorted(body) else b""
+    except errors.ObjectError:
+        raise
     except Exception as exc:  # e.g. an ext type msgpack cannot re-pack
         raise errors.Undecodable(f"cannot re-encode object: {exc}") from exc
     if again != raw:

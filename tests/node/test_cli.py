@@ -215,12 +215,6 @@ def test_bad_arguments(world, tmp_path: Path) -> None:
     fails("post", "--lab", "Lab", "--title", "t", data=tmp_path / "no-identity")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `percolab list --author zz` (non-hex) ends in a "
-    "ValueError traceback: service.Service.m_projects calls bytes.fromhex outside "
-    "any ServiceError handling",
-)
 def test_non_hex_author_is_a_clean_error(world) -> None:
     fails("list", "--author", "zz", data=world["dir"])
 

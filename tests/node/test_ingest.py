@@ -175,12 +175,6 @@ def test_extension_kind_objects_are_ingested_and_indexed(store: Store, ingest: I
     assert check_consistency(store) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a second copy of a bad-signature object in the same "
-    "ingest call is counted as `known` instead of rejected (ingest.Ingest._prepare "
-    "adds the id to `seen` before the signature is checked)",
-)
 def test_repeated_bad_object_in_one_batch_is_never_known(store: Store, ingest: Ingest) -> None:
     lab = member("ada").lab()
     bad = bytearray(lab.raw)
