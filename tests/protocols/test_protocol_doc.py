@@ -35,8 +35,14 @@ VECTORS = [
     (
         "### Vector 2",
         "project",
-        {"body": "", "lab": b"\x11" * 32, "needs": [], "stage": "idea", "summary": "",
-         "title": "Solar dryer"},
+        {
+            "body": "",
+            "lab": b"\x11" * 32,
+            "needs": [],
+            "stage": "idea",
+            "summary": "",
+            "title": "Solar dryer",
+        },
     ),
 ]
 
