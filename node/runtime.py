@@ -24,6 +24,7 @@ from node.queries import Views
 from node.rpc_server import HandlerError, RpcServer
 from node.service import Service, ServiceError
 from node.store import Store, Stored
+from node.sync import SyncService
 from p2p.host import P2PNode, open_p2p_node
 from p2p.identity import load_or_create_node_key
 from protocols import kinds, topics
@@ -62,6 +63,7 @@ class Node:
         self.service.on_follow.append(self._followed)
         self.ingest.listeners.append(self._stored)
         self.extra_status: list[Any] = []  # callables adding fields to `status` (sync, http)
+        self.sync = SyncService(self)  # catch-up: reconciliation + fetch (node/sync.py)
 
     # ---- hooks called from worker threads ----------------------------------------------
 
@@ -78,6 +80,8 @@ class Node:
 
     def _followed(self, lab: bytes, on: bool) -> None:
         self._call_soon(self._topic_send.send_nowait, (topics.lab_topic(lab), on))
+        if on:
+            self._call_soon(self.sync.trigger)  # catch up on the newly followed lab
 
     def _stored(self, stored: list[Stored]) -> None:
         """New objects (from any path): push their views to TUI subscribers."""
@@ -185,6 +189,7 @@ class Node:
             self.p2p = p2p
             await nursery.start(self._topic_manager)
             await nursery.start(self._publisher)
+            await nursery.start(self.sync.run)
             await nursery.start(self.rpc.serve)
             if self.opts.http:
                 http_addr = await nursery.start(serve_http, self, self.opts.http)

@@ -1,0 +1,610 @@
+"""Catch-up: set reconciliation with peers, then fetch of the missing objects (docs/sync.md).
+
+`SyncService` runs inside the node's nursery (``nursery.start(sync.run)``):
+
+* **Initiator.** When a peer connects, every ``SYNC_INTERVAL_S`` after, and when the member
+  follows a new lab, it reconciles each scope (public + every followed lab; one session per
+  scope, one peer at a time per peer) over ``/percolab/sync/1.0.0``. The ids it lacks
+  (``need``) are fetched while the reconciliation goes on, in batches over
+  ``/percolab/fetch/1.0.0``, and ingested through the one pipeline.
+* **Responder.** Answers incoming sync streams (bounded per peer and in total); at the end
+  it knows its own ``need`` too and fetches it from the initiator, so one session repairs
+  both sides.
+* **Fetch server.** Serves objects by id.
+* **References.** Every stored object (whatever path it came by) whose referenced objects
+  (``kind_spec(kind).refs``: a comment's project, a project's lab...) are unknown gets them
+  fetched by id: from the peer it came from when known, else from connected peers.
+
+Safety: every session has a deadline (``SESSION_DEADLINE_S``), every frame a timeout, the
+state machine bounds rounds, ids and message sizes; fetched objects must have been
+requested and go through full validation. Protocol violations are reported with
+``report_invalid`` (enough strikes disconnect and block the peer); the store only ever
+sees objects that passed the ingest pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from node.store import Store, Stored
+from node.sync_index import LmdbItems
+from p2p.framing import FrameError
+from p2p.sync_transport import (
+    PeerViolation,
+    SessionIO,
+    fetch_objects,
+    initiate_sync,
+    peer_of,
+    respond_sync,
+    serve_fetch,
+)
+from protocols import kinds
+from protocols.objects import object_id
+from protocols.reconcile import Initiator, Responder
+from protocols.reconcile_store import ID_BYTES
+from protocols.sync_messages import (
+    FETCH_PROTOCOL_ID,
+    MAX_FETCH_IDS,
+    SYNC_PROTOCOL_ID,
+    Accept,
+    SyncOpen,
+)
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+log = logging.getLogger(__name__)
+
+SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with every connected peer
+SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
+FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
+CONNECT_SETTLE_S = 0.5  # wait after a connection before the first session (identify, muxer)
+MAX_SESSIONS_PER_PEER = 2  # incoming sync sessions served at once, per peer ...
+MAX_SESSIONS_TOTAL = 16  # ... and in total
+MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
+MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
+MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
+FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
+MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
+REF_DELAY_S = 0.5  # batch missing references (and let running fetches land first)
+MAX_PENDING_REFS = 10_000  # queued missing references (more are dropped: sync repairs them)
+REF_PEERS = 3  # peers asked for a missing reference before giving up for a while
+REF_RETRY_S = 300.0  # a reference nobody served is not asked for again before this
+MAX_NOT_FOUND = 50_000  # size of that negative cache
+LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
+
+
+@dataclass
+class SyncStats:
+    sessions_done: int = 0
+    sessions_failed: int = 0
+    fetched: int = 0  # objects newly stored through sync or reference fetches
+    refs_fetched: int = 0
+    served: int = 0  # objects sent to peers
+    violations: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class SyncService:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.store: Store = node.store
+        self.stats = SyncStats()
+        self._nursery: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._active_out: dict[str, int] = {}  # peer -> initiated sessions running
+        self._active_in: dict[str, int] = {}  # peer -> served sessions running
+        self._serving_fetch: dict[str, int] = {}
+        self._syncing: set[str] = set()  # peers with an initiator run in progress
+        self._again: set[str] = set()  # peers to run again when the current run ends
+        self._wanted: dict[bytes, int] = {}  # ids some session will fetch (refcount)
+        self._not_found: OrderedDict[bytes, float] = OrderedDict()
+        self._refs_send, self._refs_recv = trio.open_memory_channel[tuple[list[bytes], str | None]](
+            MAX_PENDING_REFS
+        )
+        self._peer_limit = trio.CapacityLimiter(MAX_PARALLEL_PEERS)
+        self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
+        self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
+        node.ingest.listeners.append(self._on_stored)
+        node.extra_status.append(self.status)
+
+    # ---- status ------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        sessions = sum(self._active_out.values()) + sum(self._active_in.values())
+        return {
+            "sync": {
+                "active": sessions > 0 or bool(self._wanted),
+                "sessions": sessions,
+                "peers": len(set(self._active_out) | set(self._active_in)),
+                "missing": len(self._wanted),
+                "fetched": self.stats.fetched,
+                "refs_fetched": self.stats.refs_fetched,
+                "served": self.stats.served,
+                "sessions_done": self.stats.sessions_done,
+                "sessions_failed": self.stats.sessions_failed,
+                "violations": self.stats.violations,
+                "last": self.stats.last,
+            }
+        }
+
+    # ---- lifetime ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        p2p = self.node.p2p
+        assert p2p is not None
+        self._token = trio.lowlevel.current_trio_token()
+        events = p2p.peer_events()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            p2p.set_stream_handler(SYNC_PROTOCOL_ID, self._handle_sync)
+            p2p.set_stream_handler(FETCH_PROTOCOL_ID, self._handle_fetch)
+            nursery.start_soon(self._on_connections, events)
+            nursery.start_soon(self._periodic)
+            nursery.start_soon(self._resolve_refs)
+            task_status.started()
+            await trio.sleep_forever()
+
+    def trigger(self, peer_id: str | None = None) -> None:
+        """Reconcile with one peer (or all connected peers) soon; call on the trio thread."""
+        if self._nursery is None or self.node.p2p is None:
+            return
+        peers = [peer_id] if peer_id else [p["peer_id"] for p in self.node.p2p.connected_peers()]
+        for peer in peers:
+            self._nursery.start_soon(self.sync_peer, peer)
+
+    def trigger_threadsafe(self) -> None:
+        if self._token is not None:
+            self._token.run_sync_soon(self.trigger)
+
+    async def _on_connections(self, events: Any) -> None:
+        async for event in events:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._after_connect, event.peer_id)
+
+    async def _after_connect(self, peer_id: str) -> None:
+        await trio.sleep(CONNECT_SETTLE_S)
+        await self.sync_peer(peer_id)
+
+    async def _periodic(self) -> None:
+        while True:
+            await trio.sleep(SYNC_INTERVAL_S)
+            self.trigger()
+
+    # ---- initiator ---------------------------------------------------------------------
+
+    def scopes(self) -> list[bytes]:
+        return [kinds.PUBLIC_SCOPE, *sorted(self.node.service.follows())]
+
+    async def sync_peer(self, peer_id: str) -> None:
+        """Reconcile every scope with ``peer_id`` (one scope at a time)."""
+        if peer_id in self._syncing:
+            self._again.add(peer_id)
+            return
+        self._syncing.add(peer_id)
+        try:
+            async with self._peer_limit:
+                while True:
+                    self._again.discard(peer_id)
+                    scopes = await trio.to_thread.run_sync(self.scopes)
+                    for scope in scopes:
+                        if not self._connected(peer_id):
+                            return
+                        await self.session(peer_id, scope)
+                    if peer_id not in self._again:
+                        break
+        finally:
+            self._syncing.discard(peer_id)
+
+    def _connected(self, peer_id: str) -> bool:
+        p2p = self.node.p2p
+        return p2p is not None and any(p["peer_id"] == peer_id for p in p2p.connected_peers())
+
+    async def session(self, peer_id: str, scope: bytes) -> dict[str, Any]:
+        """One initiator session: reconcile ``scope`` with the peer, fetching the ids we lack
+        as they are learnt. Returns the summary (also kept as ``stats.last``)."""
+        p2p = self.node.p2p
+        assert p2p is not None
+        started = time.monotonic()
+        io = SessionIO()
+        fetch = _FetchQueue(self, peer_id)
+        summary: dict[str, Any] = {"peer": peer_id, "scope": scope.hex(), "role": "initiator"}
+        init = Initiator(LmdbItems(self.store, scope))
+        self._active_out[peer_id] = self._active_out.get(peer_id, 0) + 1
+        try:
+            with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(fetch.run)
+                    stream = await p2p.new_stream(peer_id, [SYNC_PROTOCOL_ID])
+                    try:
+                        first = await trio.to_thread.run_sync(init.start)
+
+                        async def step(data: bytes) -> bytes | None:
+                            reply = await trio.to_thread.run_sync(init.receive, data)
+                            fetch.add(init.need)
+                            return reply
+
+                        status = await initiate_sync(
+                            stream, SyncOpen(scope), first, step, lambda: init.done, io=io
+                        )
+                    except BaseException:
+                        await _reset(stream)
+                        raise
+                    summary["status"] = status.name
+                    fetch.close()
+            summary["timed_out"] = deadline.cancelled_caught
+        except Exception as group:  # libp2p raises many things for a dead peer/stream
+            exc = unwrap(group)
+            if isinstance(exc, PeerViolation):
+                summary["error"] = f"violation: {exc}"
+                self._violation(peer_id, f"sync: {exc}")
+            elif isinstance(exc, FrameError | OSError):
+                summary["error"] = f"transport: {exc}"
+            else:
+                summary["error"] = f"{type(exc).__name__}: {exc}"
+                log.info("sync session with %s failed", peer_id, exc_info=True)
+        finally:
+            fetch.release()
+            self._active_out[peer_id] -= 1
+            if not self._active_out[peer_id]:
+                del self._active_out[peer_id]
+        summary |= {
+            "rounds": init.rounds, "need": len(init.need), "have": len(init.have),
+            "fetched": fetch.stored, "unserved": fetch.unserved,
+            "bytes_sent": io.bytes_sent + fetch.io.bytes_sent,
+            "bytes_received": io.bytes_received + fetch.io.bytes_received,
+            "reconcile_bytes": init.bytes_sent + init.bytes_received,
+            "seconds": round(time.monotonic() - started, 3),
+        }  # fmt: skip
+        if "error" in summary or summary.get("timed_out"):
+            self.stats.sessions_failed += 1
+        else:
+            self.stats.sessions_done += 1
+        self.stats.last = summary
+        log.info("sync %s", summary)
+        return summary
+
+    # ---- responder ---------------------------------------------------------------------
+
+    async def _handle_sync(self, stream: Any) -> None:
+        peer_id = peer_of(stream)
+        over = (
+            self._active_in.get(peer_id, 0) >= MAX_SESSIONS_PER_PEER
+            or sum(self._active_in.values()) >= MAX_SESSIONS_TOTAL
+        )
+        self._active_in[peer_id] = self._active_in.get(peer_id, 0) + 1
+        resp: Responder | None = None
+        try:
+            with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
+
+                async def accept(opening: SyncOpen) -> Any:
+                    nonlocal resp
+                    if over:
+                        return Accept.BUSY, None, lambda: True
+                    resp = Responder(LmdbItems(self.store, opening.scope))
+                    r = resp
+
+                    async def step(data: bytes) -> bytes | None:
+                        return await trio.to_thread.run_sync(r.receive, data)
+
+                    return Accept.OK, step, lambda: r.done
+
+                await respond_sync(stream, accept)
+            if deadline.cancelled_caught:
+                await _reset(stream)
+                return
+        except PeerViolation as exc:
+            self._violation(peer_id, f"sync: {exc}")
+            await _reset(stream)
+            return
+        except FrameError:
+            await _reset(stream)
+            return
+        finally:
+            self._active_in[peer_id] -= 1
+            if not self._active_in[peer_id]:
+                del self._active_in[peer_id]
+        if resp is not None and resp.done and resp.need and self._nursery is not None:
+            # Symmetric reconciliation: we learnt what we lack too; fetch it from the peer.
+            self._nursery.start_soon(self._fetch_needs, peer_id, sorted(resp.need))
+
+    async def _fetch_needs(self, peer_id: str, ids: Sequence[bytes]) -> None:
+        fetch = _FetchQueue(self, peer_id)
+        try:
+            with trio.move_on_after(SESSION_DEADLINE_S):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(fetch.run)
+                    fetch.add(ids)
+                    fetch.close()
+        except Exception as group:
+            exc = unwrap(group)
+            if isinstance(exc, PeerViolation):
+                self._violation(peer_id, f"fetch: {exc}")
+            else:
+                log.info("fetch from %s failed: %s", peer_id, exc)
+        finally:
+            fetch.release()
+
+    # ---- fetch server ------------------------------------------------------------------
+
+    async def _handle_fetch(self, stream: Any) -> None:
+        peer_id = peer_of(stream)
+        if self._serving_fetch.get(peer_id, 0) >= MAX_FETCH_SERVES_PER_PEER:
+            await _reset(stream)
+            return
+        self._serving_fetch[peer_id] = self._serving_fetch.get(peer_id, 0) + 1
+        try:
+            async with self._fetch_serve_limit:
+                with trio.move_on_after(FETCH_DEADLINE_S) as deadline:
+                    sent = await serve_fetch(stream, self._lookup, chunk=LOOKUP_CHUNK)
+                    self.stats.served += sent
+                if deadline.cancelled_caught:
+                    await _reset(stream)
+        except PeerViolation as exc:
+            self._violation(peer_id, f"fetch request: {exc}")
+            await _reset(stream)
+        except FrameError:
+            await _reset(stream)
+        finally:
+            self._serving_fetch[peer_id] -= 1
+            if not self._serving_fetch[peer_id]:
+                del self._serving_fetch[peer_id]
+
+    async def _lookup(self, ids: Sequence[bytes]) -> list[bytes]:
+        def read() -> list[bytes]:
+            out = []
+            with self.store.read() as txn:
+                for oid in ids:
+                    raw = self.store.get_raw(txn, oid)
+                    if raw is not None:
+                        out.append(raw)
+            return out
+
+        return await trio.to_thread.run_sync(read)
+
+    # ---- fetching ----------------------------------------------------------------------
+
+    def _want(self, ids: Iterable[bytes]) -> None:
+        for oid in ids:
+            self._wanted[oid] = self._wanted.get(oid, 0) + 1
+
+    def _unwant(self, ids: Iterable[bytes]) -> None:
+        for oid in ids:
+            n = self._wanted.get(oid, 0) - 1
+            if n > 0:
+                self._wanted[oid] = n
+            else:
+                self._wanted.pop(oid, None)
+
+    async def fetch_from(
+        self, peer_id: str, ids: Sequence[bytes], io: SessionIO
+    ) -> tuple[int, int]:
+        """Fetch ``ids`` (≤ FETCH_BATCH) from the peer and ingest them as frames arrive.
+        Returns (objects received, objects newly stored). Raises PeerViolation."""
+        p2p = self.node.p2p
+        assert p2p is not None
+        received = stored = 0
+        with trio.fail_after(FETCH_DEADLINE_S):
+            stream = await p2p.new_stream(peer_id, [FETCH_PROTOCOL_ID])
+            try:
+                async for raws in fetch_objects(stream, ids, io=io):
+                    received += len(raws)
+                    result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
+                    stored += len(result.stored)
+                    if result.rejected:
+                        # One strike per frame holding invalid objects (bounded work: the
+                        # frame was bounded, and a blocked peer's streams end).
+                        self._violation(
+                            peer_id, f"fetch: {len(result.rejected)} invalid objects "
+                            f"({result.rejected[0].reason})",
+                        )  # fmt: skip
+            except BaseException:
+                await _reset(stream)
+                raise
+        return received, stored
+
+    def _ingest_from(self, peer_id: str, raws: list[bytes]) -> Any:
+        # Remember where these came from so missing references are asked of the same peer.
+        oids = [object_id(raw) for raw in raws]
+        for oid in oids:
+            self._source[oid] = peer_id
+        try:
+            return self.node.ingest.ingest(raws)
+        finally:
+            for oid in oids:
+                self._source.pop(oid, None)
+
+    # ---- missing references ------------------------------------------------------------
+
+    def _on_stored(self, stored: list[Stored]) -> None:
+        """Ingest listener (worker thread): queue unknown referenced ids."""
+        self.stats_add_fetched(stored)
+        refs: dict[bytes, str | None] = {}
+        for s in stored:
+            try:
+                spec = kinds.kind_spec(s.obj.kind)
+            except Exception:
+                continue
+            for name in spec.refs:
+                value = s.obj.body.get(name)
+                if isinstance(value, bytes) and len(value) == ID_BYTES:
+                    refs.setdefault(value, self._source.get(s.obj.id))
+        if not refs:
+            return
+        with self.store.read() as txn:
+            missing = [oid for oid in refs if not self.store.has(oid, txn)]
+        if not missing or self._token is None:
+            return
+        by_peer: dict[str | None, list[bytes]] = {}
+        for oid in missing:
+            by_peer.setdefault(refs[oid], []).append(oid)
+        for peer, ids in by_peer.items():
+            self._token.run_sync_soon(self._queue_refs, ids, peer)
+
+    def stats_add_fetched(self, stored: list[Stored]) -> None:
+        n = sum(1 for s in stored if s.obj.id in self._source)
+        if n:
+            self.stats.fetched += n
+
+    def _queue_refs(self, ids: list[bytes], peer: str | None) -> None:
+        try:
+            self._refs_send.send_nowait((ids, peer))
+        except trio.WouldBlock:
+            log.info("dropping %d missing references: queue full", len(ids))
+
+    async def _resolve_refs(self) -> None:
+        while True:
+            batch: dict[bytes, str | None] = {}
+            ids, peer = await self._refs_recv.receive()
+            for oid in ids:
+                batch.setdefault(oid, peer)
+            await trio.sleep(REF_DELAY_S)
+            while len(batch) < MAX_FETCH_IDS:
+                try:
+                    ids, peer = self._refs_recv.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                for oid in ids:
+                    batch.setdefault(oid, peer)
+            await self._fetch_refs(batch)
+
+    async def _fetch_refs(self, batch: dict[bytes, str | None]) -> None:
+        now = time.monotonic()
+        candidates = [
+            oid
+            for oid in batch
+            if oid not in self._wanted and now - self._not_found.get(oid, -1e18) > REF_RETRY_S
+        ]
+
+        def unknown() -> list[bytes]:
+            with self.store.read() as txn:
+                return [oid for oid in candidates if not self.store.has(oid, txn)]
+
+        todo = await trio.to_thread.run_sync(unknown)
+        if not todo or self.node.p2p is None:
+            return
+        preferred = {p for p in batch.values() if p}
+        peers = [p["peer_id"] for p in self.node.p2p.connected_peers()]
+        order = [p for p in peers if p in preferred] + [p for p in peers if p not in preferred]
+        self._want(todo)
+        try:
+            left = list(todo)
+            for peer in order[: max(REF_PEERS, len(preferred))]:
+                if not left:
+                    break
+                io = SessionIO()
+                try:
+                    with trio.move_on_after(FETCH_DEADLINE_S):
+                        _, stored = await self.fetch_from(peer, left[:FETCH_BATCH], io)
+                        self.stats.refs_fetched += stored
+                except PeerViolation as exc:
+                    self._violation(peer, f"fetch: {exc}")
+                except Exception as exc:
+                    log.info("reference fetch from %s failed: %s", peer, exc)
+                still = set(await trio.to_thread.run_sync(self._unknown, left))
+                left = [oid for oid in left if oid in still]
+            for oid in left:
+                self._not_found[oid] = now
+                self._not_found.move_to_end(oid)
+            while len(self._not_found) > MAX_NOT_FOUND:
+                self._not_found.popitem(last=False)
+        finally:
+            self._unwant(todo)
+
+    def _unknown(self, ids: Sequence[bytes]) -> list[bytes]:
+        with self.store.read() as txn:
+            return [oid for oid in ids if not self.store.has(oid, txn)]
+
+    # ---- misc --------------------------------------------------------------------------
+
+    def _violation(self, peer_id: str, reason: str) -> None:
+        self.stats.violations += 1
+        log.info("peer %s violated the sync protocol: %s", peer_id, reason)
+        if self.node.p2p is not None:
+            self.node.p2p.report_invalid(peer_id, reason)
+
+
+class _FetchQueue:
+    """Ids one session will fetch from one peer: added while reconciling, fetched in
+    batches by ``run`` (a task of the session's nursery) until ``close``d and drained."""
+
+    def __init__(self, sync: SyncService, peer_id: str) -> None:
+        self.sync = sync
+        self.peer_id = peer_id
+        self.seen: set[bytes] = set()
+        self.queue: list[bytes] = []
+        self.io = SessionIO()
+        self.stored = 0
+        self.unserved = 0
+        self._closed = False
+        self._event = trio.Event()
+        self._claimed: list[bytes] = []
+
+    def add(self, ids: Iterable[bytes]) -> None:
+        new = [oid for oid in ids if oid not in self.seen]
+        if not new:
+            return
+        self.seen.update(new)
+        fresh = [oid for oid in new if oid not in self.sync._wanted]
+        self.sync._want(fresh)
+        self._claimed += fresh
+        self.queue += fresh
+        self._event.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._event.set()
+
+    def release(self) -> None:
+        self.sync._unwant(self._claimed)
+        self._claimed = []
+
+    async def run(self) -> None:
+        while True:
+            if not self.queue:
+                if self._closed:
+                    return
+                self._event = trio.Event()
+                await self._event.wait()
+                continue
+            batch, self.queue = self.queue[:FETCH_BATCH], self.queue[FETCH_BATCH:]
+            todo = await trio.to_thread.run_sync(self.sync._unknown, batch)
+            if todo:
+                received, stored = await self.sync.fetch_from(self.peer_id, todo, self.io)
+                self.stored += stored
+                missing = len(todo) - received
+                self.unserved += missing
+                if len(todo) >= 16 and received < MIN_SERVED_FRACTION * len(todo):
+                    raise PeerViolation(
+                        f"served {received} of {len(todo)} objects it claimed to hold"
+                    )
+            self.sync._unwant(batch)
+            done = set(batch)
+            self._claimed = [oid for oid in self._claimed if oid not in done]
+
+
+async def _reset(stream: Any) -> None:
+    try:
+        with trio.move_on_after(1):
+            await stream.reset()
+    except Exception:
+        pass
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The interesting exception inside (nested) exception groups from nurseries: a
+    PeerViolation if there is one, else the first leaf."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = [unwrap(e) for e in exc.exceptions]
+    for leaf in leaves:
+        if isinstance(leaf, PeerViolation):
+            return leaf
+    return leaves[0]
