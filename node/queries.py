@@ -200,7 +200,9 @@ def page_projects(
     after = bytes.fromhex(cursor) if cursor else None
     txn, db = views.txn, store.db
     if tag is not None:
-        keys, total = _prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after), None  # noqa: E501
+        keys = _prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after)
+        raw_total = txn.get(tag.encode(), db=db["labels"])
+        total = U64.unpack(raw_total)[0] if raw_total else 0
     elif lab is not None and order == "active":
         keys, total = _prefix_keys(txn, db["active"], lab, reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
     elif lab is not None:
@@ -229,8 +231,7 @@ def _project_for_key(
     store: Store, txn: Any, db: dict[str, Any], key: bytes, by_tag: bool, by_activity: bool
 ) -> SignedObject | None:
     if by_tag:
-        target = txn.get(key, db=db["by_label"])
-        return store.get(txn, target) if target else None
+        return store.get(txn, key[-32:])
     if by_activity:
         return store.get(txn, key[-32:])
     return store.get_seq(txn, key[-8:])
@@ -257,7 +258,7 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
         for n, key in enumerate(_prefix_keys(views.txn, store.db["words"], prefix)):
             if n >= MAX_SEARCH_SCAN:
                 break
-            found.add(key[-8:])
+            found.add(key[-16:-8])  # word + 0 + project seq + source seq
         candidates = found if candidates is None else candidates & found
         if not candidates:
             return []

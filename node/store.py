@@ -11,12 +11,14 @@ numeric order):
     by_author author(32) + ts(8) + seq(8)    -> ""
     by_lab    lab(32) + kind + 0 + ts + seq  -> ""
     by_target target(32) + ts(8) + seq(8)    -> ""
-    by_label  label + 0 + ts(8) + seq(8)     -> target id(32)
+    by_label  label + 0 + ts(8) + target(32) -> ""                  newest-tagged first
+    label_target label + 0 + target(32)      -> tags(8) + first ts(8)   one row per tagged object
     active    lab(32) + ts(8) + project(32)  -> ""                  "most active" order
     project   project id(32)                 -> activity ts(8) + comments(8)
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
-    words     word + 0 + project seq(8)      -> ""                  search index
+    words     word + 0 + project seq + source seq -> ""            search index (source: the
+                                                                    project or a tag on it)
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     sync_agg  scope + level + bucket         -> count + id sum      node/sync_index.py
     meta      name                           -> value              counters, follows, peers
@@ -49,7 +51,8 @@ MAX_DBS = 24
 U64 = struct.Struct(">Q")
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
-    "by_label", "active", "project", "labels", "profiles", "words", "sync", "sync_agg", "meta",
+    "by_label", "label_target", "active", "project", "labels", "profiles", "words", "sync",
+    "sync_agg", "meta",
 )  # fmt: skip
 
 
@@ -84,6 +87,10 @@ class Store:
         # project id -> (lab, activity at batch start, new activity): see _touch_project.
         self._moves: dict[bytes, tuple[bytes, int, int]] = {}
         self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
+        self._counts: dict[str, int] = {}  # meta counter deltas of the batch
+        # target id -> comments/tags of this batch whose target project was not indexed yet
+        # (their by_target entries are still deferred); see _adopt_children.
+        self._orphans: dict[bytes, list[SignedObject]] = {}
         ensure_built(self)
 
     def close(self) -> None:
@@ -139,12 +146,11 @@ class Store:
         Objects already known (by id) are skipped. Returns the objects newly stored.
         """
         stored: list[Stored] = []
-        self._deferred, self._moves = {}, {}
+        self._deferred, self._moves, self._counts, self._orphans = {}, {}, {}, {}
         self._sync_deltas.clear()
         with self.env.begin(write=True) as txn:
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
-            counts: dict[str, int] = {}
             for obj, spec in objs:
                 if txn.get(obj.id, db=self.db["ids"]) is not None:
                     continue
@@ -164,11 +170,11 @@ class Store:
                 else:
                     self._index(txn, obj, spec, key, add=True)
                     for name in _counters(obj, spec):
-                        counts[name] = counts.get(name, 0) + 1
+                        self._counts[name] = self._counts.get(name, 0) + 1
                 stored.append(Stored(obj, seq))
                 seq += 1
             self._flush(txn)
-            for name, n in counts.items():
+            for name, n in self._counts.items():
                 self._bump(txn, name, n)
         return stored
 
@@ -179,6 +185,7 @@ class Store:
             items.sort()
             txn.cursor(db=self.db[name]).putmulti(items, dupdata=False, overwrite=True)
         self._deferred = {}
+        self._orphans = {}  # their by_target entries are in the database now
         self._sync_deltas.apply(txn, self.db["sync_agg"])
         self._move_active(txn)
 
@@ -222,7 +229,7 @@ class Store:
         txn.put(seq, b"", db=self.db["objects"])
         txn.put(obj.id, rid, db=self.db["tomb"])
         for name in _counters(obj, kinds.kind_spec(obj.kind)):
-            self._bump(txn, name, -1)
+            self._counts[name] = self._counts.get(name, 0) - 1
 
     def _index(
         self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
@@ -241,16 +248,18 @@ class Store:
         if isinstance(target, bytes):
             entries.append(("by_target", target + ts + seq, b""))
         if o.kind == "project":
-            entries.append(("active", scope + ts + o.id, b""))
-            entries += [("words", w.encode() + b"\0" + seq, b"") for w in _project_words(o)]
-        if o.kind == "tag":
-            # Labels are searchable words of their target (when the target is known here).
-            tseq = txn.get(target, db=self.db["ids"]) if isinstance(target, bytes) else None
+            entries += [("words", w.encode() + b"\0" + seq + seq, b"") for w in _project_words(o)]
+            if not add:
+                self._drop_project_row(txn, o.id, seq)
+        if o.kind == "tag" and isinstance(target, bytes):
+            # Labels are search words of the project they tag, while both are live (a
+            # project that comes later adopts them: _adopt_children).
+            is_project = txn.get(target, db=self.db["project"]) is not None
+            tseq = txn.get(target, db=self.db["ids"]) if is_project else None
             for label in o.body["labels"]:
-                entries.append(("by_label", label.encode() + b"\0" + ts + seq, target or b""))
+                entries += self._label_target(txn, label, target, o.ts, add)
                 if tseq is not None:
-                    entries.append(("words", label.encode() + b"\0" + tseq, b""))
-                self._bump_label(txn, label, 1 if add else -1)
+                    entries.append(("words", label.encode() + b"\0" + tseq + seq, b""))
         if add:
             for db, key, value in entries:
                 self._deferred.setdefault(db, []).append((key, value))
@@ -266,8 +275,73 @@ class Store:
                 txn.put(o.author, seq, db=self.db["profiles"])
         if o.kind == "project" and add:
             txn.put(o.id, ts + u64(0) + scope, db=self.db["project"])
-        if isinstance(target, bytes) and o.kind in ("comment", "tag"):
-            self._touch_project(txn, target, o.ts, o.kind == "comment", add)
+            self._deferred.setdefault("active", []).append((scope + ts + o.id, b""))
+            self._adopt_children(txn, o, seq)
+        if (
+            isinstance(target, bytes)
+            and o.kind in ("comment", "tag")
+            and not self._touch_project(txn, target, o.ts, o.kind == "comment", add)
+            and add
+        ):
+            self._orphans.setdefault(target, []).append(o)
+
+    def _label_target(
+        self, txn: Any, label: str, target: bytes, ts: int, add: bool
+    ) -> list[tuple[str, bytes, bytes]]:
+        """Count tag objects per (label, target); the by_label entry and the label's count
+        of tagged objects change only when the first tag comes or the last one goes."""
+        key = label.encode() + b"\0" + target
+        raw = txn.get(key, db=self.db["label_target"])
+        n, first = (U64.unpack(raw[:8])[0], raw[8:]) if raw else (0, u64(ts))
+        n += 1 if add else -1
+        if n > 0:
+            txn.put(key, u64(n) + first, db=self.db["label_target"])
+        else:
+            txn.delete(key, db=self.db["label_target"])
+        if (add and n == 1) or (not add and n == 0):
+            self._bump_label(txn, label, 1 if add else -1)
+            return [("by_label", label.encode() + b"\0" + first + target, b"")]
+        return []
+
+    def _adopt_children(self, txn: Any, project: SignedObject, seq: bytes) -> None:
+        """Comments and tags that arrived before their project (sync fetches in any order):
+        count them, take their activity, make their labels searchable."""
+        children = self._orphans.pop(project.id, []) + self._children(txn, project.id)
+        for child in children:
+            self._touch_project(txn, project.id, child.ts, child.kind == "comment", True)
+            if child.kind == "tag":
+                cseq = txn.get(child.id, db=self.db["ids"])
+                for label in child.body["labels"]:
+                    item = (label.encode() + b"\0" + seq + cseq, b"")
+                    self._deferred.setdefault("words", []).append(item)
+
+    def _drop_project_row(self, txn: Any, pid: bytes, seq: bytes) -> None:
+        """A withdrawn project leaves no activity row, no `active` entry, and its tags'
+        labels stop being search words of it."""
+        self._flush(txn)  # settle this batch's activity moves before removing the row
+        raw = txn.get(pid, db=self.db["project"])
+        if raw is not None:
+            txn.delete(raw[16:] + raw[:8] + pid, db=self.db["active"])
+            txn.delete(pid, db=self.db["project"])
+        for child in self._children(txn, pid):
+            if child.kind == "tag":
+                cseq = txn.get(child.id, db=self.db["ids"])
+                for label in child.body["labels"]:
+                    txn.delete(label.encode() + b"\0" + seq + cseq, db=self.db["words"])
+
+    def _children(self, txn: Any, target: bytes) -> list[SignedObject]:
+        """Live objects whose target is `target`, from the database (not this batch's
+        deferred entries)."""
+        out = []
+        cur = txn.cursor(db=self.db["by_target"])
+        if cur.set_range(target):
+            for key in cur.iternext(values=False):
+                if not key.startswith(target):
+                    break
+                child = self.get_seq(txn, key[-8:])
+                if child is not None:
+                    out.append(child)
+        return out
 
     def _ts_of(self, txn: Any, seq: bytes) -> int:
         raw = txn.get(seq, db=self.db["objects"])
@@ -282,12 +356,13 @@ class Store:
         else:
             txn.delete(key, db=self.db["labels"])
 
-    def _touch_project(self, txn: Any, pid: bytes, ts: int, comment: bool, add: bool) -> None:
+    def _touch_project(self, txn: Any, pid: bytes, ts: int, comment: bool, add: bool) -> bool:
         """Keep a project's activity time and comment count in step with its thread.
-        The `active` index moves are applied once per batch, in `_move_active`."""
+        The `active` index moves are applied once per batch, in `_move_active`.
+        False when `pid` is not a project indexed here (yet)."""
         raw = txn.get(pid, db=self.db["project"])
         if raw is None:
-            return  # target is not a (known) project; nothing to keep in step
+            return False
         activity, ncomments, lab = U64.unpack(raw[:8])[0], U64.unpack(raw[8:16])[0], raw[16:]
         if comment:
             ncomments = max(0, ncomments + (1 if add else -1))
@@ -296,6 +371,7 @@ class Store:
         if new_activity != activity:
             old = self._moves.get(pid, (lab, activity, activity))[1]
             self._moves[pid] = (lab, old, new_activity)
+        return True
 
     def _move_active(self, txn: Any) -> None:
         for pid, (lab, old, new) in self._moves.items():

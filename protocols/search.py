@@ -20,4 +20,5 @@ def words_of(text: str) -> set[str]:
 def query_words(query: str) -> list[str]:
     """Words of a search query, in order, at most MAX_QUERY_WORDS; the last may be a prefix."""
     norm = unicodedata.normalize("NFC", query).casefold()
-    return _WORD.findall(norm)[:MAX_QUERY_WORDS]
+    # Longer words are cut to the indexed length (keeps index keys far below LMDB's limit).
+    return [w[:MAX_WORD_CHARS] for w in _WORD.findall(norm)[:MAX_QUERY_WORDS]]

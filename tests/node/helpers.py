@@ -72,7 +72,7 @@ def member(seed: str) -> Member:
 
 # ---- consistency ---------------------------------------------------------------------------
 
-INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "by_label", "sync", "words")
+INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words")
 
 
 def check_consistency(store: Store) -> list[str]:
@@ -88,6 +88,8 @@ def check_consistency(store: Store) -> list[str]:
         active = set(dict(txn.cursor(db=db["active"])))
         project_db = dict(txn.cursor(db=db["project"]))
         labels_db = {k.decode(): U64.unpack(v)[0] for k, v in txn.cursor(db=db["labels"])}
+        by_label = set(dict(txn.cursor(db=db["by_label"])))
+        label_target = dict(txn.cursor(db=db["label_target"]))
         meta = dict(txn.cursor(db=db["meta"]))
 
     live: dict[bytes, SignedObject] = {}
@@ -134,7 +136,8 @@ def check_consistency(store: Store) -> list[str]:
     expected: dict[str, dict[bytes, bytes]] = {name: {} for name in INDEXES}
     exp_active: set[bytes] = set()
     counts: dict[str, int] = {}
-    label_counts: dict[str, int] = {}
+    tags_per_label_target: dict[bytes, int] = {}
+    live_tags: list[tuple[bytes, SignedObject]] = []
     comments: dict[bytes, int] = {}
     projects: dict[bytes, SignedObject] = {}
     for seq, o in live.items():
@@ -156,17 +159,32 @@ def check_consistency(store: Store) -> list[str]:
             projects[o.id] = o
             counts[f"lab:{scope.hex()}"] = counts.get(f"lab:{scope.hex()}", 0) + 1
             for w in words_of(o.body["title"]) | words_of(o.body["summary"]):
-                expected["words"][w.encode() + b"\0" + seq] = b""
-        if o.kind == "tag":
+                expected["words"][w.encode() + b"\0" + seq + seq] = b""
+        if o.kind == "tag" and isinstance(target, bytes):
+            live_tags.append((seq, o))
             for label in o.body["labels"]:
-                expected["by_label"][label.encode() + b"\0" + ts + seq] = target or b""
-                # A label is a search word of its target, when the target came first.
-                if isinstance(target, bytes) and target in ids and ids[target] < seq:
-                    expected["words"][label.encode() + b"\0" + ids[target]] = b""
-                label_counts[label] = label_counts.get(label, 0) + 1
+                key = label.encode() + b"\0" + target
+                tags_per_label_target[key] = tags_per_label_target.get(key, 0) + 1
         if o.kind == "comment" and isinstance(target, bytes):
             comments[target] = comments.get(target, 0) + 1
 
+    # A tag's labels are search words of the live project it tags, whatever came first.
+    for seq, o in live_tags:
+        target = o.body["target"]
+        if target in projects:
+            for label in o.body["labels"]:
+                expected["words"][label.encode() + b"\0" + ids[target] + seq] = b""
+    label_counts: dict[str, int] = {}
+    for key in tags_per_label_target:
+        label = key[:-33].decode()
+        label_counts[label] = label_counts.get(label, 0) + 1
+    rows = {k: U64.unpack(v[:8])[0] for k, v in label_target.items()}
+    if rows != tags_per_label_target:
+        problems.append(f"label_target rows {len(rows)} != live (label, target) pairs "
+                        f"{len(tags_per_label_target)}")  # fmt: skip
+    exp_by_label = {k[:-32] + label_target[k][8:] + k[-32:] for k in label_target}
+    problems += [f"by_label: missing entry {k.hex()}" for k in exp_by_label - by_label]
+    problems += [f"by_label: stale entry {k.hex()}" for k in by_label - exp_by_label]
     for name in INDEXES:
         for key in actual[name].keys() - expected[name].keys():
             problems.append(f"{name}: stale entry {key.hex()} (no live object)")

@@ -207,13 +207,6 @@ def test_a_retraction_cannot_be_retracted(svc: Service, ingest: Ingest, store: S
     assert check_consistency(store) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an object and its retraction in one batch, when "
-    "the store holds no other object of that kind, crash write_batch with "
-    "struct.error (store.Store._withdraw bumps the meta counter to -1 before "
-    "the batch's own +1 is applied at its end)",
-)
 def test_object_and_its_retraction_in_one_batch(svc: Service, ingest: Ingest,
                                                 store: Store) -> None:  # fmt: skip
     ada = member("ada")
@@ -289,11 +282,6 @@ def test_active_order_puts_recently_discussed_projects_first(svc: Service, inges
     assert active[0] == oldest.id.hex() and len(active) == len(set(active)) == len(in_lab)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: projects(tag=...) lists a project once per tag "
-    "object carrying the label, so pages repeat it (queries.page_projects)",
-)
 def test_paging_by_tag_lists_a_twice_tagged_project_once(svc: Service, ingest: Ingest) -> None:
     ada, bob = member("ada"), member("bob")
     lab = ada.lab()
@@ -349,12 +337,6 @@ def test_search_forgets_a_retracted_project(svc: Service, ingest: Ingest) -> Non
     assert svc.call("search", {"query": "kitchen"}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a tag's label and a project word share the key "
-    "word+0+project seq in `words`; withdrawing the tag deletes the project's "
-    "(or another tag's) entry (store.Store._index, add=False)",
-)
 def test_withdrawing_a_tag_keeps_other_sources_of_the_same_word(
     svc: Service, ingest: Ingest, store: Store
 ) -> None:
@@ -371,12 +353,6 @@ def test_withdrawing_a_tag_keeps_other_sources_of_the_same_word(
     assert check_consistency(store) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a tag that arrives before its target never makes "
-    "its labels searchable (store.Store._index indexes labels only when the "
-    "target is already stored; nothing adds them when the target arrives)",
-)
 def test_search_by_label_when_the_tag_arrived_first(svc: Service, ingest: Ingest) -> None:
     ada = member("ada")
     lab = ada.lab()
@@ -390,12 +366,6 @@ def test_search_by_label_when_the_tag_arrived_first(svc: Service, ingest: Ingest
 # ---- consistency of mixed histories ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: withdrawing a project whose activity moved (a "
-    "comment or tag on it) leaves its `active` entry and `project` row behind "
-    "(store.Store._index deletes lab+own ts+id, not lab+activity+id)",
-)
 def test_withdrawn_discussed_project_leaves_no_active_entry(ingest: Ingest, store: Store) -> None:
     ada, bob = member("ada"), member("bob")
     lab = ada.lab()
