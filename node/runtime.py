@@ -192,7 +192,11 @@ class Node:
             await nursery.start(self.sync.run)
             await nursery.start(self.rpc.serve)
             if self.opts.http:
-                http_addr = await nursery.start(serve_http, self, self.opts.http)
+                try:
+                    http_addr = await nursery.start(serve_http, self, self.opts.http)
+                except OSError as exc:  # e.g. the port is taken: run on, without HTTP
+                    log.error("HTTP API not started on %s: %s", self.opts.http, exc)
+                    http_addr = None
                 self.extra_status.append(lambda: {"http": http_addr})
             log.info("node %s ready; listening on %s", p2p.peer_id, p2p.listen_addrs())
             task_status.started(self)
