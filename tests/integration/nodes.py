@@ -60,7 +60,9 @@ class NodeProc:
 
     def start(self, bootstrap: list[str] | None = None) -> NodeProc:
         args = [*self.prefix, PERCOLAB, "--data-dir", str(self.data_dir), "node", "--listen",
-                self.listen, "--no-http", *self.extra]  # fmt: skip
+                self.listen, *self.extra]  # fmt: skip
+        if "--http" not in args:
+            args.append("--no-http")
         if "--mdns" in args:
             args.remove("--mdns")
         else:
