@@ -141,7 +141,14 @@ def run_command(command: str, data_dir: Path, args: argparse.Namespace) -> int:
     if command == "tui":
         from tui.app import run_tui
 
-        wait_for_socket(data_dir / SOCKET_FILE, None, 2.0)
+        with data_dir_lock(data_dir) as free:
+            pass
+        if free:
+            raise ConfigError(
+                f"no node is running for {data_dir}: start one with `percolab node`, "
+                "or run `percolab` to start one with the app"
+            )
+        wait_for_socket(data_dir / SOCKET_FILE, None, NODE_START_TIMEOUT_S)
         return run_tui(data_dir / SOCKET_FILE)
     if command == "demo":
         from node.demo import run_demo

@@ -45,3 +45,10 @@ def test_second_node_on_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert node.call("status")["running"]
     finally:
         node.stop()
+
+
+def test_tui_without_a_running_node_is_a_clear_error(tmp_path: Path) -> None:
+    out = subprocess.run([PERCOLAB, "--data-dir", str(tmp_path / "none"), "tui"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 1
+    assert "no node is running" in out.stderr and "Traceback" not in out.stderr
