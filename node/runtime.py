@@ -159,7 +159,10 @@ class Node:
                 except Exception as exc:
                     raise HandlerError("connect_failed", f"cannot connect to {addr}: {exc}") from exc  # noqa: E501
                 return True
-            return await trio.to_thread.run_sync(self.service.call, method, params)
+            result = await trio.to_thread.run_sync(self.service.call, method, params)
+            if method == "import_objects" and result.get("accepted"):
+                self.sync.news()  # imports are not gossiped: reconciliation carries them
+            return result
         except ServiceError as exc:
             raise HandlerError(exc.code, exc.message) from exc
 

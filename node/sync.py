@@ -79,6 +79,9 @@ REF_PEERS = 3  # peers asked for a missing reference before giving up for a whil
 REF_RETRY_S = 300.0  # a reference nobody served is not asked for again before this
 MAX_NOT_FOUND = 50_000  # size of that negative cache
 LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
+# After a session stored new objects (or objects were imported, which are not gossiped),
+# reconcile with every peer again, at most once per this many seconds: news travels on.
+NEWS_DEBOUNCE_S = 1.0
 
 
 @dataclass
@@ -112,6 +115,7 @@ class SyncService:
         self._peer_limit = trio.CapacityLimiter(MAX_PARALLEL_PEERS)
         self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
         self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
+        self._news = trio.Event()
         node.ingest.listeners.append(self._on_stored)
         node.extra_status.append(self.status)
 
@@ -149,6 +153,7 @@ class SyncService:
             nursery.start_soon(self._on_connections, events)
             nursery.start_soon(self._periodic)
             nursery.start_soon(self._resolve_refs)
+            nursery.start_soon(self._news_loop)
             task_status.started()
             await trio.sleep_forever()
 
@@ -163,6 +168,17 @@ class SyncService:
     def trigger_threadsafe(self) -> None:
         if self._token is not None:
             self._token.run_sync_soon(self.trigger)
+
+    def news(self) -> None:
+        """New objects arrived outside gossip: reconcile with every peer soon."""
+        self._news.set()
+
+    async def _news_loop(self) -> None:
+        while True:
+            await self._news.wait()
+            self._news = trio.Event()
+            await trio.sleep(NEWS_DEBOUNCE_S)
+            self.trigger()
 
     async def _on_connections(self, events: Any) -> None:
         async for event in events:
@@ -263,6 +279,8 @@ class SyncService:
             "reconcile_bytes": init.bytes_sent + init.bytes_received,
             "seconds": round(time.monotonic() - started, 3),
         }  # fmt: skip
+        if fetch.stored:
+            self.news()
         if "error" in summary or summary.get("timed_out"):
             self.stats.sessions_failed += 1
         else:
@@ -331,6 +349,8 @@ class SyncService:
                 log.info("fetch from %s failed: %s", peer_id, exc)
         finally:
             fetch.release()
+        if fetch.stored:
+            self.news()
 
     # ---- fetch server ------------------------------------------------------------------
 
