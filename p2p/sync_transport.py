@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from p2p.framing import FrameError, read_frame, write_end, write_frame
+from p2p.framing import MAX_FRAME, FrameError, read_frame, write_end, write_frame
 from protocols.objects import object_id
 from protocols.reconcile_wire import MAX_MESSAGE_BYTES, ReconcileError
 from protocols.sync_messages import (
@@ -66,10 +66,14 @@ async def _send(stream: Any, data: bytes, io: SessionIO) -> None:
     io.bytes_sent += len(data) + 4
 
 
-async def _recv(stream: Any, io: SessionIO, max_frame: int, timeout: float) -> bytes | None:
-    data = await read_frame(stream, max_frame=max_frame, timeout=timeout)
+async def _recv(stream: Any, io: SessionIO, max_bytes: int, timeout: float) -> bytes | None:
+    """One frame; a frame within the transport limit but over this message's limit is a
+    protocol violation (a frame over the transport limit is a FrameError)."""
+    data = await read_frame(stream, max_frame=MAX_FRAME, timeout=timeout)
     io.frames_received += 1
     io.bytes_received += 4 + (len(data) if data is not None else 0)
+    if data is not None and len(data) > max_bytes:
+        raise PeerViolation(f"frame of {len(data)} bytes where at most {max_bytes} fit")
     return data
 
 

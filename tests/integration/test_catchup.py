@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,6 +29,7 @@ def make_objects(n: int, lab: bytes, seed: int, ts0: int = T0) -> list[bytes]:
     key = Ed25519PrivateKey.from_private_bytes(bytes([seed % 256]) * 32)
     out: list[bytes] = []
     projects: list[bytes] = []
+    body: dict[str, Any]
     for i in range(n):
         ts = ts0 + i * 7
         if i % 3 == 0 or not projects:
@@ -120,7 +122,9 @@ def test_missing_project_is_fetched(tmp_path: Path) -> None:
         )  # fmt: skip
         import_all(a, [lab.raw, project.raw])
         comment = kinds.create(
-            key, "comment", {"lab": None, "target": project.id, "parent": None, "body": "hi"},
+            key,
+            "comment",
+            {"lab": None, "target": project.id, "parent": None, "body": "hi"},
             T0 + 2,
         )
         import_all(b, [comment.raw])  # a public comment about a project b does not have
