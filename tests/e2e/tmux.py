@@ -96,8 +96,9 @@ class Tmux:
         """Every session's pane, for a failure report."""
         parts = []
         for name in self.sessions:
-            size = self.tmux("display-message", "-p", "-t", name,
-                             "#{pane_width}x#{pane_height}", check=False).strip()
+            size = self.tmux(
+                "display-message", "-p", "-t", name, "#{pane_width}x#{pane_height}", check=False
+            ).strip()
             parts.append(f"----- pane {name} ({size}) -----\n{self.capture(name)}")
         return "\n".join(parts)
 
