@@ -71,37 +71,66 @@ def total_key(scope: bytes) -> bytes:
 
 
 class BucketDeltas:
-    """Per-batch bucket deltas, fed by `Store._index` and applied by `Store._flush`."""
+    """Per-batch bucket deltas, fed by `Store._index` and applied by `Store._flush`.
+
+    `note` only records the finest-level delta (one dict update per object, on the ingest
+    hot path); `apply` rolls those up level by level (fanout 16, so each coarser level has
+    far fewer buckets) and writes every touched bucket once.
+    """
 
     def __init__(self) -> None:
-        self._deltas: dict[bytes, list[int]] = {}
+        self._finest: dict[tuple[bytes, int], list[int]] = {}
 
     def clear(self) -> None:
-        self._deltas = {}
+        self._finest = {}
 
     def __bool__(self) -> bool:
-        return bool(self._deltas)
+        return bool(self._finest)
 
     def note(self, sync_key: bytes, add: bool) -> None:
         """Account one ``sync`` entry (``scope + ts + id``) being added or removed."""
         scope = sync_key[:SCOPE_BYTES]
         ts = _U64.unpack(sync_key[SCOPE_BYTES : SCOPE_BYTES + 8])[0]
         value = int.from_bytes(sync_key[SCOPE_BYTES + 8 :], "little")
-        sign = 1 if add else -1
-        keys = [bucket_key(scope, i, ts >> s) for i, s in enumerate(LEVEL_SHIFTS)]
-        keys.append(total_key(scope))
-        for key in keys:
-            d = self._deltas.get(key)
-            if d is None:
-                self._deltas[key] = [sign, sign * value]
-            else:
-                d[0] += sign
-                d[1] += sign * value
+        key = (scope, ts >> LEVEL_SHIFTS[0])
+        d = self._finest.get(key)
+        if d is None:
+            self._finest[key] = [1, value] if add else [-1, -value]
+        elif add:
+            d[0] += 1
+            d[1] += value
+        else:
+            d[0] -= 1
+            d[1] -= value
+
+    def _rolled_up(self) -> dict[bytes, list[int]]:
+        deltas: dict[bytes, list[int]] = {}
+        current = self._finest  # (scope, bucket) -> [count delta, sum delta] at one level
+        for level, shift in enumerate(LEVEL_SHIFTS):
+            if level:
+                step = shift - LEVEL_SHIFTS[level - 1]
+                coarser: dict[tuple[bytes, int], list[int]] = {}
+                for (scope, bucket), (dc, ds) in current.items():
+                    acc = coarser.get((scope, bucket >> step))
+                    if acc is None:
+                        coarser[(scope, bucket >> step)] = [dc, ds]
+                    else:
+                        acc[0] += dc
+                        acc[1] += ds
+                current = coarser
+            for (scope, bucket), delta in current.items():
+                deltas[bucket_key(scope, level, bucket)] = delta
+        for (scope, _), (dc, ds) in current.items():
+            acc = deltas.setdefault(total_key(scope), [0, 0])
+            acc[0] += dc
+            acc[1] += ds
+        return deltas
 
     def apply(self, txn: Any, db: Any) -> None:
         """Add the deltas to the stored buckets (in the caller's write transaction)."""
-        for key in sorted(self._deltas):
-            dc, ds = self._deltas[key]
+        deltas = self._rolled_up()
+        for key in sorted(deltas):
+            dc, ds = deltas[key]
             if dc == 0 and ds % SUM_MODULUS == 0:
                 continue
             raw = txn.get(key, db=db)
@@ -114,7 +143,7 @@ class BucketDeltas:
                 txn.delete(key, db=db)
             else:
                 txn.put(key, _pack(count, total), db=db)
-        self._deltas = {}
+        self._finest = {}
 
 
 def rebuild(store: Store) -> None:
