@@ -45,7 +45,7 @@ from node.sync import SyncService
 from p2p.framing import read_frame, write_end, write_frame
 from p2p.sync_transport import SessionIO
 from protocols import kinds
-from protocols.objects import decode, object_id
+from protocols.objects import decode
 
 NOW = 2**47  # generated objects are dated 2026; never "in the future" here
 TARGETS = {"a_seconds": 1.0, "a_bytes_ratio": 1.1, "b_bytes_ratio": 2.0, "c_round_trips": 3,
