@@ -146,9 +146,12 @@ class Store:
         Objects already known (by id) are skipped. Returns the objects newly stored.
         """
         stored: list[Stored] = []
-        self._deferred, self._moves, self._counts, self._orphans = {}, {}, {}, {}
-        self._sync_deltas.clear()
         with self.env.begin(write=True) as txn:
+            # Reset the batch state only once this thread holds LMDB's write lock: ingest
+            # runs in several threads at once (gossip validators, sync fetches, RPC), and a
+            # reset before `begin` would wipe another thread's batch in progress.
+            self._deferred, self._moves, self._counts, self._orphans = {}, {}, {}, {}
+            self._sync_deltas.clear()
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
             for obj, spec in objs:

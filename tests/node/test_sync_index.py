@@ -216,3 +216,33 @@ def test_store_keeps_buckets_with_real_objects(tmp_path: Path) -> None:
     finally:
         ing.close()
         store.close()
+
+
+def test_concurrent_ingest_keeps_sync_index(tmp_path: Path) -> None:
+    """Several threads ingest at once (gossip validators + sync fetches do): every object
+    ends up in the sync index and its buckets."""
+    import threading
+
+    store = Store(tmp_path / "conc", map_size=1 << 28)
+    ing = Ingest(store)
+    try:
+        alice = member("alice")
+        lab = alice.lab("Lab")
+        ing.ingest([lab.raw])
+        proj = alice.project(lab, "Kiln")
+        ing.ingest([proj.raw])
+        batches = [[alice.comment(proj, f"t{t} c{i}").raw for i in range(150)] for t in range(4)]
+        threads = [threading.Thread(target=ing.ingest, args=(b,)) for b in batches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with store.read() as txn:
+            n_sync = sum(1 for _ in txn.cursor(db=store.db["sync"]).iternext(values=False))
+            count, _ = sync_index.digest(store, txn)
+        assert n_sync == count
+        assert count >= 2 + 4 * 150
+        assert not [p for p in check_consistency(store) if "sync" in p]
+    finally:
+        ing.close()
+        store.close()
