@@ -212,8 +212,14 @@ def rss_mb(pid: int) -> dict[str, float]:
                 peak = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return {"rss": info.rss / MB, "uss": info.uss / MB, "peak": peak,
-            "shared": getattr(info, "shared", 0) / MB}  # fmt: skip
+    anon = file = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            anon = int(line.split()[1]) / 1024
+        elif line.startswith("RssFile:"):
+            file = int(line.split()[1]) / 1024
+    return {"rss": info.rss / MB, "uss": info.uss / MB, "peak": peak, "anon": anon,
+            "file": file}  # fmt: skip
 
 
 # -- the TUI (child process) ------------------------------------------------------------------
@@ -232,6 +238,7 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
 
     imported = time.perf_counter()
     rpc_ms: dict[str, list[float]] = {}
+    rpc_spans: list[tuple[str, float, float]] = []  # (method, start, end)
     fig: dict[str, Any] = {"import_s": imported - T_START}
 
     app = PercolabApp(sock)
@@ -242,7 +249,9 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
         try:
             return await real_call(method, **params)
         finally:
-            rpc_ms.setdefault(method, []).append((time.perf_counter() - t) * 1000)
+            end = time.perf_counter()
+            rpc_ms.setdefault(method, []).append((end - t) * 1000)
+            rpc_spans.append((method, t, end))
 
     app.client.call = timed_call  # type: ignore[method-assign]
 
@@ -286,13 +295,16 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
         return t
 
     shown: list[float] = []
+    fill_ms: list[float] = []  # ProjectTable.show_page itself (clear + add_row per project)
 
     def count_pages(table: ProjectTable) -> None:
         real = table.show_page
 
         def wrapper(items: Any, new_ids: set[str]) -> None:
+            t = time.perf_counter()
             real(items, new_ids)
             shown.append(time.perf_counter())
+            fill_ms.append((shown[-1] - t) * 1000)
 
         table.show_page = wrapper  # type: ignore[method-assign]
 
@@ -328,6 +340,9 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
         assert isinstance(search, SearchScreen)
         count_pages(search.query_one(ProjectTable))
 
+        before_rpc: list[float] = []  # keystroke -> search RPC sent (Input, debounce, worker)
+        after_rpc: list[float] = []  # search answer -> table filled and painted
+
         async def type_keys(text: str) -> list[float]:
             out = []
             for ch in text:
@@ -335,19 +350,30 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
                 t0 = press("space" if ch == " " else ch)
                 t = await painted(lambda b=before: len(shown) > b, f"results after {ch!r}")  # type: ignore[misc]
                 out.append((t - t0) * 1000)
+                span = next((x for x in rpc_spans if x[0] == "search" and x[1] >= t0), None)
+                if span is not None:
+                    before_rpc.append((span[1] - t0) * 1000)
+                    after_rpc.append((t - span[2]) * 1000)
                 await pilot.pause()
             return out
 
         shipped = search_mod.DEBOUNCE_S
         search_mod.DEBOUNCE_S = 0.001  # ~off: the work itself, keystroke -> RPC -> paint
         rpc_ms.clear()
+        fill_ms.clear()
         keys = await type_keys(TYPED)
+        fig["search_fill_table_p50_ms"] = statistics.median(fill_ms)
         fig["search_keystrokes"] = len(keys)
         fig["search_keystroke_p50_ms"] = statistics.median(keys)
         fig["search_keystroke_p95_ms"] = pct(keys, 95)
         fig["search_keystroke_max_ms"] = max(keys)
         fig["search_rpc_p50_ms"] = statistics.median(rpc_ms.get("search", [0.0]))
         fig["search_rpc_p95_ms"] = pct(rpc_ms.get("search", []), 95)
+        fig["search_key_to_rpc_p50_ms"] = statistics.median(before_rpc or [0.0])
+        fig["search_answer_to_paint_p50_ms"] = statistics.median(after_rpc or [0.0])
+        fig["search_answer_to_paint_p95_ms"] = pct(after_rpc, 95)
+        before_rpc.clear()
+        after_rpc.clear()
         query = search.query_one("#search-input", Input)
         query.value = ""
         await painted(lambda: len(shown) and not search.query_one(ProjectTable).row_count,
@@ -361,13 +387,11 @@ async def _tui_measure(sock: Path) -> dict[str, Any]:
 
 
 def child_main(sock: Path) -> None:
-    import resource
-
     import psutil
 
     fig = asyncio.run(_tui_measure(sock))
     fig["tui_rss_mb"] = psutil.Process().memory_info().rss / MB
-    fig["tui_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fig["tui_peak_rss_mb"] = rss_mb(os.getpid())["peak"]  # VmHWM (ru_maxrss survives exec)
     print(json.dumps(fig))
 
 
@@ -418,7 +442,8 @@ def main() -> None:
         fig["node_rss_idle_mb"] = node_before["rss"]
         fig["node_rss_mb"] = node_after["rss"]
         fig["node_uss_mb"] = node_after["uss"]
-        fig["node_shared_mb"] = node_after["shared"]
+        fig["node_anon_mb"] = node_after["anon"]
+        fig["node_file_mb"] = node_after["file"]
         fig["node_peak_rss_mb"] = node_after["peak"]
     finally:
         if args.dir is None:
@@ -436,32 +461,50 @@ def main() -> None:
 def report(fig: dict[str, Any], flat: dict[str, float]) -> None:
     tui, node = fig["tui"], fig["node"]
     if "generate_s" in fig:
-        print(f"store: {fig['objects']:.0f} objects ({fig['projects']} projects, {LABS} labs) "
-              f"generated in {fig['generate_s']:.1f} s, ingested in {fig['ingest_s']:.1f} s")
+        print(
+            f"store: {fig['objects']:.0f} objects ({fig['projects']} projects, {LABS} labs) "
+            f"generated in {fig['generate_s']:.1f} s, ingested in {fig['ingest_s']:.1f} s"
+        )
     print(f"{'figure':<28}{'value':>10}  {'target':>8}  ratio")
     for key, (target, unit) in TARGETS.items():
         ok = "ok" if flat[key] <= target else "MISSED"
         print(f"{key:<28}{flat[key]:>10.3f}  {target:>6} {unit:<2} {flat[key] / target:5.2f}  {ok}")
-    print(f"TUI: imports {tui['import_s']:.2f} s, labs painted at "
-          f"{tui['launch_to_labs_s']:.2f} s, in-app launch {tui['launch_in_app_s']:.2f} s; "
-          f"page p95 {tui['page_change_p95_ms']:.1f} ms "
-          f"(projects RPC p50 {tui['page_rpc_p50_ms']:.1f} ms)")
-    print(f"TUI search ({tui['search_keystrokes']} keystrokes, debounce off): "
-          f"p50 {tui['search_keystroke_p50_ms']:.1f} / p95 {tui['search_keystroke_p95_ms']:.1f} / "
-          f"max {tui['search_keystroke_max_ms']:.1f} ms; search RPC p50 "
-          f"{tui['search_rpc_p50_ms']:.1f} / p95 {tui['search_rpc_p95_ms']:.1f} ms; "
-          f"as shipped (debounce {tui['search_debounce_s']} s) "
-          f"p50 {tui['search_keystroke_shipped_p50_ms']:.0f} ms")
+    print(
+        f"TUI: imports {tui['import_s']:.2f} s, labs painted at "
+        f"{tui['launch_to_labs_s']:.2f} s, in-app launch {tui['launch_in_app_s']:.2f} s; "
+        f"page p95 {tui['page_change_p95_ms']:.1f} ms "
+        f"(projects RPC p50 {tui['page_rpc_p50_ms']:.1f} ms)"
+    )
+    print(
+        f"TUI search ({tui['search_keystrokes']} keystrokes, debounce off): "
+        f"p50 {tui['search_keystroke_p50_ms']:.1f} / p95 {tui['search_keystroke_p95_ms']:.1f} / "
+        f"max {tui['search_keystroke_max_ms']:.1f} ms; search RPC p50 "
+        f"{tui['search_rpc_p50_ms']:.1f} / p95 {tui['search_rpc_p95_ms']:.1f} ms; "
+        f"as shipped (debounce {tui['search_debounce_s']} s) "
+        f"p50 {tui['search_keystroke_shipped_p50_ms']:.0f} ms"
+    )
     print(f"TUI RSS {tui['tui_rss_mb']:.1f} MB (peak {tui['tui_peak_rss_mb']:.1f} MB)")
-    print(f"node RPC: lab_list {node['lab_list_ms']:.1f} ms, projects page 1 "
-          f"{node['projects_page1_ms']:.1f} ms, next page p50 "
-          f"{node['projects_next_page_p50_ms']:.1f} / p95 {node['projects_next_page_p95_ms']:.1f}"
-          f" ms, active {node['projects_active_p50_ms']:.1f} ms, search p50 "
-          f"{node['search_p50_ms']:.1f} / p95 {node['search_p95_ms']:.1f} ms "
-          f"(slowest {node['search_slowest']})")
-    print(f"node RSS {fig['node_rss_mb']:.1f} MB (idle {fig['node_rss_idle_mb']:.1f}, USS "
-          f"{fig['node_uss_mb']:.1f}, shared/file-backed {fig['node_shared_mb']:.1f}, peak "
-          f"{fig['node_peak_rss_mb']:.1f})")
+    print(
+        f"node RPC: lab_list {node['lab_list_ms']:.1f} ms, projects page 1 "
+        f"{node['projects_page1_ms']:.1f} ms, next page p50 "
+        f"{node['projects_next_page_p50_ms']:.1f} / p95 {node['projects_next_page_p95_ms']:.1f}"
+        f" ms, active {node['projects_active_p50_ms']:.1f} ms, search p50 "
+        f"{node['search_p50_ms']:.1f} / p95 {node['search_p95_ms']:.1f} ms "
+        f"(slowest {node['search_slowest']})"
+    )
+    print(
+        f"TUI search breakdown: keystroke -> RPC sent p50 {tui['search_key_to_rpc_p50_ms']:.1f}"
+        f" ms; answer -> painted p50 {tui['search_answer_to_paint_p50_ms']:.1f} / p95 "
+        f"{tui['search_answer_to_paint_p95_ms']:.1f} ms, of which filling the table "
+        f"(show_page) p50 {tui['search_fill_table_p50_ms']:.1f} ms"
+    )
+    print(
+        f"node RSS {fig['node_rss_mb']:.1f} MB after the run (idle {fig['node_rss_idle_mb']:.1f};"
+        f" anonymous {fig['node_anon_mb']:.1f}, file-backed (LMDB mmap) "
+        f"{fig['node_file_mb']:.1f}; USS {fig['node_uss_mb']:.1f}; peak "
+        f"{fig['node_peak_rss_mb']:.1f})"
+    )
+
 
 if __name__ == "__main__":
     main()
