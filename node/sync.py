@@ -72,6 +72,7 @@ MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
+FETCH_PARALLEL = 1  # fetch streams per session at once (2 measured slower: ingests contend)
 MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
 REF_DELAY_S = 0.5  # batch missing references (and let running fetches land first)
 MAX_PENDING_REFS = 10_000  # queued missing references (more are dropped: sync repairs them)
@@ -576,22 +577,30 @@ class _FetchQueue:
         self.sync._want(fresh)
         self._claimed += fresh
         self.queue += fresh
-        self._event.set()
+        self._wake()
 
     def close(self) -> None:
         self._closed = True
-        self._event.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        event, self._event = self._event, trio.Event()
+        event.set()
 
     def release(self) -> None:
         self.sync._unwant(self._claimed)
         self._claimed = []
 
     async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(FETCH_PARALLEL):
+                nursery.start_soon(self._worker)
+
+    async def _worker(self) -> None:
         while True:
             if not self.queue:
                 if self._closed:
                     return
-                self._event = trio.Event()
                 await self._event.wait()
                 continue
             batch, self.queue = self.queue[:FETCH_BATCH], self.queue[FETCH_BATCH:]
