@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from node.backend import data_dir_lock
 from node.config import LOG_FILE, SOCKET_FILE, STORE_DIR, ConfigError, load_config
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How long `percolab` waits for its embedded node's control socket.
 NODE_START_TIMEOUT_S = 30.0
 
@@ -98,12 +100,28 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: f
     raise ConfigError(f"the node did not open {path} within {timeout:.0f} s")
 
 
-def spawn_node(data_dir: Path, extra: list[str]) -> subprocess.Popen[bytes]:
-    """Start `percolab node` for `data_dir` as a child process (its output to its log)."""
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl), so an
+    embedded node never outlives its app, even when a closed terminal kills the app with
+    SIGHUP before its `finally` runs."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: run_app's finally still stops it
+        pass
+
+
+def spawn_node(
+    data_dir: Path, extra: list[str], *, tied: bool = True
+) -> subprocess.Popen[bytes]:
+    """Start `percolab node` for `data_dir` as a child process (its output to its log).
+    `tied`: the node stops when this process dies."""
     cmd = [sys.executable, "-m", "node", "--data-dir", str(data_dir), "node", *extra]
     return subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_die_with_parent if tied else None,
     )  # fmt: skip
 
 

@@ -17,6 +17,8 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 # Search scans at most this many index entries per query word (prefix matches included).
 MAX_SEARCH_SCAN = 20_000
+# A one-letter prefix matches most of the index: wait for the second letter.
+MIN_PREFIX_CHARS = 2
 
 
 class QueryError(ValueError):
@@ -247,9 +249,11 @@ def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
 
 
 def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str, Any]]:
-    """Projects whose title, summary or tags contain every query word (the last as prefix)."""
+    """Projects whose title, summary or tags contain every query word (the last as prefix),
+    most recently stored first. Candidates are ranked by their store sequence (read from the
+    index keys), so only the `limit` results are ever decoded."""
     words = query_words(query)
-    if not words:
+    if not words or len(words[-1]) < MIN_PREFIX_CHARS:
         return []
     candidates: set[bytes] | None = None
     for i, word in enumerate(words):
@@ -262,10 +266,14 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
         candidates = found if candidates is None else candidates & found
         if not candidates:
             return []
-    projects = [o for o in (store.get_seq(views.txn, seq) for seq in candidates or ()) if o]
-    projects = [o for o in projects if o.kind == "project"]
-    projects.sort(key=lambda o: -o.ts)
-    return [views.view(o) for o in projects[: max(1, min(limit, MAX_PAGE))]]
+    out: list[dict[str, Any]] = []
+    for seq in sorted(candidates or (), reverse=True):
+        o = store.get_seq(views.txn, seq)
+        if o is not None and o.kind == "project":
+            out.append(views.view(o))
+            if len(out) >= max(1, min(limit, MAX_PAGE)):
+                break
+    return out
 
 
 def seq_key(seq: int) -> bytes:

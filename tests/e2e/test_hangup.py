@@ -1,9 +1,9 @@
 """Closing the terminal of `percolab` (SIGHUP) must stop the node it embedded.
 
 `percolab` with no command starts its node in a child process in a new session
-(`start_new_session=True`), so the hangup reaches only the TUI process; Python's default SIGHUP
-action ends it without running `run_app`'s `finally: stop_node(...)`, and the node lives on
-(holding the data directory, listening on the network) with nobody to stop it.
+(`start_new_session=True`), so the hangup reaches only the TUI process, and Python's default
+SIGHUP action ends it without running `run_app`'s `finally: stop_node(...)`. The child is
+therefore tied to its parent (PR_SET_PDEATHSIG): it gets SIGTERM when the app dies.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ pytestmark = pytest.mark.slow
 STOP_TIMEOUT_S = 15.0
 
 
-@pytest.mark.xfail(strict=True, reason="node/launch.py run_app: no SIGHUP handling, the "
-                   "embedded node outlives a closed terminal")  # fmt: skip
 def test_closing_the_terminal_stops_the_embedded_node(tmp_path: Path) -> None:
     data = tmp_path / "home"
     data.mkdir()

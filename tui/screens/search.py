@@ -17,7 +17,7 @@ from tui.widgets.project_table import ProjectTable
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE_S = 0.3
+DEBOUNCE_S = 0.08
 RESULT_LIMIT = 50
 
 
