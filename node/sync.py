@@ -266,7 +266,8 @@ class SyncService:
                 summary["error"] = f"transport: {exc}"
             else:
                 summary["error"] = f"{type(exc).__name__}: {exc}"
-                log.info("sync session with %s failed", peer_id, exc_info=True)
+                log.info("sync session with %s failed: %s", peer_id, summary["error"])
+                log.debug("sync session with %s failed", peer_id, exc_info=True)
         finally:
             fetch.release()
             self._active_out[peer_id] -= 1
