@@ -93,10 +93,8 @@ def _page(
             if n >= MAX_PAGE_SCAN:
                 break
             last = key
-            if by_target:  # by_label keys end in the tagged object's id
-                obj = store.get(txn, key[-32:])
-            else:
-                obj = store.get_seq(txn, key[-8:])
+            # by_label keys end in the tagged object's id; the others in a sequence
+            obj = store.get(txn, key[-32:]) if by_target else store.get_seq(txn, key[-8:])
             if obj is None or obj.id in seen or (kinds is not None and obj.kind not in kinds):
                 continue
             seen.add(obj.id)
