@@ -120,6 +120,14 @@ async def initiate_sync(
         # The responder sends END right after a refusal; ours goes back.
         await _finish(stream, io, frame_timeout)
         return status
+    await _exchange(stream, io, step, done, frame_timeout)
+    return Accept.OK
+
+
+async def _exchange(
+    stream: Any, io: SessionIO, step: Step, done: Callable[[], bool], frame_timeout: float
+) -> None:
+    """Both sides: answer each reconcile message until the machine is done, then END."""
     while not done():
         data = await _recv(stream, io, MAX_MESSAGE_BYTES, frame_timeout)
         if data is None:
@@ -131,7 +139,6 @@ async def initiate_sync(
         if reply is not None:
             await _send(stream, reply, io)
     await _finish(stream, io, frame_timeout)
-    return Accept.OK
 
 
 async def respond_sync(
@@ -160,17 +167,7 @@ async def respond_sync(
             while await _recv(stream, io, MAX_MESSAGE_BYTES, frame_timeout) is not None:
                 pass
         return opening
-    while not done():
-        data = await _recv(stream, io, MAX_MESSAGE_BYTES, frame_timeout)
-        if data is None:
-            raise PeerViolation("END before the reconciliation finished")
-        try:
-            reply = await step(data)
-        except ReconcileError as exc:
-            raise _violation(exc) from exc
-        if reply is not None:
-            await _send(stream, reply, io)
-    await _finish(stream, io, frame_timeout)
+    await _exchange(stream, io, step, done, frame_timeout)
     return opening
 
 
