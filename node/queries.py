@@ -74,10 +74,21 @@ class Views:
         elif o.kind == "project":
             v["lab_name"] = self.lab_name(o.body["lab"])
             v["tags"] = self.labels_of(o.id)
-            raw = self.txn.get(o.id, db=self.store.db["project"])
-            v["activity"] = U64.unpack(raw[:8])[0] if raw else o.ts
-            v["comments"] = U64.unpack(raw[8:16])[0] if raw else 0
+            v["comments"], v["activity"] = self.thread_stats(o)
         return v
+
+    def thread_stats(self, project: SignedObject) -> tuple[int, int]:
+        """(live comments, activity): the time of the newest comment or tag of the
+        project's own lab on it, or its own time. One range of the by_target index."""
+        lab = project.body["lab"]
+        comments, activity = 0, project.ts
+        for key, value in _prefix_items(self.txn, self.store.db["by_target"], project.id):
+            kind, _, scope = bytes(value).partition(b"\0")
+            if kind == b"comment":
+                comments += 1
+            if kind in (b"comment", b"tag") and scope == lab:
+                activity = max(activity, U64.unpack(key[32:40])[0])
+        return comments, activity
 
     def labels_of(self, target: bytes) -> list[str]:
         labels: dict[str, None] = {}
@@ -138,6 +149,17 @@ def _prefix_keys(
                 return
             continue
         yield key
+
+
+def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) pairs whose key starts with `prefix`, ascending."""
+    cur = txn.cursor(db=db)
+    if not cur.set_range(prefix):
+        return
+    for key, value in cur:
+        if not key.startswith(prefix):
+            return
+        yield key, value
 
 
 def _next_prefix(prefix: bytes) -> bytes | None:
@@ -216,13 +238,17 @@ def page_projects(
     items: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     last = None
+    by_activity = tag is None and lab is not None and order == "active"
     for key in keys:
         last = key
-        o = _project_for_key(store, txn, db, key, tag is not None, lab is not None and order == "active")  # noqa: E501
+        o = _project_for_key(store, txn, db, key, tag is not None, by_activity)
         if o is None or o.kind != "project" or o.id in seen:
             continue
+        view = views.view(o)
+        if by_activity and view["activity"] != U64.unpack(key[32:40])[0]:
+            continue  # an older event of a project listed at its newest one
         seen.add(o.id)
-        items.append(views.view(o))
+        items.append(view)
         if len(items) >= limit:
             break
     more = len(items) >= limit and last is not None
@@ -234,8 +260,8 @@ def _project_for_key(
 ) -> SignedObject | None:
     if by_tag:
         return store.get(txn, key[-32:])
-    if by_activity:
-        return store.get(txn, key[-32:])
+    if by_activity:  # activity log: lab + ts + project id + seq of the event
+        return store.get(txn, key[40:72])
     return store.get_seq(txn, key[-8:])
 
 

@@ -10,11 +10,11 @@ numeric order):
     by_kind   kind + 0 + ts(8) + seq(8)      -> ""
     by_author author(32) + ts(8) + seq(8)    -> ""
     by_lab    lab(32) + kind + 0 + ts + seq  -> ""
-    by_target target(32) + ts(8) + seq(8)    -> ""
+    by_target target(32) + ts(8) + seq(8)    -> kind + 0 + scope(32)  (counts, activity)
     by_label  label + 0 + ts(8) + target(32) -> ""                  newest-tagged first
     label_target label + 0 + target(32)      -> tags(8) + first ts(8)   one row per tagged object
-    active    lab(32) + ts(8) + project(32)  -> ""                  "most active" order
-    project   project id(32)                 -> activity ts(8) + comments(8)
+    active    lab(32) + ts(8) + project(32) + seq(8) -> ""          activity log: a project
+                                                                    and each comment/tag on it
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
     words     word + 0 + project seq + source seq -> ""            search index (source: the
@@ -49,9 +49,10 @@ log = logging.getLogger(__name__)
 MAP_SIZE = 64 * 1024**3
 MAX_DBS = 24
 U64 = struct.Struct(">Q")
+_PROJECT_KIND = b"\xa7project"
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
-    "by_label", "label_target", "active", "project", "labels", "profiles", "words", "sync",
+    "by_label", "label_target", "active", "labels", "profiles", "words", "sync",
     "sync_agg", "meta",
 )  # fmt: skip
 
@@ -84,13 +85,11 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.db = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
         self._deferred: dict[str, list[tuple[bytes, bytes]]] = {}
-        # project id -> (lab, activity at batch start, new activity): see _touch_project.
-        self._moves: dict[bytes, tuple[bytes, int, int]] = {}
         self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
         self._counts: dict[str, int] = {}  # meta counter deltas of the batch
-        # target id -> comments/tags of this batch whose target project was not indexed yet
-        # (their by_target entries are still deferred); see _adopt_children.
-        self._orphans: dict[bytes, list[SignedObject]] = {}
+        # target id -> tags of this batch (with their seq) whose project was not stored yet
+        # (their by_target entries are still deferred); see _adopt_tags.
+        self._orphans: dict[bytes, list[tuple[SignedObject, bytes]]] = {}
         ensure_built(self)
 
     def close(self) -> None:
@@ -150,7 +149,7 @@ class Store:
             # Reset the batch state only once this thread holds LMDB's write lock: ingest
             # runs in several threads at once (gossip validators, sync fetches, RPC), and a
             # reset before `begin` would wipe another thread's batch in progress.
-            self._deferred, self._moves, self._counts, self._orphans = {}, {}, {}, {}
+            self._deferred, self._counts, self._orphans = {}, {}, {}
             self._sync_deltas.clear()
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
@@ -190,7 +189,6 @@ class Store:
         self._deferred = {}
         self._orphans = {}  # their by_target entries are in the database now
         self._sync_deltas.apply(txn, self.db["sync_agg"])
-        self._move_active(txn)
 
     def _bump(self, txn: Any, name: str, delta: int) -> None:
         key = name.encode()
@@ -239,30 +237,32 @@ class Store:
     ) -> None:
         ts = u64(o.ts)
         kind = o.kind.encode() + b"\0"
+        scope = spec.scope(o.body)
         entries = [
             ("by_kind", kind + ts + seq, b""),
             ("by_author", o.author + ts + seq, b""),
-            ("sync", spec.scope(o.body) + ts + o.id, b""),
+            ("sync", scope + ts + o.id, b""),
         ]
-        scope = spec.scope(o.body)
         if spec.lab_field is not None:
             entries.append(("by_lab", scope + kind + ts + seq, b""))
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
-            entries.append(("by_target", target + ts + seq, b""))
+            entries.append(("by_target", target + ts + seq, kind + scope))
+        tseq = None
         if o.kind == "project":
+            entries.append(("active", scope + ts + o.id + seq, b""))
             entries += [("words", w.encode() + b"\0" + seq + seq, b"") for w in _project_words(o)]
-            if not add:
-                self._drop_project_row(txn, o.id, seq)
-        if o.kind == "tag" and isinstance(target, bytes):
-            # Labels are search words of the project they tag, while both are live (a
-            # project that comes later adopts them: _adopt_children).
-            is_project = txn.get(target, db=self.db["project"]) is not None
-            tseq = txn.get(target, db=self.db["ids"]) if is_project else None
-            for label in o.body["labels"]:
-                entries += self._label_target(txn, label, target, o.ts, add)
-                if tseq is not None:
-                    entries.append(("words", label.encode() + b"\0" + tseq + seq, b""))
+        elif o.kind in ("comment", "tag") and isinstance(target, bytes):
+            # Append-only activity log: "most active" needs no read-modify-write per comment.
+            entries.append(("active", scope + ts + target + seq, b""))
+            if o.kind == "tag":
+                # Labels are search words of the project they tag, while both are live (a
+                # project that comes later adopts them: _adopt_tags).
+                tseq = self._project_seq(txn, target)
+                for label in o.body["labels"]:
+                    entries += self._label_target(txn, label, target, o.ts, add)
+                    if tseq is not None:
+                        entries.append(("words", label.encode() + b"\0" + tseq + seq, b""))
         if add:
             for db, key, value in entries:
                 self._deferred.setdefault(db, []).append((key, value))
@@ -272,21 +272,25 @@ class Store:
             for db, key, _ in entries:
                 if txn.delete(key, db=self.db[db]) and db == "sync":
                     self._sync_deltas.note(key, False)
+            if o.kind == "project":
+                self._unword_tags(txn, o.id, seq)
         if o.kind == "profile" and add:
             old = txn.get(o.author, db=self.db["profiles"])
             if old is None or self._ts_of(txn, old) <= o.ts:
                 txn.put(o.author, seq, db=self.db["profiles"])
-        if o.kind == "project" and add:
-            txn.put(o.id, ts + u64(0) + scope, db=self.db["project"])
-            self._deferred.setdefault("active", []).append((scope + ts + o.id, b""))
-            self._adopt_children(txn, o, seq)
-        if (
-            isinstance(target, bytes)
-            and o.kind in ("comment", "tag")
-            and not self._touch_project(txn, target, o.ts, o.kind == "comment", add)
-            and add
-        ):
-            self._orphans.setdefault(target, []).append(o)
+        elif o.kind == "project" and add:
+            self._adopt_tags(txn, o.id, seq)
+        elif o.kind == "tag" and add and tseq is None and isinstance(target, bytes):
+            self._orphans.setdefault(target, []).append((o, seq))
+
+    def _project_seq(self, txn: Any, oid: bytes) -> bytes | None:
+        """The sequence of `oid` if it is a live project stored here (this batch included)."""
+        seq = txn.get(oid, db=self.db["ids"])
+        if seq is None:
+            return None
+        raw = txn.get(seq, db=self.db["objects"])
+        # Canonical bytes: 0x96, v=1, then kind as fixstr: "project" is a7 70 72 6f 6a 65 63 74.
+        return bytes(seq) if raw is not None and raw[2:10] == _PROJECT_KIND else None
 
     def _label_target(
         self, txn: Any, label: str, target: bytes, ts: int, add: bool
@@ -306,44 +310,33 @@ class Store:
             return [("by_label", label.encode() + b"\0" + first + target, b"")]
         return []
 
-    def _adopt_children(self, txn: Any, project: SignedObject, seq: bytes) -> None:
-        """Comments and tags that arrived before their project (sync fetches in any order):
-        count them, take their activity, make their labels searchable."""
-        children = self._orphans.pop(project.id, []) + self._children(txn, project.id)
-        for child in children:
-            self._touch_project(txn, project.id, child.ts, child.kind == "comment", True)
-            if child.kind == "tag":
-                cseq = txn.get(child.id, db=self.db["ids"])
-                for label in child.body["labels"]:
-                    item = (label.encode() + b"\0" + seq + cseq, b"")
-                    self._deferred.setdefault("words", []).append(item)
+    def _adopt_tags(self, txn: Any, pid: bytes, seq: bytes) -> None:
+        """Tags that arrived before their project (sync fetches in any order): their labels
+        become search words of it now."""
+        tags = self._orphans.pop(pid, []) + self._tags_on(txn, pid)
+        for tag, tag_seq in tags:
+            for label in tag.body["labels"]:
+                item = (label.encode() + b"\0" + seq + tag_seq, b"")
+                self._deferred.setdefault("words", []).append(item)
 
-    def _drop_project_row(self, txn: Any, pid: bytes, seq: bytes) -> None:
-        """A withdrawn project leaves no activity row, no `active` entry, and its tags'
-        labels stop being search words of it."""
-        self._flush(txn)  # settle this batch's activity moves before removing the row
-        raw = txn.get(pid, db=self.db["project"])
-        if raw is not None:
-            txn.delete(raw[16:] + raw[:8] + pid, db=self.db["active"])
-            txn.delete(pid, db=self.db["project"])
-        for child in self._children(txn, pid):
-            if child.kind == "tag":
-                cseq = txn.get(child.id, db=self.db["ids"])
-                for label in child.body["labels"]:
-                    txn.delete(label.encode() + b"\0" + seq + cseq, db=self.db["words"])
+    def _unword_tags(self, txn: Any, pid: bytes, seq: bytes) -> None:
+        """A withdrawn project's tags stop making it a search result."""
+        for tag, tag_seq in self._tags_on(txn, pid):
+            for label in tag.body["labels"]:
+                txn.delete(label.encode() + b"\0" + seq + tag_seq, db=self.db["words"])
 
-    def _children(self, txn: Any, target: bytes) -> list[SignedObject]:
-        """Live objects whose target is `target`, from the database (not this batch's
-        deferred entries)."""
+    def _tags_on(self, txn: Any, target: bytes) -> list[tuple[SignedObject, bytes]]:
+        """Live tags of `target` in the database (not this batch's deferred entries)."""
         out = []
         cur = txn.cursor(db=self.db["by_target"])
         if cur.set_range(target):
-            for key in cur.iternext(values=False):
+            for key, value in cur:
                 if not key.startswith(target):
                     break
-                child = self.get_seq(txn, key[-8:])
-                if child is not None:
-                    out.append(child)
+                if value.startswith(b"tag\0"):
+                    tag = self.get_seq(txn, key[-8:])
+                    if tag is not None:
+                        out.append((tag, bytes(key[-8:])))
         return out
 
     def _ts_of(self, txn: Any, seq: bytes) -> int:
@@ -358,29 +351,6 @@ class Store:
             txn.put(key, u64(n), db=self.db["labels"])
         else:
             txn.delete(key, db=self.db["labels"])
-
-    def _touch_project(self, txn: Any, pid: bytes, ts: int, comment: bool, add: bool) -> bool:
-        """Keep a project's activity time and comment count in step with its thread.
-        The `active` index moves are applied once per batch, in `_move_active`.
-        False when `pid` is not a project indexed here (yet)."""
-        raw = txn.get(pid, db=self.db["project"])
-        if raw is None:
-            return False
-        activity, ncomments, lab = U64.unpack(raw[:8])[0], U64.unpack(raw[8:16])[0], raw[16:]
-        if comment:
-            ncomments = max(0, ncomments + (1 if add else -1))
-        new_activity = max(activity, ts) if add else activity
-        txn.put(pid, u64(new_activity) + u64(ncomments) + lab, db=self.db["project"])
-        if new_activity != activity:
-            old = self._moves.get(pid, (lab, activity, activity))[1]
-            self._moves[pid] = (lab, old, new_activity)
-        return True
-
-    def _move_active(self, txn: Any) -> None:
-        for pid, (lab, old, new) in self._moves.items():
-            txn.delete(lab + u64(old) + pid, db=self.db["active"])
-            txn.put(lab + u64(new) + pid, b"", db=self.db["active"])
-        self._moves = {}
 
     # ---- local state (not replicated) -------------------------------------------------
 

@@ -72,7 +72,7 @@ def member(seed: str) -> Member:
 
 # ---- consistency ---------------------------------------------------------------------------
 
-INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words")
+INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "active")
 
 
 def check_consistency(store: Store) -> list[str]:
@@ -85,8 +85,6 @@ def check_consistency(store: Store) -> list[str]:
         ids: dict[bytes, bytes] = dict(txn.cursor(db=db["ids"]))
         tomb: dict[bytes, bytes] = dict(txn.cursor(db=db["tomb"]))
         actual = {name: dict(txn.cursor(db=db[name])) for name in INDEXES}
-        active = set(dict(txn.cursor(db=db["active"])))
-        project_db = dict(txn.cursor(db=db["project"]))
         labels_db = {k.decode(): U64.unpack(v)[0] for k, v in txn.cursor(db=db["labels"])}
         by_label = set(dict(txn.cursor(db=db["by_label"])))
         label_target = dict(txn.cursor(db=db["label_target"]))
@@ -134,11 +132,9 @@ def check_consistency(store: Store) -> list[str]:
         return rid == o.id or seq_of(rid) < U64.unpack(seq)[0]
 
     expected: dict[str, dict[bytes, bytes]] = {name: {} for name in INDEXES}
-    exp_active: set[bytes] = set()
     counts: dict[str, int] = {}
     tags_per_label_target: dict[bytes, int] = {}
     live_tags: list[tuple[bytes, SignedObject]] = []
-    comments: dict[bytes, int] = {}
     projects: dict[bytes, SignedObject] = {}
     for seq, o in live.items():
         if not indexed(seq, o):
@@ -152,11 +148,14 @@ def check_consistency(store: Store) -> list[str]:
             expected["by_lab"][scope + kind + ts + seq] = b""
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
-            expected["by_target"][target + ts + seq] = b""
+            expected["by_target"][target + ts + seq] = kind + scope
+            if o.kind in ("comment", "tag"):  # the activity log
+                expected["active"][scope + ts + target + seq] = b""
         for name in ("count:*", "count:" + o.kind):
             counts[name] = counts.get(name, 0) + 1
         if o.kind == "project":
             projects[o.id] = o
+            expected["active"][scope + ts + o.id + seq] = b""
             counts[f"lab:{scope.hex()}"] = counts.get(f"lab:{scope.hex()}", 0) + 1
             for w in words_of(o.body["title"]) | words_of(o.body["summary"]):
                 expected["words"][w.encode() + b"\0" + seq + seq] = b""
@@ -165,8 +164,6 @@ def check_consistency(store: Store) -> list[str]:
             for label in o.body["labels"]:
                 key = label.encode() + b"\0" + target
                 tags_per_label_target[key] = tags_per_label_target.get(key, 0) + 1
-        if o.kind == "comment" and isinstance(target, bytes):
-            comments[target] = comments.get(target, 0) + 1
 
     # A tag's labels are search words of the live project it tags, whatever came first.
     for seq, o in live_tags:
@@ -193,20 +190,6 @@ def check_consistency(store: Store) -> list[str]:
         for key in actual[name].keys() & expected[name].keys():
             if actual[name][key] != expected[name][key]:
                 problems.append(f"{name}: wrong value at {key.hex()}")
-    for pid, p in projects.items():
-        raw = project_db.get(pid)
-        if raw is None:
-            problems.append(f"project {pid.hex()[:12]} has no activity entry")
-            continue
-        activity, ncomments = U64.unpack(raw[:8])[0], U64.unpack(raw[8:16])[0]
-        exp_active.add(kinds.PROJECT.scope(p.body) + u64(activity) + pid)
-        if ncomments != comments.get(pid, 0):
-            problems.append(f"project {pid.hex()[:12]}: {ncomments} comments counted, "
-                            f"{comments.get(pid, 0)} live")  # fmt: skip
-    for key in active - exp_active:
-        problems.append(f"active: stale entry {key.hex()}")
-    for key in exp_active - active:
-        problems.append(f"active: missing entry {key.hex()}")
     if labels_db != label_counts:
         problems.append(f"label counts {labels_db} != live tags' labels {label_counts}")
     stored_counts = {
