@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from node.store import Store, Stored
+from node.sync_fetch import FETCH_BATCH, FetchQueue, reset_stream, unwrap
 from node.sync_index import LmdbItems
 from p2p.framing import FrameError
 from p2p.sync_transport import (
@@ -71,9 +72,7 @@ MAX_SESSIONS_TOTAL = 16  # ... and in total
 MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
-FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
-FETCH_PARALLEL = 1  # fetch streams per session at once (2 measured slower: ingests contend)
-MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
+
 REF_DELAY_S = 0.5  # batch missing references (and let running fetches land first)
 MAX_PENDING_REFS = 10_000  # queued missing references (more are dropped: sync repairs them)
 REF_PEERS = 3  # peers asked for a missing reference before giving up for a while
@@ -231,7 +230,7 @@ class SyncService:
         assert p2p is not None
         started = time.monotonic()
         io = SessionIO()
-        fetch = _FetchQueue(self, peer_id)
+        fetch = FetchQueue(self, peer_id)
         summary: dict[str, Any] = {"peer": peer_id, "scope": scope.hex(), "role": "initiator"}
         init = Initiator(LmdbItems(self.store, scope))
         self._active_out[peer_id] = self._active_out.get(peer_id, 0) + 1
@@ -252,7 +251,7 @@ class SyncService:
                             stream, SyncOpen(scope), first, step, lambda: init.done, io=io
                         )
                     except BaseException:
-                        await _reset(stream)
+                        await reset_stream(stream)
                         raise
                     summary["status"] = status.name
                     fetch.close()
@@ -318,14 +317,14 @@ class SyncService:
 
                 await respond_sync(stream, accept)
             if deadline.cancelled_caught:
-                await _reset(stream)
+                await reset_stream(stream)
                 return
         except PeerViolation as exc:
             self._violation(peer_id, f"sync: {exc}")
-            await _reset(stream)
+            await reset_stream(stream)
             return
         except FrameError:
-            await _reset(stream)
+            await reset_stream(stream)
             return
         finally:
             self._active_in[peer_id] -= 1
@@ -336,7 +335,7 @@ class SyncService:
             self._nursery.start_soon(self._fetch_needs, peer_id, sorted(resp.need))
 
     async def _fetch_needs(self, peer_id: str, ids: Sequence[bytes]) -> None:
-        fetch = _FetchQueue(self, peer_id)
+        fetch = FetchQueue(self, peer_id)
         try:
             with trio.move_on_after(SESSION_DEADLINE_S):
                 async with trio.open_nursery() as nursery:
@@ -359,7 +358,7 @@ class SyncService:
     async def _handle_fetch(self, stream: Any) -> None:
         peer_id = peer_of(stream)
         if self._serving_fetch.get(peer_id, 0) >= MAX_FETCH_SERVES_PER_PEER:
-            await _reset(stream)
+            await reset_stream(stream)
             return
         self._serving_fetch[peer_id] = self._serving_fetch.get(peer_id, 0) + 1
         try:
@@ -368,12 +367,12 @@ class SyncService:
                     sent = await serve_fetch(stream, self._lookup, chunk=LOOKUP_CHUNK)
                     self.stats.served += sent
                 if deadline.cancelled_caught:
-                    await _reset(stream)
+                    await reset_stream(stream)
         except PeerViolation as exc:
             self._violation(peer_id, f"fetch request: {exc}")
-            await _reset(stream)
+            await reset_stream(stream)
         except FrameError:
-            await _reset(stream)
+            await reset_stream(stream)
         finally:
             self._serving_fetch[peer_id] -= 1
             if not self._serving_fetch[peer_id]:
@@ -428,7 +427,7 @@ class SyncService:
                             f"({result.rejected[0].reason})",
                         )  # fmt: skip
             except BaseException:
-                await _reset(stream)
+                await reset_stream(stream)
                 raise
         return received, stored
 
@@ -504,12 +503,7 @@ class SyncService:
             for oid in batch
             if oid not in self._wanted and now - self._not_found.get(oid, -1e18) > REF_RETRY_S
         ]
-
-        def unknown() -> list[bytes]:
-            with self.store.read() as txn:
-                return [oid for oid in candidates if not self.store.has(oid, txn)]
-
-        todo = await trio.to_thread.run_sync(unknown)
+        todo = await trio.to_thread.run_sync(self._unknown, candidates)
         if not todo or self.node.p2p is None:
             return
         preferred = {p for p in batch.values() if p}
@@ -551,90 +545,3 @@ class SyncService:
         log.info("peer %s violated the sync protocol: %s", peer_id, reason)
         if self.node.p2p is not None:
             self.node.p2p.report_invalid(peer_id, reason)
-
-
-class _FetchQueue:
-    """Ids one session will fetch from one peer: added while reconciling, fetched in
-    batches by ``run`` (a task of the session's nursery) until ``close``d and drained."""
-
-    def __init__(self, sync: SyncService, peer_id: str) -> None:
-        self.sync = sync
-        self.peer_id = peer_id
-        self.seen: set[bytes] = set()
-        self.queue: list[bytes] = []
-        self.io = SessionIO()
-        self.stored = 0
-        self.unserved = 0
-        self._closed = False
-        self._event = trio.Event()
-        self._claimed: list[bytes] = []
-
-    def add(self, ids: Iterable[bytes]) -> None:
-        new = [oid for oid in ids if oid not in self.seen]
-        if not new:
-            return
-        self.seen.update(new)
-        fresh = [oid for oid in new if oid not in self.sync._wanted]
-        self.sync._want(fresh)
-        self._claimed += fresh
-        self.queue += fresh
-        self._wake()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        event, self._event = self._event, trio.Event()
-        event.set()
-
-    def release(self) -> None:
-        self.sync._unwant(self._claimed)
-        self._claimed = []
-
-    async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for _ in range(FETCH_PARALLEL):
-                nursery.start_soon(self._worker)
-
-    async def _worker(self) -> None:
-        while True:
-            if not self.queue:
-                if self._closed:
-                    return
-                await self._event.wait()
-                continue
-            batch, self.queue = self.queue[:FETCH_BATCH], self.queue[FETCH_BATCH:]
-            todo = await trio.to_thread.run_sync(self.sync._unknown, batch)
-            if todo:
-                received, stored = await self.sync.fetch_from(self.peer_id, todo, self.io)
-                self.stored += stored
-                missing = len(todo) - received
-                self.unserved += missing
-                if len(todo) >= 16 and received < MIN_SERVED_FRACTION * len(todo):
-                    raise PeerViolation(
-                        f"served {received} of {len(todo)} objects it claimed to hold"
-                    )
-            self.sync._unwant(batch)
-            done = set(batch)
-            self._claimed = [oid for oid in self._claimed if oid not in done]
-
-
-async def _reset(stream: Any) -> None:
-    try:
-        with trio.move_on_after(1):
-            await stream.reset()
-    except Exception:
-        pass
-
-
-def unwrap(exc: BaseException) -> BaseException:
-    """The interesting exception inside (nested) exception groups from nurseries: a
-    PeerViolation if there is one, else the first leaf."""
-    if not isinstance(exc, BaseExceptionGroup):
-        return exc
-    leaves = [unwrap(e) for e in exc.exceptions]
-    for leaf in leaves:
-        if isinstance(leaf, PeerViolation):
-            return leaf
-    return leaves[0]

@@ -1,0 +1,109 @@
+"""One sync session's fetch queue, and small helpers of the sync service (node/sync.py).
+
+Ids a session learns it lacks are queued here while reconciliation goes on and fetched in
+batches from the same peer; a peer that serves much less than it claimed gets a strike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from p2p.sync_transport import PeerViolation, SessionIO
+from protocols.sync_messages import MAX_FETCH_IDS
+
+if TYPE_CHECKING:
+    from node.sync import SyncService
+
+FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
+FETCH_PARALLEL = 1  # fetch streams per session at once (2 measured slower: ingests contend)
+MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
+
+
+class FetchQueue:
+    """Ids one session will fetch from one peer: added while reconciling, fetched in
+    batches by ``run`` (a task of the session's nursery) until ``close``d and drained."""
+
+    def __init__(self, sync: SyncService, peer_id: str) -> None:
+        self.sync = sync
+        self.peer_id = peer_id
+        self.seen: set[bytes] = set()
+        self.queue: list[bytes] = []
+        self.io = SessionIO()
+        self.stored = 0
+        self.unserved = 0
+        self._closed = False
+        self._event = trio.Event()
+        self._claimed: list[bytes] = []
+
+    def add(self, ids: Iterable[bytes]) -> None:
+        new = [oid for oid in ids if oid not in self.seen]
+        if not new:
+            return
+        self.seen.update(new)
+        fresh = [oid for oid in new if oid not in self.sync._wanted]
+        self.sync._want(fresh)
+        self._claimed += fresh
+        self.queue += fresh
+        self._wake()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        event, self._event = self._event, trio.Event()
+        event.set()
+
+    def release(self) -> None:
+        self.sync._unwant(self._claimed)
+        self._claimed = []
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(FETCH_PARALLEL):
+                nursery.start_soon(self._worker)
+
+    async def _worker(self) -> None:
+        while True:
+            if not self.queue:
+                if self._closed:
+                    return
+                await self._event.wait()
+                continue
+            batch, self.queue = self.queue[:FETCH_BATCH], self.queue[FETCH_BATCH:]
+            todo = await trio.to_thread.run_sync(self.sync._unknown, batch)
+            if todo:
+                received, stored = await self.sync.fetch_from(self.peer_id, todo, self.io)
+                self.stored += stored
+                missing = len(todo) - received
+                self.unserved += missing
+                if len(todo) >= 16 and received < MIN_SERVED_FRACTION * len(todo):
+                    raise PeerViolation(
+                        f"served {received} of {len(todo)} objects it claimed to hold"
+                    )
+            self.sync._unwant(batch)
+            done = set(batch)
+            self._claimed = [oid for oid in self._claimed if oid not in done]
+
+
+async def reset_stream(stream: Any) -> None:
+    try:
+        with trio.move_on_after(1):
+            await stream.reset()
+    except Exception:
+        pass
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The interesting exception inside (nested) exception groups from nurseries: a
+    PeerViolation if there is one, else the first leaf."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = [unwrap(e) for e in exc.exceptions]
+    for leaf in leaves:
+        if isinstance(leaf, PeerViolation):
+            return leaf
+    return leaves[0]
