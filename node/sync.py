@@ -25,6 +25,7 @@ sees objects that passed the ingest pipeline.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with every connected peer
+SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with one random connected peer
 SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
 FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 CONNECT_SETTLE_S = 0.5  # wait after a connection before the first session (identify, muxer)
@@ -82,6 +83,8 @@ LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetc
 # After a session stored new objects (or objects were imported, which are not gossiped),
 # reconcile with every peer again, at most once per this many seconds: news travels on.
 NEWS_DEBOUNCE_S = 1.0
+GOSSIP_RECENT_MS = 60_000  # fetched objects younger than this are passed on by gossip ...
+MAX_GOSSIP_PASS_ON = 16  # ... when a fetch brought no more than this many (else: news)
 
 
 @dataclass
@@ -190,9 +193,13 @@ class SyncService:
         await self.sync_peer(peer_id)
 
     async def _periodic(self) -> None:
+        """Anti-entropy: every interval, reconcile with one connected peer chosen at random
+        (sessions on connect and after news cover the rest)."""
         while True:
             await trio.sleep(SYNC_INTERVAL_S)
-            self.trigger()
+            peers = [p["peer_id"] for p in self.node.p2p.connected_peers()] if self.node.p2p else []
+            if peers:
+                self.trigger(random.choice(peers))
 
     # ---- initiator ---------------------------------------------------------------------
 
@@ -280,8 +287,6 @@ class SyncService:
             "reconcile_bytes": init.bytes_sent + init.bytes_received,
             "seconds": round(time.monotonic() - started, 3),
         }  # fmt: skip
-        if fetch.stored:
-            self.news()
         if "error" in summary or summary.get("timed_out"):
             self.stats.sessions_failed += 1
         else:
@@ -350,8 +355,6 @@ class SyncService:
                 log.info("fetch from %s failed: %s", peer_id, exc)
         finally:
             fetch.release()
-        if fetch.stored:
-            self.news()
 
     # ---- fetch server ------------------------------------------------------------------
 
@@ -419,6 +422,7 @@ class SyncService:
                     received += len(raws)
                     result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
                     stored += len(result.stored)
+                    self._pass_on(result.stored)
                     if result.rejected:
                         # One strike per frame holding invalid objects (bounded work: the
                         # frame was bounded, and a blocked peer's streams end).
@@ -430,6 +434,22 @@ class SyncService:
                 await reset_stream(stream)
                 raise
         return received, stored
+
+    def _pass_on(self, stored: list[Stored]) -> None:
+        """Spread what a session fetched. Recent objects go out by gossip: either gossip
+        is delivering them anyway (we caught them in flight; the duplicate is dropped by
+        message id) or they come from a part of the network we just joined, and gossip
+        carries them across ours. Older ones set off reconciliation with every peer (bulk
+        belongs on sync). Publishing every fetched object, or reconciling after every fetch,
+        measured far costlier: a periodic session during live traffic catches objects in
+        flight, and a round with all peers caught more, in a cascade."""
+        horizon = time.time_ns() // 1_000_000 - GOSSIP_RECENT_MS
+        recent = [s.obj for s in stored if s.obj.ts >= horizon]
+        if len(recent) < len(stored) or len(recent) > MAX_GOSSIP_PASS_ON:
+            self.news()  # old or many: a catch-up, not a few objects in flight
+            return
+        for obj in recent:
+            self.node.publish_object(obj)
 
     def _ingest_from(self, peer_id: str, raws: list[bytes]) -> Any:
         # Remember where these came from so missing references are asked of the same peer.
