@@ -19,6 +19,8 @@ DEFAULT_PAGE = 50
 MAX_SEARCH_SCAN = 20_000
 # A one-letter prefix matches most of the index: wait for the second letter.
 MIN_PREFIX_CHARS = 2
+# Distinct indexed words a one-word query's prefix may expand to.
+MAX_PREFIX_WORDS = 64
 
 
 class QueryError(ValueError):
@@ -281,25 +283,53 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
     words = query_words(query)
     if not words or len(words[-1]) < MIN_PREFIX_CHARS:
         return []
-    candidates: set[bytes] | None = None
-    for i, word in enumerate(words):
-        prefix = word.encode() + (b"" if i == len(words) - 1 else b"\0")
-        found: set[bytes] = set()
-        for n, key in enumerate(_prefix_keys(views.txn, store.db["words"], prefix)):
-            if n >= MAX_SEARCH_SCAN:
-                break
-            found.add(key[-16:-8])  # word + 0 + project seq + source seq
-        candidates = found if candidates is None else candidates & found
-        if not candidates:
-            return []
+    limit = max(1, min(limit, MAX_PAGE))
+    txn, db = views.txn, store.db["words"]
+    if len(words) == 1:
+        # One word (as typed so far): the newest entries of each word it begins, so the
+        # work is (matching words × limit), however many projects use the word.
+        ranked = sorted(_newest_for_prefix(txn, db, words[0].encode(), limit), reverse=True)
+    else:
+        candidates: set[bytes] | None = None
+        for i, word in enumerate(words):
+            prefix = word.encode() + (b"" if i == len(words) - 1 else b"\0")
+            found: set[bytes] = set()
+            for n, key in enumerate(_prefix_keys(txn, db, prefix)):
+                if n >= MAX_SEARCH_SCAN:
+                    break
+                found.add(key[-16:-8])  # word + 0 + project seq + source seq
+            candidates = found if candidates is None else candidates & found
+            if not candidates:
+                return []
+        ranked = sorted(candidates or (), reverse=True)
     out: list[dict[str, Any]] = []
-    for seq in sorted(candidates or (), reverse=True):
-        o = store.get_seq(views.txn, seq)
+    for seq in ranked:
+        o = store.get_seq(txn, seq)
         if o is not None and o.kind == "project":
             out.append(views.view(o))
-            if len(out) >= max(1, min(limit, MAX_PAGE)):
+            if len(out) >= limit:
                 break
     return out
+
+
+def _newest_for_prefix(txn: Any, db: Any, prefix: bytes, limit: int) -> set[bytes]:
+    """Project seqs of the `limit` newest entries of every indexed word starting with
+    `prefix` (at most MAX_PREFIX_WORDS words)."""
+    seqs: set[bytes] = set()
+    cur = txn.cursor(db=db)
+    found = cur.set_range(prefix)
+    words = 0
+    while found and cur.key().startswith(prefix) and words < MAX_PREFIX_WORDS:
+        word = bytes(cur.key()).partition(b"\0")[0]
+        words += 1
+        taken: set[bytes] = set()
+        for key in _prefix_keys(txn, db, word + b"\0", reverse=True):
+            taken.add(key[-16:-8])
+            if len(taken) >= limit:
+                break
+        seqs |= taken
+        found = cur.set_range(word + b"\x01")  # the next word after this one
+    return seqs
 
 
 def seq_key(seq: int) -> bytes:

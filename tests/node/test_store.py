@@ -327,6 +327,24 @@ def test_search_by_title_summary_tag_and_prefix(svc: Service, ingest: Ingest) ->
     assert [h["id"] for h in svc.call("search", {"query": "solar"})] == [d, o]  # newest first
 
 
+def test_search_prefix_returns_the_newest_matches_across_words(
+    svc: Service, ingest: Ingest
+) -> None:
+    ada = member("ada")
+    lab = ada.lab()
+    projects = [ada.project(lab, f"Solar idea {i}") for i in range(30)]
+    projects += [ada.project(lab, f"Solstice party {i}") for i in range(30)]
+    put(ingest, lab, *projects)
+    newest_first = [p.id.hex() for p in reversed(projects)]
+
+    def ids(q: str, limit: int) -> list[str]:
+        return [h["id"] for h in svc.call("search", {"query": q, "limit": limit})]
+
+    assert ids("sol", 50) == newest_first[:50]  # two words under the prefix, merged
+    assert ids("solar", 10) == [p.id.hex() for p in reversed(projects[:30])][:10]
+    assert ids("s", 50) == []  # one letter: wait for the second
+
+
 def test_search_forgets_a_retracted_project(svc: Service, ingest: Ingest) -> None:
     ada = member("ada")
     lab = ada.lab()
