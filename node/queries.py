@@ -6,6 +6,7 @@ transaction and touches only the index range it needs: a page costs O(page), nev
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any
 
@@ -278,32 +279,28 @@ def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
 
 def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str, Any]]:
     """Projects whose title, summary or tags contain every query word (the last as prefix),
-    most recently stored first. Candidates are ranked by their store sequence (read from the
-    index keys), so only the `limit` results are ever decoded."""
+    most recently stored first.
+
+    Candidates stream newest first from the words the last (prefix) word begins; each is
+    checked for the other words by a point lookup; only results are decoded. The work is
+    about (results + rejected candidates), never the number of projects using a word."""
     words = query_words(query)
     if not words or len(words[-1]) < MIN_PREFIX_CHARS:
         return []
     limit = max(1, min(limit, MAX_PAGE))
     txn, db = views.txn, store.db["words"]
-    if len(words) == 1:
-        # One word (as typed so far): the newest entries of each word it begins, so the
-        # work is (matching words × limit), however many projects use the word.
-        ranked = sorted(_newest_for_prefix(txn, db, words[0].encode(), limit), reverse=True)
-    else:
-        candidates: set[bytes] | None = None
-        for i, word in enumerate(words):
-            prefix = word.encode() + (b"" if i == len(words) - 1 else b"\0")
-            found: set[bytes] = set()
-            for n, key in enumerate(_prefix_keys(txn, db, prefix)):
-                if n >= MAX_SEARCH_SCAN:
-                    break
-                found.add(key[-16:-8])  # word + 0 + project seq + source seq
-            candidates = found if candidates is None else candidates & found
-            if not candidates:
-                return []
-        ranked = sorted(candidates or (), reverse=True)
+    others = [w.encode() + b"\0" for w in words[:-1]]
+    probe = txn.cursor(db=db)
+
+    def has_word(word: bytes, seq: bytes) -> bool:
+        return bool(probe.set_range(word + seq)) and probe.key().startswith(word + seq)
+
     out: list[dict[str, Any]] = []
-    for seq in ranked:
+    for n, seq in enumerate(_newest_first(txn, db, words[-1].encode())):
+        if n >= MAX_SEARCH_SCAN:
+            break
+        if not all(has_word(w, seq) for w in others):
+            continue
         o = store.get_seq(txn, seq)
         if o is not None and o.kind == "project":
             out.append(views.view(o))
@@ -312,24 +309,22 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
     return out
 
 
-def _newest_for_prefix(txn: Any, db: Any, prefix: bytes, limit: int) -> set[bytes]:
-    """Project seqs of the `limit` newest entries of every indexed word starting with
-    `prefix` (at most MAX_PREFIX_WORDS words)."""
-    seqs: set[bytes] = set()
+def _newest_first(txn: Any, db: Any, prefix: bytes) -> Iterator[bytes]:
+    """Distinct project seqs of every indexed word starting with `prefix` (at most
+    MAX_PREFIX_WORDS words), newest first: one reverse scan per word, merged."""
+    streams: list[Iterator[bytes]] = []
     cur = txn.cursor(db=db)
     found = cur.set_range(prefix)
-    words = 0
-    while found and cur.key().startswith(prefix) and words < MAX_PREFIX_WORDS:
+    while found and cur.key().startswith(prefix) and len(streams) < MAX_PREFIX_WORDS:
         word = bytes(cur.key()).partition(b"\0")[0]
-        words += 1
-        taken: set[bytes] = set()
-        for key in _prefix_keys(txn, db, word + b"\0", reverse=True):
-            taken.add(key[-16:-8])
-            if len(taken) >= limit:
-                break
-        seqs |= taken
+        keys = _prefix_keys(txn, db, word + b"\0", reverse=True)
+        streams.append(key[-16:-8] for key in keys)  # word + 0 + project seq + source seq
         found = cur.set_range(word + b"\x01")  # the next word after this one
-    return seqs
+    last = None
+    for seq in heapq.merge(*streams, reverse=True):
+        if seq != last:
+            last = seq
+            yield seq
 
 
 def seq_key(seq: int) -> bytes:
