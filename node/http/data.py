@@ -7,6 +7,7 @@ thread. Pages run newest first over one index and cost O(page), like `queries.pa
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 from node import queries
@@ -52,24 +53,22 @@ def _views_in(value: Any) -> list[dict[str, Any]]:
 
 def object_view(service: Service, ref: str) -> dict[str, Any]:
     """Any live object by id or unique id prefix, as its view (with raw bytes)."""
-    store = service.store
-    with store.read() as txn:
-        oid = queries.resolve_id(store, txn, ref)
-        obj = store.get(txn, oid)
-        if obj is None:
-            raise queries.NotFound(f"object {ref} was withdrawn by its author")
-        view = queries.Views(store, txn, service.follows()).view(obj)
-    attach_raw(store, view)
-    return view
+    return _live_view(service, ref, queries.resolve_id, "object")
 
 
 def lab_view(service: Service, ref: str) -> dict[str, Any]:
+    """A live lab by id, id prefix or name, as its view (with raw bytes)."""
+    return _live_view(service, ref, queries.resolve_lab, "lab")
+
+
+def _live_view(
+    service: Service, ref: str, resolve: Callable[[Store, Any, str], bytes], what: str
+) -> dict[str, Any]:
     store = service.store
     with store.read() as txn:
-        oid = queries.resolve_lab(store, txn, ref)
-        obj = store.get(txn, oid)
+        obj = store.get(txn, resolve(store, txn, ref))
         if obj is None:
-            raise queries.NotFound(f"lab {ref} was withdrawn by its author")
+            raise queries.NotFound(f"{what} {ref} was withdrawn by its author")
         view = queries.Views(store, txn, service.follows()).view(obj)
     attach_raw(store, view)
     return view
