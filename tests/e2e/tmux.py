@@ -83,6 +83,9 @@ class Tmux:
             if predicate(text):
                 return text
             if self.pane_dead(name):
+                text = self.capture(name)
+                if predicate(text):  # it may have died right after the first look
+                    return text
                 raise AssertionError(f"{name}: program exited waiting for {what}:\n{text}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name}: timed out after {timeout:.0f} s waiting for "
