@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -175,9 +174,3 @@ def run_command(command: str, data_dir: Path, args: argparse.Namespace) -> int:
     if command == "app":
         return run_app(data_dir)
     raise ConfigError(f"unknown command {command}")
-
-
-def env_without_home() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PERCOLAB_HOME", None)
-    return env

@@ -10,7 +10,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from node.store import U64, Store, u64
+from node.store import U64, Store
 from protocols.objects import SignedObject
 from protocols.search import query_words
 
@@ -325,7 +325,3 @@ def _newest_first(txn: Any, db: Any, prefix: bytes) -> Iterator[bytes]:
         if seq != last:
             last = seq
             yield seq
-
-
-def seq_key(seq: int) -> bytes:
-    return u64(seq)

@@ -354,11 +354,6 @@ class Store:
 
     # ---- local state (not replicated) -------------------------------------------------
 
-    def meta_get(self, name: str) -> bytes | None:
-        with self.read() as txn:
-            value: bytes | None = txn.get(name.encode(), db=self.db["meta"])
-            return value
-
     def meta_put(self, name: str, value: bytes | None) -> None:
         with self.env.begin(write=True) as txn:
             if value is None:
