@@ -6,30 +6,43 @@ calls `Ingest.ingest`:
 The known-id check comes right after hashing (not after validation as first sketched): an id
 is the hash of the bytes, so a known id means these exact bytes were verified before, and a
 re-delivery costs one hash and one lookup. Bad objects are rejected with a typed reason; the
-good objects of the same batch are kept. Signature checks of large batches run on a small
-thread pool: libsodium (through cffi) releases the GIL, so two cores verify at once.
+good objects of the same batch are kept.
+
+Large calls run as a three-stage pipeline over batches of BATCH_OBJECTS: this thread hashes
+batch N+1 and sorts out known ids and copies, worker processes decode, validate and verify
+batch N (node/check_pool.py: the same checks, off this interpreter's GIL), and a writer thread
+stores batch N-1 (LMDB's commit releases the GIL, so its disk wait overlaps the Python work).
+Small calls, and a call that finds the workers busy, run every check inline. Listeners are
+called on the caller's thread, in batch order, before `ingest` returns.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from node.check_pool import UNCHECKED, CheckPool, PendingVerdicts, Unchecked
 from node.store import Store, Stored
 from protocols import errors, kinds
 from protocols.limits import MAX_OBJECT_BYTES
-from protocols.objects import SignedObject, decode, object_id, verify
+from protocols.objects import SignedObject, decode, decode_checked, object_id, verify
 
 log = logging.getLogger(__name__)
 
 # Objects per durable write transaction (DESIGN.md: commit per <= 1000 objects).
 BATCH_OBJECTS = 1000
-# Batches smaller than this verify inline: a thread hand-off costs more than it saves.
-PARALLEL_VERIFY_MIN = 64
-VERIFY_THREADS = 2
+# Batches smaller than this are checked inline: a hand-off to the workers costs more.
+PARALLEL_CHECK_MIN = 64
+# Object-checking processes for large batches (0: always inline).
+CHECK_WORKERS = min(2, os.cpu_count() or 1)
+# Batches handed to the writer thread and not yet stored: bounds memory and lets a small
+# ingest from another thread (a gossip message) wait behind at most this much bulk work.
+MAX_BATCHES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -56,46 +69,60 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _verify_chunk(objs: Sequence[SignedObject]) -> list[bool]:
-    return [verify(o) for o in objs]
-
-
 class Ingest:
-    def __init__(self, store: Store, *, verify_threads: int = VERIFY_THREADS) -> None:
+    def __init__(self, store: Store, *, check_workers: int = CHECK_WORKERS) -> None:
         self.store = store
-        self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify")
-        self._threads = verify_threads
+        self._pool = CheckPool(check_workers)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
         self.listeners: list[Callable[[list[Stored]], None]] = []
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._pool.close()
 
     def ingest(self, raws: Sequence[bytes], *, now: int | None = None) -> IngestResult:
-        """Run `raws` through the pipeline; blocking (call it off the event loop).
-
-        Batches are pipelined: while the pool verifies batch N, this thread decodes and
-        validates batch N+1, then stores batch N.
-        """
+        """Run `raws` through the pipeline; blocking (call it off the event loop)."""
         result = IngestResult()
-        t = now_ms() if now is None else now
-        seen: set[bytes] = set()  # ids already candidates in this call
-        bad: dict[bytes, str] = {}  # ids whose signature failed in this call -> reason
-        pending: _Prepared | None = None
-        for start in range(0, len(raws), BATCH_OBJECTS):
-            prepared = self._prepare(raws[start : start + BATCH_OBJECTS], start, t, seen)
-            if pending is not None:
-                result.extend(self._finish(pending, bad))
-            pending = prepared
-        if pending is not None:
-            result.extend(self._finish(pending, bad))
+        call = _Call(now_ms() if now is None else now)
+        pooled = len(raws) >= PARALLEL_CHECK_MIN and self._pool.acquire()
+        try:
+            if len(raws) <= BATCH_OBJECTS:  # one batch: no hand-off to the writer
+                self._deliver(result, self._finish(self._prepare(raws, 0, call, pooled), call))
+            else:
+                self._pipelined(raws, call, pooled, result)
+        finally:
+            if pooled:
+                self._pool.release()
         for rej in result.rejected:
             log.info("rejected object #%d: %s (%s)", rej.index, rej.reason, rej.code)
         return result
 
-    def _prepare(
-        self, raws: Sequence[bytes], offset: int, now: int, seen: set[bytes]
-    ) -> _Prepared:
+    def _pipelined(
+        self, raws: Sequence[bytes], call: _Call, pooled: bool, result: IngestResult
+    ) -> None:
+        inflight: deque[Future[IngestResult]] = deque()
+        try:
+            for start in range(0, len(raws), BATCH_OBJECTS):
+                prep = self._prepare(raws[start : start + BATCH_OBJECTS], start, call, pooled)
+                inflight.append(self._writer.submit(self._finish, prep, call))
+                while len(inflight) >= MAX_BATCHES_IN_FLIGHT:
+                    self._deliver(result, inflight.popleft().result())
+            while inflight:
+                self._deliver(result, inflight.popleft().result())
+        finally:  # on an error, let the writer finish what it has before the pool is released
+            for fut in inflight:
+                fut.exception()
+
+    def _deliver(self, result: IngestResult, part: IngestResult) -> None:
+        result.extend(part)
+        if part.stored:
+            for listener in self.listeners:
+                listener(part.stored)
+
+    def _prepare(self, raws: Sequence[bytes], offset: int, call: _Call, pooled: bool) -> _Prepared:
+        """Size, hash, known ids and copies; then hand the candidates to the workers."""
         prep = _Prepared(IngestResult())
+        seen = call.seen
         with self.store.read() as txn:
             for i, raw in enumerate(raws, offset):
                 if len(raw) > MAX_OBJECT_BYTES:
@@ -109,59 +136,65 @@ class Ingest:
                 if self.store.has(oid, txn):
                     prep.result.known += 1
                     continue
-                try:
-                    obj = decode(raw, oid=oid)
-                    spec = kinds.validate(obj, now)
-                except errors.ObjectError as exc:
-                    prep.result.rejected.append(Rejection(i, exc.code, str(exc), oid))
-                    continue
                 seen.add(oid)
-                prep.candidates.append((i, obj, spec))
-        objs = [obj for _, obj, _ in prep.candidates]
-        if len(objs) < PARALLEL_VERIFY_MIN or self._threads < 2:
-            prep.verdicts = [_done(_verify_chunk(objs))]
-        else:
-            step = -(-len(objs) // self._threads)
-            prep.verdicts = [
-                self._pool.submit(_verify_chunk, objs[i : i + step])
-                for i in range(0, len(objs), step)
-            ]
+                prep.candidates.append((i, raw, oid))
+        if pooled and len(prep.candidates) >= PARALLEL_CHECK_MIN:
+            prep.verdicts = self._pool.submit(call.now, [raw for _, raw, _ in prep.candidates])
         return prep
 
-    def _finish(self, prep: _Prepared, bad: dict[bytes, str]) -> IngestResult:
+    def _finish(self, prep: _Prepared, call: _Call) -> IngestResult:
+        """Collect the checks (or run them inline), then store the good objects."""
         result = prep.result
-        oks = [ok for fut in prep.verdicts for ok in fut.result()]
-        good = []
-        reason = "signature does not match the author's key"
-        for (i, obj, spec), ok in zip(prep.candidates, oks, strict=True):
-            if ok:
-                good.append((obj, spec))
-            else:
-                bad[obj.id] = reason
-                result.rejected.append(Rejection(i, errors.BadSignature.code, reason, obj.id))
+        verdicts = self._pool.collect(prep.verdicts) if prep.verdicts else None
+        good: list[tuple[SignedObject, kinds.KindSpec]] = []
+        for n, (i, raw, oid) in enumerate(prep.candidates):
+            verdict = verdicts[n] if verdicts is not None else UNCHECKED
+            try:
+                if verdict is None:
+                    obj = decode_checked(raw, oid)
+                    good.append((obj, kinds.kind_spec(obj.kind)))
+                    continue
+                if isinstance(verdict, Unchecked) or verdict[0] == errors.UnknownKind.code:
+                    good.append(_check_inline(raw, oid, call.now))  # extension kinds: here
+                    continue
+                code, reason = verdict
+            except errors.ObjectError as exc:
+                code, reason = exc.code, str(exc)
+            call.bad[oid] = (code, reason)
+            result.rejected.append(Rejection(i, code, reason, oid))
         for i, oid in prep.copies:  # copies of an earlier candidate (same or earlier batch)
-            if oid in bad:
-                result.rejected.append(Rejection(i, errors.BadSignature.code, bad[oid], oid))
+            if oid in call.bad:
+                code, reason = call.bad[oid]
+                result.rejected.append(Rejection(i, code, reason, oid))
             else:
                 result.known += 1
         if good:
             result.stored = self.store.write_batch(good)
             result.known += len(good) - len(result.stored)
-        if result.stored:
-            for listener in self.listeners:
-                listener(result.stored)
         return result
+
+
+def _check_inline(raw: bytes, oid: bytes, now: int) -> tuple[SignedObject, kinds.KindSpec]:
+    obj = decode(raw, oid=oid)
+    spec = kinds.validate(obj, now)
+    if not verify(obj):
+        raise errors.BadSignature("signature does not match the author's key")
+    return obj, spec
+
+
+@dataclass
+class _Call:
+    """State of one `ingest` call, shared by its batches."""
+
+    now: int
+    seen: set[bytes] = field(default_factory=set)  # ids already candidates in this call
+    # ids rejected in this call -> (code, reason): copies later in the call share the fate
+    bad: dict[bytes, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
 class _Prepared:
     result: IngestResult
-    candidates: list[tuple[int, SignedObject, kinds.KindSpec]] = field(default_factory=list)
+    candidates: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, raw, id
     copies: list[tuple[int, bytes]] = field(default_factory=list)
-    verdicts: list[Future[list[bool]]] = field(default_factory=list)
-
-
-def _done(value: list[bool]) -> Future[list[bool]]:
-    fut: Future[list[bool]] = Future()
-    fut.set_result(value)
-    return fut
+    verdicts: PendingVerdicts | None = None  # None: check inline in _finish

@@ -10,6 +10,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
+from node import word_index
 from node.store import U64, Store
 from protocols.objects import SignedObject
 from protocols.search import query_words
@@ -288,15 +289,17 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
     if not words or len(words[-1]) < MIN_PREFIX_CHARS:
         return []
     limit = max(1, min(limit, MAX_PAGE))
-    txn, db = views.txn, store.db["words"]
+    txn = views.txn
     others = [w.encode() + b"\0" for w in words[:-1]]
-    probe = txn.cursor(db=db)
+    in_blocks, in_tags = txn.cursor(db=store.db["words"]), txn.cursor(db=store.db["tagwords"])
 
     def has_word(word: bytes, seq: bytes) -> bool:
-        return bool(probe.set_range(word + seq)) and probe.key().startswith(word + seq)
+        if word_index.has(in_blocks, word, seq):
+            return True
+        return bool(in_tags.set_range(word + seq)) and in_tags.key().startswith(word + seq)
 
     out: list[dict[str, Any]] = []
-    for n, seq in enumerate(_newest_first(txn, db, words[-1].encode())):
+    for n, seq in enumerate(_newest_first(store, txn, words[-1].encode())):
         if n >= MAX_SEARCH_SCAN:
             break
         if not all(has_word(w, seq) for w in others):
@@ -309,19 +312,32 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
     return out
 
 
-def _newest_first(txn: Any, db: Any, prefix: bytes) -> Iterator[bytes]:
+def _newest_first(store: Store, txn: Any, prefix: bytes) -> Iterator[bytes]:
     """Distinct project seqs of every indexed word starting with `prefix` (at most
-    MAX_PREFIX_WORDS words), newest first: one reverse scan per word, merged."""
+    MAX_PREFIX_WORDS words), newest first: per word, a reverse scan of its blocks and of its
+    tag entries, all merged."""
+    blocks, tags = store.db["words"], store.db["tagwords"]
+    words = sorted(_words_under(txn, blocks, prefix) | _words_under(txn, tags, prefix))
     streams: list[Iterator[bytes]] = []
-    cur = txn.cursor(db=db)
-    found = cur.set_range(prefix)
-    while found and cur.key().startswith(prefix) and len(streams) < MAX_PREFIX_WORDS:
-        word = bytes(cur.key()).partition(b"\0")[0]
-        keys = _prefix_keys(txn, db, word + b"\0", reverse=True)
-        streams.append(key[-16:-8] for key in keys)  # word + 0 + project seq + source seq
-        found = cur.set_range(word + b"\x01")  # the next word after this one
+    for word in words[:MAX_PREFIX_WORDS]:
+        streams.append(word_index.newest_first(txn, blocks, word + b"\0"))
+        keys = _prefix_keys(txn, tags, word + b"\0", reverse=True)
+        streams.append(key[-16:-8] for key in keys)  # label + 0 + project seq + tag seq
     last = None
     for seq in heapq.merge(*streams, reverse=True):
         if seq != last:
             last = seq
             yield seq
+
+
+def _words_under(txn: Any, db: Any, prefix: bytes) -> set[bytes]:
+    """The distinct words (keys up to their 0 byte) starting with `prefix`, at most
+    MAX_PREFIX_WORDS of them."""
+    found: set[bytes] = set()
+    cur = txn.cursor(db=db)
+    ok = cur.set_range(prefix)
+    while ok and cur.key().startswith(prefix) and len(found) < MAX_PREFIX_WORDS:
+        word = bytes(cur.key()).partition(b"\0")[0]
+        found.add(word)
+        ok = cur.set_range(word + b"\x01")  # the next word after this one
+    return found

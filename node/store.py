@@ -17,8 +17,9 @@ numeric order):
                                                                     and each comment/tag on it
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
-    words     word + 0 + project seq + source seq -> ""            search index (source: the
-                                                                    project or a tag on it)
+    words     word + 0 + last seq(8)     -> project seqs            search index: a project's
+                                                                    words (node/word_index.py)
+    tagwords  label + 0 + project seq + tag seq -> ""              a tag's labels as words
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     sync_agg  scope + level + bucket         -> count + id sum      node/sync_index.py
     meta      name                           -> value              counters, follows, peers
@@ -31,17 +32,20 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
+from node import word_index
 from node.sync_index import BucketDeltas, ensure_built
+from node.word_index import PROJECT_KIND_BYTES, WordBlocks, project_words
 from protocols import kinds
 from protocols.objects import SignedObject, decode
-from protocols.search import words_of
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +53,9 @@ log = logging.getLogger(__name__)
 MAP_SIZE = 64 * 1024**3
 MAX_DBS = 24
 U64 = struct.Struct(">Q")
-_PROJECT_KIND = b"\xa7project"
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
-    "by_label", "label_target", "active", "labels", "profiles", "words", "sync",
+    "by_label", "label_target", "active", "labels", "profiles", "words", "tagwords", "sync",
     "sync_agg", "meta",
 )  # fmt: skip
 
@@ -84,13 +87,16 @@ class Store:
         except lmdb.Error as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.db = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
-        self._deferred: dict[str, list[tuple[bytes, bytes]]] = {}
+        # Index entries of the batch, per database: bare keys (value b"") or (key, value).
+        self._deferred: defaultdict[str, list[Any]] = defaultdict(list)
         self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
+        self._words = WordBlocks()  # the batch's search-word blocks, written in _flush
         self._counts: dict[str, int] = {}  # meta counter deltas of the batch
         # target id -> tags of this batch (with their seq) whose project was not stored yet
         # (their by_target entries are still deferred); see _adopt_tags.
         self._orphans: dict[bytes, list[tuple[SignedObject, bytes]]] = {}
         ensure_built(self)
+        word_index.ensure_built(self)
 
     def close(self) -> None:
         self.env.close()
@@ -149,8 +155,9 @@ class Store:
             # Reset the batch state only once this thread holds LMDB's write lock: ingest
             # runs in several threads at once (gossip validators, sync fetches, RPC), and a
             # reset before `begin` would wipe another thread's batch in progress.
-            self._deferred, self._counts, self._orphans = {}, {}, {}
+            self._deferred, self._counts, self._orphans = defaultdict(list), {}, {}
             self._sync_deltas.clear()
+            self._words = WordBlocks()
             cur = txn.cursor(db=self.db["objects"])
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
             for obj, spec in objs:
@@ -184,9 +191,13 @@ class Store:
         """Write the batch's deferred index entries: sorted, one putmulti per database
         (far fewer page visits than one put per entry in arrival order)."""
         for name, items in self._deferred.items():
-            items.sort()
-            txn.cursor(db=self.db[name]).putmulti(items, dupdata=False, overwrite=True)
-        self._deferred = {}
+            if not items:
+                continue
+            items.sort()  # bare keys sort ~3x faster than (key, value) pairs
+            pairs = zip(items, repeat(b"")) if type(items[0]) is bytes else items
+            txn.cursor(db=self.db[name]).putmulti(pairs, dupdata=False, overwrite=True)
+        self._deferred = defaultdict(list)
+        self._words.flush(txn, self.db["words"])
         self._orphans = {}  # their by_target entries are in the database now
         self._sync_deltas.apply(txn, self.db["sync_agg"])
 
@@ -235,8 +246,41 @@ class Store:
     def _index(
         self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
     ) -> None:
-        ts = u64(o.ts)
-        kind = o.kind.encode() + b"\0"
+        entries, words, tseq = self._entries(txn, o, spec, seq, add)
+        if add:
+            deferred = self._deferred
+            for db, key, value in entries:
+                deferred[db].append((key, value) if value else key)
+            if words:
+                self._words.add(words, seq)
+            self._sync_deltas.note(entries[2][1], True)
+        else:
+            self._flush(txn)
+            for db, key, _ in entries:
+                if txn.delete(key, db=self.db[db]) and db == "sync":
+                    self._sync_deltas.note(key, False)
+            for w in words:
+                word_index.remove(txn, self.db["words"], w.encode() + b"\0", seq)
+            if o.kind == "project":
+                self._unword_tags(txn, o.id, seq)
+        if o.kind == "profile" and add:
+            old = txn.get(o.author, db=self.db["profiles"])
+            if old is None or self._ts_of(txn, old) <= o.ts:
+                txn.put(o.author, seq, db=self.db["profiles"])
+        elif o.kind == "project" and add:
+            self._adopt_tags(txn, o.id, seq)
+        elif o.kind == "tag" and add and tseq is None:
+            target = o.body.get("target")
+            if isinstance(target, bytes):
+                self._orphans.setdefault(target, []).append((o, seq))
+
+    def _entries(
+        self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
+    ) -> tuple[list[tuple[str, bytes, bytes]], set[str], bytes | None]:
+        """The index entries of one object: (db, key, value) triples (the third is always
+        the ``sync`` key), a project's search words, and for a tag its live project's seq."""
+        ts = U64.pack(o.ts)
+        kind = _kind_key(o.kind)
         scope = spec.scope(o.body)
         entries = [
             ("by_kind", kind + ts + seq, b""),
@@ -248,10 +292,11 @@ class Store:
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
             entries.append(("by_target", target + ts + seq, kind + scope))
+        words: set[str] = set()
         tseq = None
         if o.kind == "project":
             entries.append(("active", scope + ts + o.id + seq, b""))
-            entries += [("words", w.encode() + b"\0" + seq + seq, b"") for w in _project_words(o)]
+            words = project_words(o.body["title"], o.body["summary"])
         elif o.kind in ("comment", "tag") and isinstance(target, bytes):
             # Append-only activity log: "most active" needs no read-modify-write per comment.
             entries.append(("active", scope + ts + target + seq, b""))
@@ -262,26 +307,8 @@ class Store:
                 for label in o.body["labels"]:
                     entries += self._label_target(txn, label, target, o.ts, add)
                     if tseq is not None:
-                        entries.append(("words", label.encode() + b"\0" + tseq + seq, b""))
-        if add:
-            for db, key, value in entries:
-                self._deferred.setdefault(db, []).append((key, value))
-            self._sync_deltas.note(entries[2][1], True)
-        else:
-            self._flush(txn)
-            for db, key, _ in entries:
-                if txn.delete(key, db=self.db[db]) and db == "sync":
-                    self._sync_deltas.note(key, False)
-            if o.kind == "project":
-                self._unword_tags(txn, o.id, seq)
-        if o.kind == "profile" and add:
-            old = txn.get(o.author, db=self.db["profiles"])
-            if old is None or self._ts_of(txn, old) <= o.ts:
-                txn.put(o.author, seq, db=self.db["profiles"])
-        elif o.kind == "project" and add:
-            self._adopt_tags(txn, o.id, seq)
-        elif o.kind == "tag" and add and tseq is None and isinstance(target, bytes):
-            self._orphans.setdefault(target, []).append((o, seq))
+                        entries.append(("tagwords", label.encode() + b"\0" + tseq + seq, b""))
+        return entries, words, tseq
 
     def _project_seq(self, txn: Any, oid: bytes) -> bytes | None:
         """The sequence of `oid` if it is a live project stored here (this batch included)."""
@@ -290,7 +317,7 @@ class Store:
             return None
         raw = txn.get(seq, db=self.db["objects"])
         # Canonical bytes: 0x96, v=1, then kind as fixstr: "project" is a7 70 72 6f 6a 65 63 74.
-        return bytes(seq) if raw is not None and raw[2:10] == _PROJECT_KIND else None
+        return bytes(seq) if raw is not None and raw[2:10] == PROJECT_KIND_BYTES else None
 
     def _label_target(
         self, txn: Any, label: str, target: bytes, ts: int, add: bool
@@ -316,14 +343,13 @@ class Store:
         tags = self._orphans.pop(pid, []) + self._tags_on(txn, pid)
         for tag, tag_seq in tags:
             for label in tag.body["labels"]:
-                item = (label.encode() + b"\0" + seq + tag_seq, b"")
-                self._deferred.setdefault("words", []).append(item)
+                self._deferred["tagwords"].append(label.encode() + b"\0" + seq + tag_seq)
 
     def _unword_tags(self, txn: Any, pid: bytes, seq: bytes) -> None:
         """A withdrawn project's tags stop making it a search result."""
         for tag, tag_seq in self._tags_on(txn, pid):
             for label in tag.body["labels"]:
-                txn.delete(label.encode() + b"\0" + seq + tag_seq, db=self.db["words"])
+                txn.delete(label.encode() + b"\0" + seq + tag_seq, db=self.db["tagwords"])
 
     def _tags_on(self, txn: Any, target: bytes) -> list[tuple[SignedObject, bytes]]:
         """Live tags of `target` in the database (not this batch's deferred entries)."""
@@ -382,5 +408,12 @@ def _counters(obj: SignedObject, spec: kinds.KindSpec) -> list[str]:
     return names
 
 
-def _project_words(o: SignedObject) -> set[str]:
-    return words_of(o.body["title"]) | words_of(o.body["summary"])
+_KIND_KEYS: dict[str, bytes] = {}
+
+
+def _kind_key(kind: str) -> bytes:
+    """`kind + 0`, the kind part of index keys (cached: kinds are few)."""
+    key = _KIND_KEYS.get(kind)
+    if key is None:
+        key = _KIND_KEYS[kind] = kind.encode() + b"\0"
+    return key

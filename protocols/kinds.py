@@ -91,17 +91,31 @@ def validate(obj: SignedObject, now_ms: int) -> KindSpec:
 
 
 def validate_body(spec: KindSpec, body: Mapping[str, Any]) -> None:
+    fields = spec.fields
     for name in body:
-        if name not in spec.fields:
+        if name not in fields:
             raise errors.UnknownField(f"{spec.name} has no field {name!r}")
-    for name, fld in spec.fields.items():
+    for name, qualified, fld in _checks(spec):
         if name not in body:
             if fld.required:
                 raise errors.MissingField(f"{spec.name} needs field {name!r}")
             continue
-        fld.check(f"{spec.name}.{name}", body[name])
+        fld.check(qualified, body[name])
     if spec.extra_check is not None:
         spec.extra_check(body)
+
+
+# id(spec) -> (spec, [(field, "kind.field", Field)]): the names used in error messages, built
+# once per kind rather than once per field of every object (the ingest hot path).
+_CHECKS: dict[int, tuple[KindSpec, list[tuple[str, str, Field]]]] = {}
+
+
+def _checks(spec: KindSpec) -> list[tuple[str, str, Field]]:
+    cached = _CHECKS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        cached = (spec, [(n, f"{spec.name}.{n}", f) for n, f in spec.fields.items()])
+        _CHECKS[id(spec)] = cached
+    return cached[1]
 
 
 def _no_self_parent(body: Mapping[str, Any]) -> None:

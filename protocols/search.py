@@ -11,10 +11,25 @@ MAX_QUERY_WORDS = 8
 _WORD = re.compile(r"[^\W_]+")
 
 
+# ASCII fast path of the same rule (the ingest hot path: most text is ASCII): letters and
+# digits lowercased, every other character a separator. NFC and casefold leave ASCII as is.
+_ASCII_WORDS = str.maketrans(
+    {chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)}
+)
+
+
 def words_of(text: str) -> set[str]:
     """Lowercased NFC words of `text` (letters/digits runs), 2..32 characters."""
-    norm = unicodedata.normalize("NFC", text).casefold()
-    return {w for w in _WORD.findall(norm) if MIN_WORD_CHARS <= len(w) <= MAX_WORD_CHARS}
+    if text.isascii():
+        found = set(text.translate(_ASCII_WORDS).split())
+    else:
+        found = set(_WORD.findall(unicodedata.normalize("NFC", text).casefold()))
+    if not found:
+        return found
+    lengths = list(map(len, found))
+    if min(lengths) < MIN_WORD_CHARS or max(lengths) > MAX_WORD_CHARS:
+        return {w for w in found if MIN_WORD_CHARS <= len(w) <= MAX_WORD_CHARS}
+    return found
 
 
 def query_words(query: str) -> list[str]:

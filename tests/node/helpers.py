@@ -72,7 +72,27 @@ def member(seed: str) -> Member:
 
 # ---- consistency ---------------------------------------------------------------------------
 
-INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "active")
+INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "tagwords", "active")
+
+
+def _expand_word_blocks(blocks: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], list[str]]:
+    """The word blocks (node/word_index.py) as one entry `word + 0 + seq` per project, and
+    the problems of the layout: a block with seqs above its key, out of order, or reaching
+    into the range of the block before it."""
+    entries: dict[bytes, bytes] = {}
+    problems: list[str] = []
+    prev_word, prev_last = b"", b""
+    for key in sorted(blocks):
+        word, last = key[:-8], key[-8:]
+        seqs = [blocks[key][i : i + 8] for i in range(0, len(blocks[key]), 8)]
+        if not seqs or seqs != sorted(set(seqs)) or seqs[-1] > last:
+            problems.append(f"words: stale block {key.hex()} (empty, unsorted or above its key)")
+        if word == prev_word and seqs and seqs[0] <= prev_last:
+            problems.append(f"words: stale block {key.hex()} (overlaps the block before it)")
+        for seq in seqs:
+            entries[word + seq] = b""
+        prev_word, prev_last = word, last
+    return entries, problems
 
 
 def check_consistency(store: Store) -> list[str]:
@@ -85,6 +105,8 @@ def check_consistency(store: Store) -> list[str]:
         ids: dict[bytes, bytes] = dict(txn.cursor(db=db["ids"]))
         tomb: dict[bytes, bytes] = dict(txn.cursor(db=db["tomb"]))
         actual = {name: dict(txn.cursor(db=db[name])) for name in INDEXES}
+        actual["words"], block_problems = _expand_word_blocks(actual["words"])
+        problems += block_problems
         labels_db = {k.decode(): U64.unpack(v)[0] for k, v in txn.cursor(db=db["labels"])}
         by_label = set(dict(txn.cursor(db=db["by_label"])))
         label_target = dict(txn.cursor(db=db["label_target"]))
@@ -158,7 +180,7 @@ def check_consistency(store: Store) -> list[str]:
             expected["active"][scope + ts + o.id + seq] = b""
             counts[f"lab:{scope.hex()}"] = counts.get(f"lab:{scope.hex()}", 0) + 1
             for w in words_of(o.body["title"]) | words_of(o.body["summary"]):
-                expected["words"][w.encode() + b"\0" + seq + seq] = b""
+                expected["words"][w.encode() + b"\0" + seq] = b""
         if o.kind == "tag" and isinstance(target, bytes):
             live_tags.append((seq, o))
             for label in o.body["labels"]:
@@ -170,7 +192,7 @@ def check_consistency(store: Store) -> list[str]:
         target = o.body["target"]
         if target in projects:
             for label in o.body["labels"]:
-                expected["words"][label.encode() + b"\0" + ids[target] + seq] = b""
+                expected["tagwords"][label.encode() + b"\0" + ids[target] + seq] = b""
     label_counts: dict[str, int] = {}
     for key in tags_per_label_target:
         label = key[:-33].decode()

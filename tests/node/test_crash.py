@@ -133,6 +133,11 @@ def test_sigkill_during_ingest_loses_nothing_committed(tmp_path: Path) -> None:
         store.close()
 
 
+INDEXES_TO_DAMAGE = (
+    "by_kind", "by_author", "by_lab", "by_target", "by_label", "sync", "words", "tagwords",
+)  # fmt: skip
+
+
 def test_consistency_checker_notices_damage(tmp_path: Path) -> None:
     """check_consistency must see a missing entry, a stale entry and a lost object."""
     from node.ingest import Ingest
@@ -144,7 +149,7 @@ def test_consistency_checker_notices_damage(tmp_path: Path) -> None:
             ing.ingest([o.raw for o in batch], now=crash_child.NOW)
         ing.close()
         assert check_consistency(store) == []
-        for name in ("by_kind", "by_author", "by_lab", "by_target", "by_label", "sync", "words"):
+        for name in INDEXES_TO_DAMAGE:
             with store.env.begin(write=True) as txn:
                 cur = txn.cursor(db=store.db[name])
                 assert cur.first()

@@ -1,0 +1,69 @@
+"""An object-checking worker process: `python -m node.check_worker`.
+
+It runs the CPU-heavy, stateless part of ingest for a batch: decode (canonical form), schema
+validation and the Ed25519 signature check, exactly as `node.ingest` would inline. Requests
+on stdin, replies on stdout, one frame each way per request:
+
+    request:  u32 big-endian length + msgpack [now_ms, [signed object bytes, ...]]
+    reply:    u32 big-endian length + msgpack [verdict, ...]   nil = valid, or [code, reason]
+
+It knows the built-in kinds only (protocols.kinds); an extension kind comes back as
+"unknown_kind" and the node checks that object itself. It exits when stdin closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import sys
+from typing import Any, BinaryIO
+
+import msgpack
+
+from protocols import errors, kinds
+from protocols.objects import decode, verify
+
+_LEN = struct.Struct(">I")
+_BAD_SIGNATURE = [errors.BadSignature.code, "signature does not match the author's key"]
+
+
+def check(raws: list[bytes], now: int) -> list[Any]:
+    out: list[Any] = []
+    for raw in raws:
+        try:
+            obj = decode(raw)
+            kinds.validate(obj, now)
+        except errors.ObjectError as exc:
+            out.append([exc.code, str(exc)])
+            continue
+        out.append(None if verify(obj) else _BAD_SIGNATURE)
+    return out
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = stream.read(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> None:
+    while True:
+        head = _read_exact(inp, _LEN.size)
+        if head is None:
+            return
+        body = _read_exact(inp, _LEN.unpack(head)[0])
+        if body is None:
+            return
+        now, raws = msgpack.unpackb(body, use_list=True)
+        reply = msgpack.packb(check(raws, now), use_bin_type=True)
+        out.write(_LEN.pack(len(reply)) + reply)
+        out.flush()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
+        serve(sys.stdin.buffer, sys.stdout.buffer)
