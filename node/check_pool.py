@@ -74,7 +74,7 @@ class _Worker:
         body = msgpack.packb([now, list(raws)], use_bin_type=True)
         try:
             self.stdin.write(_LEN.pack(len(body)) + body)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: the pipe was closed
             raise WorkerFailed(f"cannot send to check worker: {exc}") from exc
 
     def receive(self, n: int) -> list[Verdict]:
@@ -92,7 +92,7 @@ class _Worker:
         while len(buf) < n:
             try:
                 chunk = self.stdout.read(n - len(buf))
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise WorkerFailed(f"check worker read failed: {exc}") from exc
             if not chunk:
                 raise WorkerFailed(f"check worker exited (status {self.proc.poll()})")
@@ -147,6 +147,9 @@ class CheckPool:
         step = -(-len(raws) // len(workers))
         for worker, lo in zip(workers, range(0, len(raws), step), strict=False):
             hi = min(lo + step, len(raws))
+            if worker not in self._workers:  # an earlier part failed: all workers are gone
+                pending.parts.append((None, lo, hi))
+                continue
             try:
                 worker.send(now, raws[lo:hi])
             except WorkerFailed as exc:
@@ -186,7 +189,7 @@ class CheckPool:
         return self._workers
 
     def _fail(self, exc: WorkerFailed) -> None:
-        log.warning("%s; verifying inline for now", exc)
+        log.warning("%s; checking inline for now", exc)
         self._failed_at = time.monotonic()
         for worker in self._workers:
             worker.proc.kill()

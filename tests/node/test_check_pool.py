@@ -1,0 +1,117 @@
+"""Object checks in worker processes (node/check_pool.py): the same verdicts as inline, extension
+kinds, copies across batches, and a worker that dies mid-call."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
+
+from node import ingest as ingest_mod
+from node.check_pool import CheckPool
+from node.ingest import Ingest, IngestResult
+from node.store import Store
+from protocols import errors, kinds, objects
+from protocols.fields import Integer, ObjectRef
+
+from .helpers import NOW, check_consistency, member
+from .test_ingest import _bad_objects, _world
+
+
+def _mixed_batch(copies: int) -> list[bytes]:
+    """Good and bad objects interleaved, `copies` rounds (later rounds are re-deliveries)."""
+    good = _world()
+    ada = member("ada")
+    extra = [ada.project(good[0], f"Idea {i}", "a summary") for i in range(80)]
+    bad = [raw for raw, _ in _bad_objects(good)]
+    one = [o.raw for o in good + extra]
+    for i, raw in enumerate(bad):
+        one.insert(3 * i + 1, raw)
+    return one * copies
+
+
+def _run(tmp_path: Path, name: str, workers: int, raws: list[bytes]) -> IngestResult:
+    store = Store(tmp_path / name, map_size=1 << 30)
+    ing = Ingest(store, check_workers=workers)
+    try:
+        result = ing.ingest(raws, now=NOW)
+        assert check_consistency(store) == []
+        return result
+    finally:
+        ing.close()
+        store.close()
+
+
+def _summary(result: IngestResult) -> tuple[list[bytes], int, list[tuple[int, str]]]:
+    return (
+        [s.obj.id for s in result.stored],
+        result.known,
+        [(r.index, r.code) for r in result.rejected],
+    )
+
+
+def test_workers_give_the_inline_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 50)  # several batches, pipelined
+    raws = _mixed_batch(copies=2)
+    pooled = _run(tmp_path, "pooled", 2, raws)
+    inline = _run(tmp_path, "inline", 0, raws)
+    assert _summary(pooled) == _summary(inline)
+    stored, known, rejected = _summary(pooled)
+    assert len(stored) == 86 and known == 86  # the second round is known
+    assert len(rejected) == 2 * len(_bad_objects(_world()))  # a bad copy stays bad
+    assert {code for _, code in rejected} >= {
+        errors.BadSignature.code, errors.MissingField.code, errors.UnknownKind.code,
+        errors.NonCanonical.code, errors.FutureTimestamp.code,
+    }  # fmt: skip
+
+
+def test_extension_kinds_are_checked_by_the_node_itself(tmp_path: Path) -> None:
+    name = f"test-ext-{uuid.uuid4().hex[:8]}"  # registered here only: workers don't know it
+    kinds.register_kind(kinds.KindSpec(
+        name, {"lab": ObjectRef(nullable=True), "on": ObjectRef(), "score": Integer(0, 5)},
+        lab_field="lab", target_field="on", refs=("on",),
+    ))  # fmt: skip
+    ada = member("ada")
+    lab = ada.lab()
+    p = ada.project(lab, "Solar oven")
+    reviews = [ada.make(name, {"lab": lab.id, "on": p.id, "score": i % 6}) for i in range(100)]
+    bad = objects.sign(ada.key, name, p.ts, {"lab": lab.id, "on": p.id, "score": 6})
+    raws = [lab.raw, p.raw, *[r.raw for r in reviews], bad.raw]
+    result = _run(tmp_path, "ext", 2, raws)
+    assert len(result.stored) == 102
+    assert [(r.index, r.code) for r in result.rejected] == [(102, errors.IntOutOfRange.code)]
+
+
+def test_a_dead_worker_means_inline_checks_not_lost_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
+    ada = member("ada")
+    lab = ada.lab()
+    objs = [lab] + [ada.project(lab, f"Project {i}", "summary") for i in range(399)]
+    store = Store(tmp_path / "store", map_size=1 << 30)
+    ing = Ingest(store, check_workers=2)
+    pool: CheckPool = ing._pool
+    try:
+        first = ing.ingest([o.raw for o in objs[:100]], now=NOW)
+        assert len(first.stored) == 100 and pool._workers
+        for worker in pool._workers:  # both die before the next call
+            worker.proc.kill()
+            worker.proc.wait()
+        with caplog.at_level(logging.WARNING, logger="node.check_pool"):
+            rest = ing.ingest([o.raw for o in objs[100:]], now=NOW)
+        assert len(rest.stored) == 300 and not rest.rejected
+        assert any("check worker" in r.getMessage() for r in caplog.records)
+        assert check_consistency(store) == []
+    finally:
+        ing.close()
+        store.close()
+
+
+def test_workers_start_only_for_large_batches(store: Store, ingest: Ingest) -> None:
+    ingest.ingest([o.raw for o in _world()], now=NOW)
+    assert ingest._pool._workers == []
