@@ -53,7 +53,9 @@ Validator = Callable[[str, bytes, str], Awaitable[bool]]
 
 # GossipSub 1.1 only. py-libp2p 0.8.1's 1.2 (IDONTWANT) roughly doubled loopback bytes per
 # delivered byte in bench/gossip.py (10 nodes, 1 KiB objects: ~9x with 1.2 vs ~4.6x without)
-# and added latency; js-libp2p speaks 1.1 too, so interop is kept. (0.8.1 also speaks
+# and added latency; js-libp2p speaks 1.1 too, so interop is kept. (That measurement predates
+# the fixes of hardening.py behaviours 6-11; upstream sends IDONTWANT only after validation,
+# to every mesh peer, one RPC each, which is why it cost more than it saved.) (0.8.1 also speaks
 # 1.3/1.4/2.0, py-libp2p-specific extensions we do not rely on.)
 GOSSIP_PROTOCOLS = [PROTOCOL_ID_V11]
 
@@ -80,6 +82,10 @@ def build_gossip(host: Any, guard: PeerGuard) -> tuple[HardenedPubsub, HardenedG
         max_messages_per_topic_per_second=RELAY_MSGS_PER_S_PER_PEER_TOPIC,
         # Needs >= 3 distinct IPs; on a LAN or loopback every peer may share one.
         eclipse_protection_enabled=False,
+        # Upstream's "adaptive" mode turns the 1 s heartbeat into >= 60 s and widens
+        # D_low/D_high whenever its health score is < 0.7/0.8 (hardening.py, behaviour 6).
+        adaptive_gossip_enabled=False,
+        msg_id_fn=content_message_id,
     )
     pubsub = HardenedPubsub(
         host,

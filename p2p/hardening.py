@@ -26,6 +26,38 @@ Upstream behaviours contained here (py-libp2p 0.8.1):
    drops on overflow. In Percolab the topic validator *is* the delivery path (the node's
    ingest), so the subscription channel is not used: we skip filling it.
 
+Wire economy (measured in bench/gossip.py; see docs/gossip.md):
+
+6. ``GossipSub`` with ``adaptive_gossip_enabled`` (upstream default) rewrites the heartbeat
+   interval to >= 60 s and raises D_low/D_high whenever its "network health" is below
+   0.7/0.8, which it always was in our benchmarks (0.56-0.72): our 1 s heartbeat became
+   60 s and meshes never shrank. ``gossip.py`` turns it off.
+7. ``GossipSub._perform_opportunistic_grafting`` runs on every heartbeat (the spec: every 60)
+   and grafts up to 2 peers whenever they score >= the median mesh score; with unscored
+   peers (all 0) that is every peer, so every mesh grew to all its connections (flooding:
+   ~4.8 copies of each message per delivery at 20 nodes). :class:`HardenedGossipSub`
+   disables it; the mesh keeps D_low..D_high by the spec's rules alone.
+8. ``Pubsub``/``GossipSub`` attach the node's signed peer record (``senderRecord``, ~216 B)
+   to every RPC: 10% of loopback bytes. Peers get it from identify; we strip it from every
+   RPC we write (``HardenedPubsub.write_msg``).
+9. ``Pubsub.publish`` always sets the message ``key``; for Ed25519 peer ids the key is
+   inlined in ``from`` and the spec lets it be omitted (go-libp2p does, js-libp2p and
+   py-libp2p's ``signature_validator`` take it from the peer id): 38 B per copy saved.
+10. ``libp2p/pubsub/mcache.py``, ``MessageCache.put`` keys the message cache by
+    ``from + seqno`` whatever ``msg_id_constructor`` the Pubsub uses. IHAVE therefore
+    advertised ids that no receiver had in its seen cache (ours are content hashes), so
+    *every* IHAVE was answered by an IWANT and a full re-send of the message (20 nodes:
+    2,482 of 2,468 advertised ids re-sent). :class:`ContentIdMessageCache` keys it by the
+    node's message id; ``HardenedGossipSub`` installs it.
+11. ``Pubsub.push_msg`` marks a message seen only after its (asynchronous) validation, and
+    runs as one task per received copy: copies that arrive while the first is being
+    validated (our ingest takes tens of ms under load) are validated too and *each* is
+    forwarded to the whole mesh again. :class:`HardenedPubsub` drops a copy whose id is
+    already being validated (ids are content hashes and our validator judges the content,
+    so the later copy could not be judged differently).
+12. ``GossipSub._get_adaptive_gossip_peers_count`` hard-codes Dlazy = max(6, 25% of the
+    non-mesh topic peers); we use the named ``GOSSIP_LAZY_PEERS`` / ``GOSSIP_FACTOR``.
+
 Down-scoring: :class:`PeerGuard` counts strikes (invalid objects, undecodable frames, bad
 signatures) per peer; ``INVALID_STRIKE_THRESHOLD`` strikes within ``INVALID_STRIKE_WINDOW_S``
 disconnect the peer and block it for ``PEER_BLOCK_DURATION_S``.
@@ -42,10 +74,14 @@ from typing import Any
 import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.mcache import CacheEntry, MessageCache
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.validators import signature_validator
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX, signature_validator
 
 from p2p.limits import (
+    GOSSIP_FACTOR,
+    GOSSIP_LAZY_PEERS,
     INVALID_STRIKE_THRESHOLD,
     INVALID_STRIKE_WINDOW_S,
     PEER_BLOCK_DURATION_S,
@@ -56,6 +92,22 @@ from p2p.limits import (
 logger = logging.getLogger(__name__)
 
 StrikeFn = Callable[[Any, str], None]  # (libp2p ID, reason)
+MsgIdFn = Callable[[Any], bytes]  # pubsub message -> message id
+
+
+class ContentIdMessageCache(MessageCache):
+    """``MessageCache`` keyed by the node's message id (behaviour 10), not from + seqno."""
+
+    def __init__(self, msg_id_fn: MsgIdFn, window_size: int, history_size: int) -> None:
+        super().__init__(window_size, history_size)
+        self._msg_id_fn = msg_id_fn
+
+    def put(self, msg: Any) -> None:
+        mid = self._msg_id_fn(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(CacheEntry(mid, msg.topicIDs))
 
 
 def _safe_signature_ok(msg: Any) -> tuple[bool, str]:
@@ -75,6 +127,7 @@ class HardenedPubsub(Pubsub):
     def __init__(self, *args: Any, on_strike: StrikeFn, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_strike = on_strike
+        self._validating: set[bytes] = set()  # ids of messages in push_msg (behaviour 11)
 
     async def continuously_read_stream(self, stream: Any) -> None:
         # Behaviour 1: upstream lets DecodeError (and router errors) escape.
@@ -105,7 +158,15 @@ class HardenedPubsub(Pubsub):
                     logger.info("dropping gossip from %s: %s", msg_forwarder, reason)
                     self._on_strike(msg_forwarder, reason)
                     return
-            await super().push_msg(msg_forwarder, msg)
+            # Behaviour 11: one validation (and one forward) per message id at a time.
+            msg_id = self._msg_id_constructor(msg)
+            if msg_id in self._validating:
+                return
+            self._validating.add(msg_id)
+            try:
+                await super().push_msg(msg_forwarder, msg)
+            finally:
+                self._validating.discard(msg_id)
         except Exception:
             logger.exception("dropping gossip from %s: push_msg failed", msg_forwarder)
 
@@ -122,9 +183,60 @@ class HardenedPubsub(Pubsub):
         # Behaviour 5: delivery happens through the topic validator; nothing reads this.
         return
 
+    async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
+        # Behaviour 8: upstream puts our signed peer record in every RPC; identify already
+        # carries it. (The RPC is a per-peer copy made by GossipSub.send_rpc or a
+        # subscription announcement: clearing it in place is safe and idempotent.)
+        if rpc_msg.HasField("senderRecord"):
+            rpc_msg.ClearField("senderRecord")
+        return bool(await super().write_msg(stream, rpc_msg))
+
+    async def publish(self, topic_id: str | list[str], data: bytes) -> None:
+        # Behaviour 9: upstream's publish, minus ``msg.key`` when our peer id inlines it.
+        if not self.strict_signing or self.sign_key is None:
+            await super().publish(topic_id, data)
+            return
+        msg = rpc_pb2.Message(
+            data=data,
+            topicIDs=[topic_id] if isinstance(topic_id, str) else list(topic_id),
+            from_id=self.my_id.to_bytes(),
+            seqno=self._next_seqno(),
+        )
+        msg.signature = self.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
+        if self._key_not_inlined():
+            msg.key = self.host.get_public_key().serialize()
+        await self.push_msg(self.my_id, msg)
+
+    def _key_not_inlined(self) -> bool:
+        cached: bool | None = getattr(self, "_key_not_inlined_cache", None)
+        if cached is None:
+            try:
+                cached = self.my_id.extract_public_key() is None
+            except Exception:
+                cached = True
+            self._key_not_inlined_cache = cached
+        return cached
+
 
 class HardenedGossipSub(GossipSub):
-    """``GossipSub`` whose spam limit never applies to the node's own publishes."""
+    """``GossipSub`` whose spam limit never applies to the node's own publishes, without
+    upstream's per-heartbeat opportunistic grafting, with a named Dlazy and a message cache
+    keyed by the node's message id."""
+
+    def __init__(self, *args: Any, msg_id_fn: MsgIdFn, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Behaviour 10: IHAVE/IWANT must speak the same ids as the seen cache.
+        self.mcache = ContentIdMessageCache(
+            msg_id_fn, self.mcache.window_size, self.mcache.history_size
+        )
+
+    def _perform_opportunistic_grafting(self, topic: str, peers_to_graft: Any) -> int:
+        # Behaviour 7: upstream grafts up to 2 equal-score peers on every heartbeat.
+        return 0
+
+    def _get_adaptive_gossip_peers_count(self, topic: str, total_peers: int) -> int:
+        # Behaviour 12: IHAVE goes to max(GOSSIP_LAZY_PEERS, GOSSIP_FACTOR x non-mesh peers).
+        return max(GOSSIP_LAZY_PEERS, int(total_peers * GOSSIP_FACTOR))
 
     def _check_spam_protection(self, peer_id: Any, msg: Any) -> bool:
         pubsub = self.pubsub

@@ -29,13 +29,13 @@ from libp2p.peer.id import ID
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from p2p.discovery import mdns_to_redialer
 from p2p.gossip import Gossip, Validator, build_gossip
 from p2p.hardening import PeerGuard
 from p2p.limits import DIAL_TIMEOUT_S, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER
+from p2p.muxer import BatchedCreditYamux, install_batched_credit_yamux
 from p2p.peers import (
     ConnectionEvents,
     OnPeerConnected,
@@ -60,7 +60,8 @@ def noise_only_security(key_pair: KeyPair) -> dict[Any, Any]:
 
 
 def yamux_only_muxer() -> dict[Any, Any]:
-    return {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+    # Yamux with batched window credit (p2p/muxer.py); the wire protocol is unchanged.
+    return {TProtocol(YAMUX_PROTOCOL_ID): BatchedCreditYamux}
 
 
 def connection_config(max_connections: int, max_per_peer: int) -> ConnectionConfig:
@@ -222,13 +223,15 @@ async def open_p2p_node(
     :param on_peer_connected: awaited as ``(peer_id, addrs)`` for each new connection.
     """
     guard = guard or PeerGuard()
+    muxer_opt = yamux_only_muxer()
     host = new_host(
         key_pair=key_pair,
         sec_opt=noise_only_security(key_pair),
-        muxer_opt=yamux_only_muxer(),
+        muxer_opt=muxer_opt,
         enable_mDNS=mdns,
         connection_config=connection_config(max_connections, max_connections_per_peer),
     )
+    install_batched_credit_yamux(host, muxer_opt)
     pubsub, router = build_gossip(host, guard)
     guard.attach(host, pubsub)
     gossip = Gossip(pubsub, validator, guard)
