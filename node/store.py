@@ -95,6 +95,7 @@ class Store:
         # target id -> tags of this batch (with their seq) whose project was not stored yet
         # (their by_target entries are still deferred); see _adopt_tags.
         self._orphans: dict[bytes, list[tuple[SignedObject, bytes]]] = {}
+        self._pending_any = True  # the pending database may hold entries (set per batch)
         ensure_built(self)
         word_index.ensure_built(self)
 
@@ -158,34 +159,45 @@ class Store:
             self._deferred, self._counts, self._orphans = defaultdict(list), {}, {}
             self._sync_deltas.clear()
             self._words = WordBlocks()
-            cur = txn.cursor(db=self.db["objects"])
+            # Most batches meet no early retraction: skip the per-object lookup then.
+            self._pending_any = txn.stat(self.db["pending"])["entries"] > 0
+            ids_db, objects_db = self.db["ids"], self.db["objects"]
+            cur = txn.cursor(db=objects_db)
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
             for obj, spec in objs:
-                if txn.get(obj.id, db=self.db["ids"]) is not None:
-                    continue
                 key = u64(seq)
-                txn.put(key, obj.raw, db=self.db["objects"], append=True)
-                if obj.kind == "retraction":
+                if not txn.put(obj.id, key, db=ids_db, overwrite=False):
+                    continue  # known: stored by an earlier batch or another thread
+                txn.put(key, obj.raw, db=objects_db, append=True)
+                kind = obj.kind
+                if kind == "retraction":
                     self._flush(txn)  # retractions read and delete: settle the batch first
-                txn.put(obj.id, key, db=self.db["ids"])
-                if obj.kind == "retraction" and not self._retraction_allowed(txn, obj):
-                    # Stored (so it is not fetched again) but not applied or indexed.
-                    seq += 1
-                    continue
-                rid = self._pending_retraction(txn, obj)
+                    if not self._retraction_allowed(txn, obj):
+                        # Stored (so it is not fetched again) but not applied or indexed.
+                        seq += 1
+                        continue
+                rid = self._pending_retraction(txn, obj) if self._pending_any else None
                 if rid is not None:  # its author withdrew it before it reached us
-                    txn.put(key, b"", db=self.db["objects"])
+                    txn.put(key, b"", db=objects_db)
                     txn.put(obj.id, rid, db=self.db["tomb"])
                 else:
                     self._index(txn, obj, spec, key, add=True)
-                    for name in _counters(obj, spec):
-                        self._counts[name] = self._counts.get(name, 0) + 1
+                    self._count(obj, spec, 1)
                 stored.append(Stored(obj, seq))
                 seq += 1
             self._flush(txn)
             for name, n in self._counts.items():
                 self._bump(txn, name, n)
         return stored
+
+    def _count(self, obj: SignedObject, spec: kinds.KindSpec, delta: int) -> None:
+        """Add `delta` to the meta counters of one live object (applied once per batch)."""
+        counts = self._counts
+        for name in ("count:*", "count:" + obj.kind):
+            counts[name] = counts.get(name, 0) + delta
+        if obj.kind == "project":
+            name = _lab_counter(spec.scope(obj.body))
+            counts[name] = counts.get(name, 0) + delta
 
     def _flush(self, txn: Any) -> None:
         """Write the batch's deferred index entries: sorted, one putmulti per database
@@ -211,6 +223,7 @@ class Store:
         tseq = txn.get(target, db=self.db["ids"])
         if tseq is None:
             txn.put(target + r.id, b"", db=self.db["pending"])
+            self._pending_any = True
             return True
         raw = txn.get(tseq, db=self.db["objects"])
         if not raw:
@@ -240,8 +253,7 @@ class Store:
         self._index(txn, obj, kinds.kind_spec(obj.kind), seq, add=False)
         txn.put(seq, b"", db=self.db["objects"])
         txn.put(obj.id, rid, db=self.db["tomb"])
-        for name in _counters(obj, kinds.kind_spec(obj.kind)):
-            self._counts[name] = self._counts.get(name, 0) - 1
+        self._count(obj, kinds.kind_spec(obj.kind), -1)
 
     def _index(
         self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
@@ -400,12 +412,17 @@ class Store:
         return out
 
 
-def _counters(obj: SignedObject, spec: kinds.KindSpec) -> list[str]:
-    """Names of the meta counters one live object adds 1 to."""
-    names = ["count:*", "count:" + obj.kind]
-    if obj.kind == "project":
-        names.append(f"lab:{spec.scope(obj.body).hex()}")
-    return names
+_LAB_COUNTERS: dict[bytes, str] = {}
+
+
+def _lab_counter(lab: bytes) -> str:
+    """The meta counter of a lab's projects (cached: labs are few, this is per project)."""
+    name = _LAB_COUNTERS.get(lab)
+    if name is None:
+        if len(_LAB_COUNTERS) > 4096:
+            _LAB_COUNTERS.clear()
+        name = _LAB_COUNTERS[lab] = f"lab:{lab.hex()}"
+    return name
 
 
 _KIND_KEYS: dict[str, bytes] = {}

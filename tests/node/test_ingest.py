@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import msgpack
@@ -183,3 +184,45 @@ def test_repeated_bad_object_in_one_batch_is_never_known(store: Store, ingest: I
     assert result.stored == []
     assert result.known == 0
     assert [r.index for r in result.rejected] == [0, 1]
+
+
+def test_a_large_call_commits_in_write_batches_with_the_gc_paused(
+    store: Store, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
+    monkeypatch.setattr(ingest_mod, "WRITE_BATCH_OBJECTS", 250)  # two check batches a commit
+    ada = member("ada")
+    lab = ada.lab()
+    raws = [lab.raw] + [ada.project(lab, f"Project {i}").raw for i in range(529)]
+    parts: list[tuple[list[int], bool]] = []
+    ingest.listeners.append(lambda part: parts.append(([s.seq for s in part], gc.isenabled())))
+    assert gc.isenabled()
+    result = ingest.ingest(raws, now=NOW)
+    assert len(result.stored) == 530 and not result.rejected
+    assert [len(seqs) for seqs, _ in parts] == [200, 200, 130]  # one listener call a commit
+    assert [seq for seqs, _ in parts for seq in seqs] == list(range(1, 531))
+    assert [enabled for _, enabled in parts] == [False, False, False]
+    assert gc.isenabled()  # back on once the call is over
+    assert check_consistency(store) == []
+
+
+def test_the_gc_comes_back_when_a_large_call_fails(
+    store: Store, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
+
+    def boom(part: object) -> None:
+        raise RuntimeError("listener failed")
+
+    ingest.listeners.append(boom)
+    ada = member("ada")
+    lab = ada.lab()
+    with pytest.raises(RuntimeError):
+        ingest.ingest([lab.raw] + [ada.project(lab, f"P{i}").raw for i in range(250)], now=NOW)
+    assert gc.isenabled()
+    # Nested pauses (several ingest threads) share one: the first to leave does not resume it.
+    with ingest_mod.cyclic_gc_paused():
+        with ingest_mod.cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
