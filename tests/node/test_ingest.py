@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import threading
 import uuid
+from typing import Any
 
 import msgpack
 import pytest
@@ -191,6 +193,7 @@ def test_a_large_call_commits_in_write_batches_with_the_gc_paused(
 ) -> None:
     monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
     monkeypatch.setattr(ingest_mod, "WRITE_BATCH_OBJECTS", 250)  # two check batches a commit
+    monkeypatch.setattr(ingest_mod, "MAX_WRITE_BATCH_OBJECTS", 250)  # and never more
     ada = member("ada")
     lab = ada.lab()
     raws = [lab.raw] + [ada.project(lab, f"Project {i}").raw for i in range(529)]
@@ -203,6 +206,45 @@ def test_a_large_call_commits_in_write_batches_with_the_gc_paused(
     assert [seq for seqs, _ in parts for seq in seqs] == list(range(1, 531))
     assert [enabled for _, enabled in parts] == [False, False, False]
     assert gc.isenabled()  # back on once the call is over
+    assert check_consistency(store) == []
+
+
+def test_a_busy_writer_makes_the_next_transaction_grow(
+    store: Store, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: while the first transaction is being written, the check batches that
+    come meanwhile go into one larger transaction, up to MAX_WRITE_BATCH_OBJECTS."""
+    monkeypatch.setattr(ingest_mod, "BATCH_OBJECTS", 100)
+    monkeypatch.setattr(ingest_mod, "WRITE_BATCH_OBJECTS", 100)
+    monkeypatch.setattr(ingest_mod, "MAX_WRITE_BATCH_OBJECTS", 400)
+    prepared = threading.Semaphore(0)
+    prepare, write_batch = ingest._prepare, store.write_batch
+
+    def counting_prepare(*args: Any) -> Any:
+        out = prepare(*args)
+        prepared.release()
+        return out
+
+    first = [True]
+
+    def slow_first_write(objs: Any) -> Any:
+        if first[0]:  # hold the first transaction until five check batches are prepared
+            first[0] = False
+            for _ in range(5):
+                assert prepared.acquire(timeout=30)
+        return write_batch(objs)
+
+    monkeypatch.setattr(ingest, "_prepare", counting_prepare)
+    monkeypatch.setattr(store, "write_batch", slow_first_write)
+    ada = member("ada")
+    lab = ada.lab()
+    raws = [lab.raw] + [ada.project(lab, f"Project {i}").raw for i in range(999)]
+    parts: list[int] = []
+    ingest.listeners.append(lambda part: parts.append(len(part)))
+    result = ingest.ingest(raws, now=NOW)
+    assert len(result.stored) == 1000 and not result.rejected
+    assert parts[:2] == [100, 400] and sum(parts) == 1000 and max(parts) <= 400
+    assert [s.seq for s in result.stored] == list(range(1, 1001))
     assert check_consistency(store) == []
 
 
