@@ -9,12 +9,13 @@ re-delivery costs one hash and one lookup. Bad objects are rejected with a typed
 good objects of the same batch are kept.
 
 Large calls run as a three-stage pipeline over batches of BATCH_OBJECTS: this thread hashes
-batch N+1 and sorts out known ids and copies, worker processes decode, validate and verify
-batch N (node/check_pool.py: the same checks, off this interpreter's GIL), and a writer thread
-stores the checked batches, WRITE_BATCH_OBJECTS to a durable transaction (LMDB's commit
-releases the GIL, so its disk wait overlaps the Python work). Small calls, and a call that
-finds the workers busy, run every check inline. Listeners are called on the caller's thread,
-in order, once per transaction, before `ingest` returns.
+batch N+CHECKS_AHEAD and sorts out known ids and copies, worker processes decode, validate and
+verify the batches in between (node/check_pool.py: the same checks, off this interpreter's
+GIL), this thread then collects batch N's verdicts and decodes its good bytes, and a writer
+thread stores them, WRITE_BATCH_OBJECTS or more to a durable transaction (group commit; LMDB's
+commit releases the GIL, so its disk wait overlaps the Python work). Small calls, and a call
+that finds the workers busy, run every check inline. Listeners are called on the caller's
+thread, in order, once per transaction, before `ingest` returns.
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ MAX_WRITE_BATCH_OBJECTS = 16000
 PARALLEL_CHECK_MIN = 64
 # Object-checking processes for large batches (0: always inline).
 CHECK_WORKERS = min(2, os.cpu_count() or 1)
+# Check batches handed to the workers before the oldest one's verdicts are collected.
+CHECKS_AHEAD = 2
 # Transactions handed to the writer thread and not yet stored: bounds memory and lets a small
 # ingest from another thread (a gossip message) wait behind at most this much bulk work.
 MAX_WRITES_IN_FLIGHT = 2
+
+
+_Good = list[tuple[SignedObject, kinds.KindSpec]]  # checked objects, ready to store
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,9 @@ class Ingest:
         pooled = len(raws) >= PARALLEL_CHECK_MIN and self._pool.acquire()
         try:
             if len(raws) <= BATCH_OBJECTS:  # one batch: no hand-off to the writer
-                self._deliver(result, self._finish([self._prepare(raws, 0, call, pooled)], call))
+                part, good = IngestResult(), _Good()
+                self._checked(self._prepare(raws, 0, call, pooled), call, part, good)
+                self._deliver(result, self._store(part, good))
             else:
                 with cyclic_gc_paused():
                     self._pipelined(raws, call, pooled, result)
@@ -118,28 +126,38 @@ class Ingest:
         self, raws: Sequence[bytes], call: _Call, pooled: bool, result: IngestResult
     ) -> None:
         inflight: deque[Future[IngestResult]] = deque()
+        checking: deque[_Prepared] = deque()  # with the workers, verdicts not collected yet
         per_write = max(1, WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
         most_per_write = max(per_write, MAX_WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
+        part, good, batches = IngestResult(), _Good(), 0
         try:
-            group: list[_Prepared] = []
             for start in range(0, len(raws), BATCH_OBJECTS):
-                group.append(
+                checking.append(
                     self._prepare(raws[start : start + BATCH_OBJECTS], start, call, pooled)
                 )
-                while inflight and inflight[0].done():  # listeners hear of it promptly
-                    self._deliver(result, inflight.popleft().result())
-                if start + BATCH_OBJECTS < len(raws) and (
-                    len(group) < per_write
-                    or (len(group) < most_per_write and inflight and not inflight[-1].done())
-                ):
-                    continue
-                inflight.append(self._writer.submit(self._finish, group, call))
-                group = []
-                while len(inflight) >= MAX_WRITES_IN_FLIGHT:
-                    self._deliver(result, inflight.popleft().result())
+                last = start + BATCH_OBJECTS >= len(raws)
+                while len(checking) > (0 if last else CHECKS_AHEAD):
+                    # Verdicts are collected and the good bytes decoded here, not on the
+                    # writer: the writer is the stage that limits a large store.
+                    self._checked(checking.popleft(), call, part, good)
+                    batches += 1
+                    while inflight and inflight[0].done():  # listeners hear of it promptly
+                        self._deliver(result, inflight.popleft().result())
+                    writer_busy = bool(inflight) and not inflight[-1].done()
+                    if (checking or not last) and (
+                        batches < per_write or (batches < most_per_write and writer_busy)
+                    ):
+                        continue
+                    inflight.append(self._writer.submit(self._store, part, good))
+                    part, good, batches = IngestResult(), _Good(), 0
+                    while len(inflight) >= MAX_WRITES_IN_FLIGHT:
+                        self._deliver(result, inflight.popleft().result())
             while inflight:
                 self._deliver(result, inflight.popleft().result())
         finally:  # on an error, let the writer finish what it has before the pool is released
+            for prep in checking:  # read the workers' answers, so the next call gets its own
+                if prep.verdicts is not None:
+                    self._pool.collect(prep.verdicts)
             for fut in inflight:
                 fut.exception()
 
@@ -160,7 +178,7 @@ class Ingest:
                     prep.result.rejected.append(Rejection(i, errors.TooLarge.code, reason))
                     continue
                 oid = object_id(raw)
-                if oid in seen:  # a second copy: its fate is the first copy's (see _finish)
+                if oid in seen:  # a second copy: its fate is the first copy's (see _checked)
                     prep.copies.append((i, oid))
                     continue
                 if self.store.has(oid, txn):
@@ -172,26 +190,17 @@ class Ingest:
             prep.verdicts = self._pool.submit(call.now, [raw for _, raw, _ in prep.candidates])
         return prep
 
-    def _finish(self, preps: list[_Prepared], call: _Call) -> IngestResult:
-        """Collect the checks of `preps` (or run them inline), then store the good objects
-        of all of them in one durable transaction."""
-        result = IngestResult()
-        good: list[tuple[SignedObject, kinds.KindSpec]] = []
-        for prep in preps:
-            result.extend(prep.result)
-            self._checked(prep, call, result, good)
+    def _store(self, result: IngestResult, good: _Good) -> IngestResult:
+        """Store the checked objects in one durable transaction."""
         if good:
             result.stored = self.store.write_batch(good)
             result.known += len(good) - len(result.stored)
         return result
 
-    def _checked(
-        self,
-        prep: _Prepared,
-        call: _Call,
-        result: IngestResult,
-        good: list[tuple[SignedObject, kinds.KindSpec]],
-    ) -> None:
+    def _checked(self, prep: _Prepared, call: _Call, result: IngestResult, good: _Good) -> None:
+        """Collect the verdicts of `prep` (or check it inline): its rejections, known ids
+        and copies go to `result`, its good objects, decoded, to `good`."""
+        result.extend(prep.result)
         verdicts = self._pool.collect(prep.verdicts) if prep.verdicts else None
         for n, (i, raw, oid) in enumerate(prep.candidates):
             verdict = verdicts[n] if verdicts is not None else UNCHECKED
@@ -270,4 +279,4 @@ class _Prepared:
     result: IngestResult
     candidates: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, raw, id
     copies: list[tuple[int, bytes]] = field(default_factory=list)
-    verdicts: PendingVerdicts | None = None  # None: check inline in _finish
+    verdicts: PendingVerdicts | None = None  # None: check inline in _checked

@@ -228,9 +228,9 @@ def test_a_busy_writer_makes_the_next_transaction_grow(
     first = [True]
 
     def slow_first_write(objs: Any) -> Any:
-        if first[0]:  # hold the first transaction until five check batches are prepared
+        if first[0]:  # hold the first transaction until four more batches are checked
             first[0] = False
-            for _ in range(5):
+            for _ in range(ingest_mod.CHECKS_AHEAD + 5):
                 assert prepared.acquire(timeout=30)
         return write_batch(objs)
 
