@@ -36,8 +36,10 @@ class Text:
             raise errors.StringTooLong(
                 f"{name} is {len(value)} characters; the limit is {self.max_chars}"
             )
-        if not self.allow_empty and not value.strip():
+        if not self.allow_empty and (not value or value.isspace()):
             raise errors.EmptyString(f"{name} must not be empty")
+        if value.isprintable():  # the common case, in C: no control character, one line
+            return
         if _BAD_CONTROL.search(value):
             raise errors.BadText(f"{name} contains a control character")
         if not self.multiline and ("\n" in value or "\t" in value):
