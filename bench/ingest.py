@@ -19,7 +19,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -69,7 +71,10 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(out)[:chars]
 
 
-def generate(n: int, seed: int = 1) -> list[bytes]:
+Signer = Callable[[Ed25519PrivateKey, str, int, dict[str, Any]], objects.SignedObject]
+
+
+def generate(n: int, seed: int = 1, sign: Signer = objects.sign) -> list[bytes]:
     """Labs, then a mix of ~1 KiB projects (50%), comments (40%) and tags (10%)."""
     rng = random.Random(seed)
     keys = [Ed25519PrivateKey.generate() for _ in range(AUTHORS)]
@@ -90,16 +95,16 @@ def generate(n: int, seed: int = 1) -> list[bytes]:
             lab = labs[rng.randrange(LABS)]
             body = {"lab": lab, "title": _text(rng, 40).title(), "summary": _text(rng, 200),
                     "body": _text(rng, 650), "stage": "idea", "needs": []}  # fmt: skip
-            obj = objects.sign(key, "project", ts, body)
+            obj = sign(key, "project", ts, body)
             projects.append((obj.id, lab))
         elif r < 0.9:
             pid, lab = projects[rng.randrange(len(projects))]
             body = {"lab": lab, "target": pid, "parent": None, "body": _text(rng, 880)}
-            obj = objects.sign(key, "comment", ts, body)
+            obj = sign(key, "comment", ts, body)
         else:
             pid, lab = projects[rng.randrange(len(projects))]
             labels = sorted({rng.choice(WORDS) for _ in range(3)})
-            obj = objects.sign(key, "tag", ts, {"lab": lab, "target": pid, "labels": labels})
+            obj = sign(key, "tag", ts, {"lab": lab, "target": pid, "labels": labels})
         raws.append(obj.raw)
     return raws[:n]
 

@@ -14,6 +14,7 @@ It knows the built-in kinds only (protocols.kinds); an extension kind comes back
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import sys
 from typing import Any, BinaryIO
@@ -25,6 +26,11 @@ from protocols.objects import decode, verify
 
 _LEN = struct.Struct(">I")
 _BAD_SIGNATURE = [errors.BadSignature.code, "signature does not match the author's key"]
+
+
+# Workers run below the node's own threads: the writer (the stage a large store waits for),
+# the event loop and the TUI's RPCs come first; verification takes the CPU left over.
+NICENESS = 10
 
 
 def check(raws: list[bytes], now: int) -> list[Any]:
@@ -65,5 +71,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(sys.stdin.buffer, sys.stdout.buffer)
