@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -118,3 +119,43 @@ async def test_fake_theme_toggle_and_palette(fake: FakeNode) -> None:
                        "palette hits")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "tags", "tags via palette")
+
+
+async def test_fake_search_at_once_and_one_in_flight_the_latest_query_wins(
+    fake: FakeNode,
+) -> None:
+    from tui.screens.base import FrameTimer
+    from tui.screens.search import SearchScreen
+
+    app = PercolabApp(fake.socket_path)
+    queries: list[str] = []
+    held = asyncio.Event()  # the first search's answer waits for this
+    real_call = app.client.call
+
+    async def call(method: str, **params: object) -> object:
+        if method == "search":
+            queries.append(str(params["query"]))
+            if params["query"] == "p":
+                await held.wait()
+        return await real_call(method, **params)
+
+    app.client.call = call  # type: ignore[method-assign]
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_for(pilot, lambda: app.connected, "connected")
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen), "search screen")
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        assert isinstance(screen._update_timer, FrameTimer)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: queries == ["p"], "the first key searched at once")
+        await pilot.press(*"roject 4")  # typed while the first search is out
+        await pilot.pause()
+        assert queries == ["p"]  # no second search in flight
+        held.set()
+        table = screen.query_one("#search-results")
+        await wait_for(pilot, lambda: queries == ["p", "project 4"]
+                       and len(table.projects) == 5,  # type: ignore[attr-defined]
+                       "one more search, with the whole query")
+        info = str(screen.query_one("#search-info").render())
+        assert "project 4" in info

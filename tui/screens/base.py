@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
+from textual import constants
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import EventTargetGone, Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
@@ -46,12 +50,56 @@ async def rpc_call(widget: Widget, method: str, **params: Any) -> Any:
         raise CallFailed(str(exc)) from exc
 
 
+class FrameTimer(Timer):
+    """A screen's update timer: at most one update a frame, and as soon as one is allowed.
+
+    The screen resumes its update timer when something needs painting and pauses it in each
+    update. Textual's interval timer keeps a fixed phase and, after a tick that came late
+    (every tick that follows a pause is late), skips ahead so that the next tick comes 1 to
+    2 frames later: a change made just after a paint (search results right after the typed
+    character was echoed) waited up to 33 ms for its paint. Here a tick comes when the timer
+    is resumed, or one frame after the previous tick if that is later.
+    """
+
+    async def _run(self) -> None:
+        interval = self._interval
+        last = -interval
+        count = 0
+        while True:
+            await self._active.wait()
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                await self._active.wait()
+            self._reset = False  # no phase to reset
+            last = time.monotonic()
+            count += 1
+            try:
+                await self._tick(next_timer=last, count=count)
+            except EventTargetGone:
+                return
+
+
 class PercolabScreen(Screen[None]):
     """Composes the common chrome; subclasses implement ``compose_body`` and ``reload``."""
 
     BINDINGS = [
         Binding("f5", "reload", "Refresh", id="refresh"),
     ]
+
+    _frame_timer: FrameTimer | None = None
+
+    @property
+    def _update_timer(self) -> Timer:
+        """Screen's update timer (what paints this screen's changes), as a FrameTimer."""
+        timer = self._frame_timer
+        if timer is None:
+            timer = FrameTimer(self, 1 / constants.MAX_FPS, name="screen_update",
+                               callback=self._on_timer_update, pause=True)  # fmt: skip
+            timer._start()
+            self._timers.add(timer)
+            self._frame_timer = timer
+        return timer
 
     @property
     def papp(self) -> PercolabApp:

@@ -1,4 +1,5 @@
-"""Search: full-text ``search`` as you type (debounced), results in a table."""
+"""Search: full-text ``search`` as you type (one search in flight, the latest query
+wins), results in a table."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Iterable
 from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
@@ -17,7 +17,6 @@ from tui.widgets.project_table import ProjectTable
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE_S = 0.08
 RESULT_LIMIT = 25  # about a screenful: fewer rows, faster repaint per keystroke
 
 
@@ -33,7 +32,8 @@ class SearchScreen(PercolabScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._timer: Timer | None = None
+        self._in_flight = False  # a search RPC is out
+        self._again = False  # the query changed meanwhile: search again when it is back
         self.query_text = ""
 
     def compose_body(self) -> Iterable[Widget]:
@@ -46,9 +46,13 @@ class SearchScreen(PercolabScreen):
 
     @on(Input.Changed, "#search-input")
     def _changed(self, event: Input.Changed) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(DEBOUNCE_S, self.reload)
+        """Search at once; while a search is out, once more when it is back, for the query
+        as it is by then. No added wait for any key, and at most one search in flight however
+        fast the keys come (key repeat, a paste)."""
+        if self._in_flight:
+            self._again = True
+        else:
+            self.reload()
 
     @on(Input.Submitted, "#search-input")
     def _submitted(self) -> None:
@@ -56,20 +60,30 @@ class SearchScreen(PercolabScreen):
         self.action_focus_results()
 
     def reload(self) -> None:
+        self._again = False
         self.run_search(self.query_one("#search-input", Input).value.strip())
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def run_search(self, text: str) -> None:
         info = self.query_one("#search-info", Static)
         table = self.query_one(ProjectTable)
-        if not text:
+        if not text:  # an empty query asks the node nothing
             table.show_page([], set())
-            info.update("Type to search titles, summaries, bodies and tags.")
+            info.update("Type to search titles, summaries, bodies and tags.", layout=False)
             return
-        results = await self.rpc("search", query=text, limit=RESULT_LIMIT)
+        self._in_flight = True
+        try:
+            results = await self.rpc("search", query=text, limit=RESULT_LIMIT)
+        finally:
+            self._in_flight = False
+        if self._again:  # keys came meanwhile: their query, not this stale one, is shown
+            self.reload()
+            return
         self.query_text = text
         table.show_page(results, set())
-        info.update(f"{len(results)} result{'s' if len(results) != 1 else ''} for “{escape(text)}”")
+        # one line (fixed height in the CSS): a repaint of the line, not a layout of the screen
+        info.update(f"{len(results)} result{'s' if len(results) != 1 else ''} for “{escape(text)}”",
+                    layout=False)  # fmt: skip
 
     def action_focus_query(self) -> None:
         self.query_one("#search-input", Input).focus()

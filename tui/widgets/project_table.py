@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.coordinate import Coordinate
+from textual._segment_tools import line_crop
+from textual.geometry import Region
+from textual.render import measure
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -19,12 +22,40 @@ NEW_STYLE = "bold green"
 NEW_MARK = "●"
 CELL_CACHE_MAX = 4096  # rendered cells kept across pages (a page is ~200 cells)
 
-ROW_CACHE_MAX = 512  # rendered row lines
+ROW_CACHE_MAX = 512  # fill styles after the last column
+LINE_CACHE_MAX = 1024  # finished lines (a screenful is ~40) for the same widths etc.
+PASS_CACHE_MAX = 16  # sets of finished lines (by widths, styles, scroll)
 
 SegmentLines = list[list[Segment]]
-RowLines = tuple[SegmentLines, SegmentLines]  # DataTable's (fixed cells, scrollable cells)
 NULL_STYLE = Style.null()
 _JOIN = Text("\n")
+
+
+class _Settings(NamedTuple):
+    """The table's reactive settings a rendered cell depends on (read once a pass)."""
+
+    show_cursor: bool
+    show_hover_cursor: bool
+    pseudo_class_state: object
+    cell_padding: int
+    foreground_css: bool
+    background_css: bool
+    fixed_rows: int
+    fixed_columns: int
+    header_height: int
+
+
+class _Pass(NamedTuple):
+    """What every line of a render pass shares."""
+
+    key: tuple[object, ...]  # (base style, x1, x2, width, widths, settings)
+    base_style: Style
+    settings: _Settings
+    widths: tuple[int, ...]
+    width: int
+    cursor_row: int
+    hover_row: int
+    lines: dict[tuple[object, ...], Strip]  # the finished lines cached for this key
 
 
 def _text_key(text: Text) -> tuple[object, ...]:
@@ -48,11 +79,13 @@ class ProjectTable(DataTable[Text]):
         # shown before. The row/column meta (for mouse clicks) is set per position.
         self._content_cache: dict[tuple[object, ...], SegmentLines] = {}
         self._meta_cache: dict[tuple[int, int], Style] = {}
-        # Rendered row lines keyed the same way (contents, widths, cursor/hover on the row):
-        # any row index (re-tagged with its own meta), and at their row index.
-        self._row_protos: dict[tuple[object, ...], tuple[int, RowLines]] = {}
-        self._row_lines: dict[tuple[object, ...], RowLines] = {}
+        # Finished lines by what every line shares (styles, widths...), then by what the
+        # row shows (cells, cursor/hover on the row).
+        self._strips: dict[tuple[object, ...], dict[tuple[object, ...], Strip]] = {}
         self._row_styles: dict[tuple[int, object], Style] = {}
+        self._extend_styles: dict[tuple[object, ...], Style] = {}
+        self._text_styles: dict[str | Style, Style | None] = {}
+        self._pass: _Pass | None = None  # during render_lines
 
     def on_mount(self) -> None:
         self.add_column(" ", key="new", width=1)
@@ -66,22 +99,65 @@ class ProjectTable(DataTable[Text]):
         self.add_column("Active", key="activity")
 
     def show_page(self, items: Iterable[dict[str, Any]], new_ids: set[str]) -> None:
+        page = [(str(project["id"]), project) for project in items]
+        rows = [(pid, self._cells(project, pid in new_ids)) for pid, project in page]
+        self.projects = dict(page)
+        if self._shows(rows):
+            return  # the same rows with the same cells: nothing to redraw
         keep = self.current_id
         self.clear()
-        self.projects = {}
-        for project in items:
-            pid = str(project["id"])
-            self.projects[pid] = project
-            self.add_row(*self._cells(project, pid in new_ids), key=pid)
+        for pid, cells in rows:
+            self.add_row(*cells, key=pid)
         if keep is not None and keep in self.projects:
             self.move_cursor(row=self.get_row_index(keep))
 
+    def _shows(self, rows: list[tuple[str, list[Text]]]) -> bool:
+        """Whether the table already shows exactly ``rows`` (keys, order and cells)."""
+        if len(rows) != self.row_count or (rows and len(rows[0][1]) != len(self.columns)):
+            return False
+        for index, (pid, cells) in enumerate(rows):
+            row_key = self._row_locations.get_key(index)
+            if row_key is None or row_key.value != pid or row_key in self._new_rows:
+                return False
+            shown = self._data.get(row_key)
+            if shown is None or len(shown) != len(cells):
+                return False
+            for old, new in zip(shown.values(), cells, strict=True):
+                if not isinstance(old, Text) or _text_key(old) != _text_key(new):
+                    return False
+        return True
+
     def notify_style_update(self) -> None:
         self._content_cache.clear()
-        self._row_protos.clear()
-        self._row_lines.clear()
+        self._text_styles.clear()
+        self._strips.clear()
         self._row_styles.clear()
+        self._extend_styles.clear()
         super().notify_style_update()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable's, with one-line text cells measured directly (Rich's measure of a
+        Text is the cell length of its longest line; it was ~25 µs a cell)."""
+        rest: list[RowKey] = []
+        columns = self.ordered_columns
+        console = self.app.console
+        for row_key in new_rows:
+            row_index = self._row_locations.get(row_key)
+            if row_index is None:
+                continue
+            row = self.rows.get(row_key)
+            if row is None or row.label is not None or row.auto_height:
+                rest.append(row_key)
+                continue
+            cells = self._get_row_renderables(row_index).cells
+            for column, cell in zip(columns, cells, strict=False):
+                if isinstance(cell, Text):  # what Text.__rich_measure__ gives as its maximum
+                    width = max((cell_len(line) for line in cell.plain.splitlines()), default=0)
+                else:
+                    width = measure(console, cell, 1)
+                if width > column.content_width:
+                    column.content_width = width
+        super()._update_dimensions(rest)  # the other rows, then the virtual size
 
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
         """DataTable's row style (a CSS component style, costly to compute), cached."""
@@ -106,67 +182,120 @@ class ProjectTable(DataTable[Text]):
             self._meta_cache[(row_index, column_index)] = meta
         return meta
 
-    def _render_line_in_row(
-        self,
-        row_key: RowKey,
-        line_no: int,
-        base_style: Style,
-        cursor_location: Coordinate,
-        hover_location: Coordinate,
-    ) -> RowLines:
-        """DataTable's row line, cached by what the row shows (see ``_render_cell``)."""
+    def _settings(self) -> _Settings:
+        """What every cell's rendering depends on besides its content."""
+        return _Settings(
+            self.show_cursor, self._show_hover_cursor, self._pseudo_class_state,
+            self.cell_padding, self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css", self.fixed_rows, self.fixed_columns,
+            self.header_height,
+        )  # fmt: skip
+
+    def _current_pass(self, base_style: Style, x1: int, x2: int) -> _Pass:
+        """What every line of a render pass shares (computed once in ``render_lines``)."""
+        current = self._pass
+        if current is not None and current.key[:3] == (base_style, x1, x2):
+            return current
+        settings = self._settings()
+        widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
+        width = self.size.width
+        key = (base_style, x1, x2, width, widths, settings)
+        lines = self._strips.get(key)
+        if lines is None:
+            if len(self._strips) >= PASS_CACHE_MAX:
+                self._strips.clear()
+            lines = self._strips[key] = {}
+        return _Pass(key, base_style, settings, widths, width, self.cursor_coordinate.row,
+                     self.hover_coordinate.row, lines)  # fmt: skip
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pseudo_class_state = self.get_pseudo_class_state()
+        # The widget's style (walked up the DOM), the settings and column widths: once.
+        scroll_x = self.scroll_offset.x
+        self._pass = self._current_pass(self.rich_style, scroll_x, scroll_x + self.size.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    def render_line(self, y: int) -> Strip:
+        """DataTable's (without fixed rows), with the widget style computed once a pass."""
+        if self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        base_style = self._pass.base_style if self._pass is not None else self.rich_style
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, base_style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's line, cached by what the row shows (cells, widths, cursor/hover on
+        the row, styles) rather than by DataTable's update count, which every new page
+        changes; rows of one-line text cells are assembled here (see ``_render_cell``)."""
         if (
             self.cursor_type != "row"
             or self.fixed_columns
             or (self._labelled_row_exists and self.show_row_labels)
         ):
-            return super()._render_line_in_row(
-                row_key, line_no, base_style, cursor_location, hover_location
-            )
+            return super()._render_line(y, x1, x2, base_style)
+        current = self._current_pass(base_style, x1, x2)
+        width = current.width
+        try:
+            row_key, _line_no = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
         located = self._row_locations.get(row_key)
         row_index = -1 if located is None else located  # -1: the header
-        cells = self._get_row_renderables(row_index).cells
-        if not all(isinstance(cell, Text) for cell in cells):
-            return super()._render_line_in_row(
-                row_key, line_no, base_style, cursor_location, hover_location
-            )
         row = self.rows.get(row_key)
-        key = (
-            tuple(_text_key(cast(Text, cell)) for cell in cells),
-            tuple(column.get_render_width(self) for column in self.ordered_columns),
-            row_index == -1, row_index < self.fixed_rows, row_index % 2,
-            row.height if row is not None else self.header_height, line_no, self.size.width,
-            base_style, cursor_location.row == row_index, hover_location.row == row_index,
-            self.show_cursor, self._show_hover_cursor, self._pseudo_class_state,
-            self.cell_padding, self.cursor_foreground_priority,
-            self.cursor_background_priority,
-        )  # fmt: skip
-        lines = self._row_lines.get((key, row_index))
-        if lines is not None:
-            return lines
-        proto = self._row_protos.get(key)
-        if proto is None:
-            lines = super()._render_line_in_row(
-                row_key, line_no, base_style, cursor_location, hover_location
-            )
-            if len(self._row_protos) >= ROW_CACHE_MAX:
-                self._row_protos.clear()
-            self._row_protos[key] = (row_index, lines)
-        elif proto[0] == row_index:
-            lines = proto[1]
-        else:  # the same row shown at another index: set its row/column meta
-            fixed, scrollable = proto[1]
-            metas = [self._meta(row_index, column) for column in range(len(cells))]
-            metas.append(self._meta(row_index, 0))  # the fill after the last column
-            lines = fixed, [
-                [Segment(text, None if control else (style or NULL_STYLE) + meta, control)
-                 for text, style, control in segments]
-                for meta, segments in zip(metas, scrollable, strict=True)
-            ]  # fmt: skip
-        if len(self._row_lines) >= ROW_CACHE_MAX:
-            self._row_lines.clear()
-        self._row_lines[(key, row_index)] = lines
-        return lines
+        settings = current.settings
+        height = settings.header_height if row is None else row.height
+        cells = self._get_row_renderables(row_index).cells
+        if height != 1 or not all(isinstance(cell, Text) for cell in cells):
+            return super()._render_line(y, x1, x2, base_style)
+        texts = cast("list[Text]", cells)
+        cursor = current.cursor_row == row_index
+        hover = current.hover_row == row_index
+        keys = [_text_key(text) for text in texts]
+        key = (tuple(keys), row_index, cursor, hover)
+        strip = current.lines.get(key)
+        if strip is not None:
+            return strip
+        widths = current.widths
+        row_style = self._get_row_style(row_index, base_style)
+        segments: list[Segment] = []
+        for column_index, text in enumerate(texts):
+            segments += self._cell(text, keys[column_index], row_index, column_index, row_style,
+                                   widths[column_index], cursor, hover, settings)[0]  # fmt: skip
+        total = sum(widths)
+        extend = self._extend_style(row_index, row_style, cursor, hover, settings)
+        segments.append(Segment(" " * max(0, width - total), extend))
+        if x1 == 0 and x2 == width and total <= width:  # no crop, no padding: as below
+            strip = Strip(Segment.simplify(segments), width)
+        else:
+            strip = Strip(line_crop(segments, x1, x2, width))
+            strip = strip.adjust_cell_length(width, base_style).simplify()
+        if len(current.lines) >= LINE_CACHE_MAX:
+            current.lines.clear()
+        current.lines[key] = strip
+        return strip
+
+    def _extend_style(
+        self, row_index: int, row_style: Style, cursor: bool, hover: bool, settings: _Settings
+    ) -> Style:
+        """The style of the space after the last column (as DataTable's, with a row cursor)."""
+        key = (row_index, row_style, cursor, hover, settings)
+        style = self._extend_styles.get(key)
+        if style is None:
+            extend_style, _ = self._get_styles_to_render_cell(
+                row_index == -1, False, False, hover, cursor, settings.show_cursor,
+                settings.show_hover_cursor, False, False,
+            )  # fmt: skip
+            style = row_style + extend_style
+            style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+            if len(self._extend_styles) >= ROW_CACHE_MAX:
+                self._extend_styles.clear()
+            self._extend_styles[key] = style
+        return style
 
     def _render_cell(
         self,
@@ -186,31 +315,52 @@ class ProjectTable(DataTable[Text]):
         text that fits is rendered straight to segments; anything else goes to DataTable.
         The row/column meta that mouse clicks read is added per position.
         """
-        is_header = row_index == -1
         if column_index < 0:  # a row label (none here)
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cell = self._get_row_renderables(row_index).cells[column_index]
-        row_key = self._row_locations.get_key(row_index)
-        row = self.rows.get(row_key) if row_key is not None else None
-        height = self.header_height if is_header else (row.height if row is not None else 0)
+        settings = self._settings()
+        if row_index == -1:
+            height = settings.header_height
+        else:
+            row_key = self._row_locations.get_key(row_index)
+            row = self.rows.get(row_key) if row_key is not None else None
+            height = row.height if row is not None else 0
         if not isinstance(cell, Text) or height != 1:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        fixed = not is_header and (row_index < self.fixed_rows or column_index < self.fixed_columns)
-        key = (
-            _text_key(cell), is_header, fixed, base_style, width, cursor, hover, self.show_cursor,
-            self._show_hover_cursor, self._pseudo_class_state, self.cell_padding,
-            self.cursor_foreground_priority, self.cursor_background_priority,
-        )  # fmt: skip
+        return self._cell(cell, _text_key(cell), row_index, column_index, base_style, width,
+                          cursor, hover, settings)  # fmt: skip
+
+    def _cell(
+        self,
+        cell: Text,
+        text_key: tuple[object, ...],
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+        settings: _Settings,
+    ) -> SegmentLines:
+        """A one-line text cell (height 1), from the content cache, with its meta."""
+        is_header = row_index == -1
+        fixed = not is_header and (
+            row_index < settings.fixed_rows or column_index < settings.fixed_columns
+        )
+        key = (text_key, is_header, fixed, base_style, width, cursor, hover, settings)
         lines = self._content_cache.get(key)
         if lines is None:
             if len(self._content_cache) >= CELL_CACHE_MAX:
                 self._content_cache.clear()
-            lines = self._render_text_cell(cell, is_header, fixed, base_style, width, cursor, hover)
+            lines = self._render_text_cell(
+                cell, is_header, fixed, base_style, width, cursor, hover, settings
+            )
             if lines is None:
                 lines = super()._render_cell(
                     row_index, column_index, base_style, width, cursor, hover
                 )
-            self._content_cache[key] = lines
+            # joined (same style) as Strip.simplify would join them in the finished line
+            lines = self._content_cache[key] = [list(Segment.simplify(line)) for line in lines]
         meta = self._meta(row_index, column_index)
         return [
             [Segment(text, None if control else (style or NULL_STYLE) + meta, control)
@@ -227,10 +377,11 @@ class ProjectTable(DataTable[Text]):
         width: int,
         cursor: bool,
         hover: bool,
+        settings: _Settings,
     ) -> SegmentLines | None:
         """What DataTable renders for a one-line, left/default-justified ``cell`` that fits
         in ``width`` (without the row/column meta); None for any other cell."""
-        padding = self.cell_padding
+        padding = settings.cell_padding
         inner = width - 2 * padding
         plain = cell.plain
         if (
@@ -246,13 +397,21 @@ class ProjectTable(DataTable[Text]):
             fixed,
             hover,
             cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+            settings.show_cursor,
+            settings.show_hover_cursor,
+            settings.foreground_css,
+            settings.background_css,
         )
         # Text.__rich_console__ renders the text joined into one: its style becomes a span.
-        segments = [seg for seg in _JOIN.join([cell]).render(self.app.console) if seg.text]
+        # Without spans that is one segment in the text's own style (cached per style).
+        if cell.spans:
+            segments = [seg for seg in _JOIN.join([cell]).render(self.app.console) if seg.text]
+        elif not plain:
+            segments = []
+        elif not cell.style:
+            segments = [Segment(plain)]
+        else:
+            segments = [Segment(plain, self._text_style(cell.style))]
         pad = Segment(" " * padding, NULL_STYLE)
         line = [pad, *segments] if padding else segments
         if inner > cell_len(plain):
@@ -260,6 +419,13 @@ class ProjectTable(DataTable[Text]):
         if padding:
             line.append(pad)
         return [list(Segment.apply_style(line, base_style + component_style, post_style))]
+
+    def _text_style(self, style: str | Style) -> Style | None:
+        """The style Rich renders a span-less Text styled ``style`` in (see above)."""
+        if style not in self._text_styles:
+            probe = [seg for seg in _JOIN.join([Text("x", style=style)]).render(self.app.console)]
+            self._text_styles[style] = probe[0].style
+        return self._text_styles[style]
 
     def _cells(self, project: dict[str, Any], new: bool) -> list[Text]:
         style = NEW_STYLE if new else ""
