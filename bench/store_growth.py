@@ -53,10 +53,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=WRITE_BATCH_OBJECTS)
-    ap.add_argument("--quick", action="store_true", help="300k objects (under a minute)")
+    ap.add_argument("--quick", action="store_true", help="200k objects (under a minute)")
     ap.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     args = ap.parse_args()
-    n = 300_000 if args.quick else args.n
+    n = 200_000 if args.quick else args.n
     raws = generate(n, sign=unsigned)
     tmp = Path(tempfile.mkdtemp(prefix="percolab-growth-"))
     chunks: list[dict[str, float]] = []
