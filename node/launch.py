@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How long `percolab` waits for its embedded node's control socket.
 NODE_START_TIMEOUT_S = 30.0
+# A CLI command (status, post...) holds the data directory while it reads or writes the store
+# itself: a node started meanwhile waits for it this long rather than failing at once.
+DATA_DIR_WAIT_S = 10.0
 
 
 def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -72,15 +75,35 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
         mdns=cfg.mdns and not args.no_mdns,
         http=http,
     )
-    with data_dir_lock(data_dir) as free:
-        if not free:
+    deadline, waited = time.monotonic() + DATA_DIR_WAIT_S, False
+    while True:
+        with data_dir_lock(data_dir) as free:
+            if free:
+                store = Store(data_dir / STORE_DIR)
+                try:
+                    trio.run(serve_until_signal, opts, store)
+                finally:
+                    store.close()
+                return 0
+        # Held: by a node (its socket answers), or by a CLI command for a moment.
+        if _socket_answers(data_dir / SOCKET_FILE) or time.monotonic() > deadline:
             raise ConfigError(f"a node is already running for {data_dir}")
-        store = Store(data_dir / STORE_DIR)
+        if not waited:
+            log.info("%s is in use by a command; waiting for it (up to %.0f s)",
+                     data_dir, DATA_DIR_WAIT_S)  # fmt: skip
+            waited = True
+        time.sleep(0.05)
+
+
+def _socket_answers(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as s:
         try:
-            trio.run(serve_until_signal, opts, store)
-        finally:
-            store.close()
-    return 0
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import PERCOLAB, NodeProc
+from node.backend import RpcBackend, data_dir_lock
+from tests.integration.nodes import PERCOLAB, NodeProc, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,41 @@ def test_second_node_on_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert node.call("status")["running"]
     finally:
         node.stop()
+
+
+def test_a_node_waits_for_a_command_holding_the_data_dir(tmp_path: Path) -> None:
+    """`percolab status` (or any command) opens the store itself while no node runs: a node
+    started at that moment waits for the directory instead of exiting."""
+    node = NodeProc(tmp_path / "a", "a")
+    node.init()
+    log = node.data_dir / "node.log"
+    cmd = [PERCOLAB, "--data-dir", str(node.data_dir), "node", "--listen",
+           "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-http"]  # fmt: skip
+    with data_dir_lock(node.data_dir) as free:  # what a command holds while it runs
+        assert free
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def waiting() -> bool:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            return log.exists() and "waiting for it" in log.read_text()
+
+        wait_until(waiting, 60, "the node waiting for the data directory")
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                rpc = RpcBackend(node.data_dir / "node.sock")
+            except OSError:
+                return False
+            try:
+                return bool(rpc.call("status")["running"])
+            finally:
+                rpc.close()
+
+        wait_until(up, 60, "the node up once the command let go")
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
 
 
 def test_tui_without_a_running_node_is_a_clear_error(tmp_path: Path) -> None:
