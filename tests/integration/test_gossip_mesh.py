@@ -62,6 +62,10 @@ def test_kill9_restart_keeps_peer_id_data_and_reconnects(tmp_path: Path) -> None
         wait_until(lambda: _meshed(b, lab_topic(bytes.fromhex(lab)), 1), DELIVERY_TIMEOUT_S,
                    "b to join the lab mesh")  # fmt: skip
         pids = [b.call("post", lab=lab, title=f"Idea {i}") for i in range(5)]
+        # Let the two sets converge first (profiles, the lab, the posts), so that nothing
+        # arrives between this status and the kill, or after the restart.
+        wait_until(lambda: a.call("status")["digest"] == b.call("status")["digest"],
+                   DELIVERY_TIMEOUT_S, "a and b to hold the same objects")  # fmt: skip
         before = b.call("status")
         peer_id = before["peer_id"]
 
