@@ -8,7 +8,7 @@ is the hash of the bytes, so a known id means these exact bytes were verified be
 re-delivery costs one hash and one lookup. Bad objects are rejected with a typed reason; the
 good objects of the same batch are kept.
 
-Large calls run as a three-stage pipeline over batches of BATCH_OBJECTS: this thread hashes
+Large calls run as a pipeline over batches of BATCH_OBJECTS: this thread hashes
 batch N+CHECKS_AHEAD and sorts out known ids and copies, worker processes decode, validate and
 verify the batches in between (node/check_pool.py: the same checks, off this interpreter's
 GIL), this thread then collects batch N's verdicts and decodes its good bytes, and a writer
@@ -45,7 +45,7 @@ BATCH_OBJECTS = 1000
 # hash-keyed indexes (ids, by_target, label_target) dirty ~one page per object once they are
 # larger than a batch, and a commit of 4000 shares those pages: write_batch at 100k stored
 # went from 83 to 48 us an object (docs/ingest.md). The cost: a small call waits behind at
-# most one such transaction (~0.2 s), and a crash loses at most 4000 unconfirmed objects.
+# most one such transaction, and a crash loses at most one (unconfirmed: sync fetches it again).
 WRITE_BATCH_OBJECTS = 4000
 # While the writer is still busy with earlier transactions, the next one grows instead of
 # queueing (group commit), up to this: a commit's pages are shared by more objects exactly
