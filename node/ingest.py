@@ -109,7 +109,8 @@ class Ingest:
         pooled = len(raws) >= PARALLEL_CHECK_MIN and self._pool.acquire()
         try:
             if len(raws) <= BATCH_OBJECTS:  # one batch: no hand-off to the writer
-                part, good = IngestResult(), _Good()
+                part = IngestResult()
+                good: _Good = []
                 self._checked(self._prepare(raws, 0, call, pooled), call, part, good)
                 self._deliver(result, self._store(part, good))
             else:
@@ -129,7 +130,8 @@ class Ingest:
         checking: deque[_Prepared] = deque()  # with the workers, verdicts not collected yet
         per_write = max(1, WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
         most_per_write = max(per_write, MAX_WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
-        part, good, batches = IngestResult(), _Good(), 0
+        part, batches = IngestResult(), 0
+        good: _Good = []
         try:
             for start in range(0, len(raws), BATCH_OBJECTS):
                 checking.append(
@@ -149,7 +151,7 @@ class Ingest:
                     ):
                         continue
                     inflight.append(self._writer.submit(self._store, part, good))
-                    part, good, batches = IngestResult(), _Good(), 0
+                    part, good, batches = IngestResult(), [], 0
                     while len(inflight) >= MAX_WRITES_IN_FLIGHT:
                         self._deliver(result, inflight.popleft().result())
             while inflight:

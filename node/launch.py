@@ -107,18 +107,13 @@ def _socket_answers(path: Path) -> bool:
 
 
 def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ConfigError(f"the node exited at start (code {proc.returncode}); see its log")
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(str(path))
-                return
-        except OSError:
-            time.sleep(0.05)
+        if _socket_answers(path):
+            return
+        time.sleep(0.05)
     raise ConfigError(f"the node did not open {path} within {timeout:.0f} s")
 
 

@@ -134,7 +134,7 @@ class Store:
 
     def count(self, txn: Any, kind: str | None = None, lab: bytes | None = None) -> int:
         """Live objects of a kind (all kinds when None); with `lab`, that lab's projects."""
-        name = f"lab:{lab.hex()}" if lab is not None else "count:" + (kind or "*")
+        name = _lab_counter(lab) if lab is not None else "count:" + (kind or "*")
         raw = txn.get(name.encode(), db=self.db["meta"])
         return U64.unpack(raw)[0] if raw else 0
 
