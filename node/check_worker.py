@@ -26,6 +26,8 @@ from protocols.objects import decode, verify
 
 _LEN = struct.Struct(">I")
 _BAD_SIGNATURE = [errors.BadSignature.code, "signature does not match the author's key"]
+# The node hashed each object already and checks never read the id: skip a SHA-256 an object.
+_UNUSED_ID = bytes(32)
 
 
 # Workers run below the node's own threads: the writer (the stage a large store waits for),
@@ -37,7 +39,7 @@ def check(raws: list[bytes], now: int) -> list[Any]:
     out: list[Any] = []
     for raw in raws:
         try:
-            obj = decode(raw)
+            obj = decode(raw, oid=_UNUSED_ID)
             kinds.validate(obj, now)
         except errors.ObjectError as exc:
             out.append([exc.code, str(exc)])

@@ -49,10 +49,11 @@ BATCH_OBJECTS = 1000
 WRITE_BATCH_OBJECTS = 4000
 # While the writer is still busy with earlier transactions, the next one grows instead of
 # queueing (group commit), up to this: a commit's pages are shared by more objects exactly
-# when the store is large and commits are slow. At 1M stored: 87 -> 70 us an object
-# from 4000 to 8000-16000 a transaction (docs/ingest.md). A small call waits behind at most
-# one such transaction (~1 s at 1M stored).
-MAX_WRITE_BATCH_OBJECTS = 16000
+# when the store is large and commits are slow. At 1M stored, write_batch per object:
+# 87 us at 4000 a transaction, ~70 at 16000, 56-63 at 32000; 64000 was slower again (LMDB
+# spills dirty pages past 128k of them). docs/ingest.md. A small call waits behind at most
+# one such transaction (~2 s at 1M stored).
+MAX_WRITE_BATCH_OBJECTS = 32000
 # Batches smaller than this are checked inline: a hand-off to the workers costs more.
 PARALLEL_CHECK_MIN = 64
 # Object-checking processes for large batches (0: always inline).

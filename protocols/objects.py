@@ -53,6 +53,19 @@ class SignedObject:
         return self.id.hex()
 
 
+_new_object = object.__new__
+
+
+def _built(
+    v: int, kind: str, author: bytes, ts: int, body: Any, sig: bytes, raw: bytes, oid: bytes
+) -> SignedObject:
+    """A SignedObject without the frozen dataclass's `__init__` (one `object.__setattr__`
+    per field: 1.5 us against 0.7, and every ingested object is built twice)."""
+    obj: SignedObject = _new_object(SignedObject)
+    obj.__dict__.update(v=v, kind=kind, author=author, ts=ts, body=body, sig=sig, raw=raw, id=oid)
+    return obj
+
+
 def canonical(value: Any) -> Any:
     """Return `value` with every map's keys in canonical order, recursively.
 
@@ -164,14 +177,14 @@ def decode(raw: bytes, *, oid: bytes | None = None) -> SignedObject:
         raise errors.Undecodable(f"cannot re-encode object: {exc}") from exc
     if again != raw:
         raise errors.NonCanonical("bytes are not the canonical encoding of this object")
-    return SignedObject(v, kind, author, ts, body, sig, raw, oid or object_id(raw))
+    return _built(v, kind, author, ts, body, sig, raw, oid or object_id(raw))
 
 
 def decode_checked(raw: bytes, oid: bytes) -> SignedObject:
     """Decode bytes that `decode`, validation and `verify` already accepted (in another
     process: node/check_worker.py), without repeating their checks."""
     v, kind, author, ts, body, sig = msgpack.unpackb(raw, raw=False, use_list=True)
-    return SignedObject(v, kind, author, ts, body, sig, raw, oid)
+    return _built(v, kind, author, ts, body, sig, raw, oid)
 
 
 def signed_message(obj: SignedObject) -> bytes:
