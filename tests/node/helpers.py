@@ -110,6 +110,7 @@ def check_consistency(store: Store) -> list[str]:
         labels_db = {k.decode(): U64.unpack(v)[0] for k, v in txn.cursor(db=db["labels"])}
         by_label = set(dict(txn.cursor(db=db["by_label"])))
         label_target = dict(txn.cursor(db=db["label_target"]))
+        orphan_tags = dict(txn.cursor(db=db["orphan_tags"]))
         meta = dict(txn.cursor(db=db["meta"]))
 
     live: dict[bytes, SignedObject] = {}
@@ -193,6 +194,13 @@ def check_consistency(store: Store) -> list[str]:
         if target in projects:
             for label in o.body["labels"]:
                 expected["tagwords"][label.encode() + b"\0" + ids[target] + seq] = b""
+    # orphan_tags: live tags whose target is no live project; those whose target is not
+    # stored at all must be there (a tag on a since-withdrawn project may be or not).
+    orphans = set(orphan_tags)
+    maybe = {o.body["target"] + seq for seq, o in live_tags if o.body["target"] not in projects}
+    must = {o.body["target"] + seq for seq, o in live_tags if o.body["target"] not in ids}
+    problems += [f"orphan_tags: stale entry {k.hex()}" for k in orphans - maybe]
+    problems += [f"orphan_tags: missing entry {k.hex()}" for k in must - orphans]
     label_counts: dict[str, int] = {}
     for key in tags_per_label_target:
         label = key[:-33].decode()

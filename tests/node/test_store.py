@@ -381,6 +381,37 @@ def test_search_by_label_when_the_tag_arrived_first(svc: Service, ingest: Ingest
     assert [h["id"] for h in svc.call("search", {"query": "kitchen"})] == [p.id.hex()]
 
 
+def test_a_store_from_before_orphan_tags_finds_its_early_tags(tmp_path: Path) -> None:
+    """A store made before the orphan_tags index gets it filled once, when opened: a tag
+    that came before its project still makes that project a search result."""
+    ada = member("ada")
+    lab = ada.lab()
+    p, q = ada.project(lab, "Oven"), ada.project(lab, "Kiln")
+    early = ada.tag(p, "kitchen")
+    store = Store(tmp_path / "old")
+    ingest = Ingest(store, check_workers=0)
+    put(ingest, lab, q, early, ada.tag(q, "kitchen"))
+    with store.env.begin(write=True) as txn:  # as an older version left it
+        assert txn.stat(store.db["orphan_tags"])["entries"] == 1
+        txn.drop(store.db["orphan_tags"], delete=False)
+        txn.delete(b"orphan_tags:v1", db=store.db["meta"])
+    ingest.close()
+    store.close()
+    store = Store(tmp_path / "old")
+    ingest = Ingest(store, check_workers=0)
+    with store.read() as txn:
+        assert txn.stat(store.db["orphan_tags"])["entries"] == 1  # the early tag only
+    assert check_consistency(store) == []
+    put(ingest, p)
+    svc = Service(tmp_path / "data", store, ingest)
+    assert [h["id"] for h in svc.call("search", {"query": "kitchen"})] == [p.id.hex(), q.id.hex()]
+    with store.read() as txn:
+        assert txn.stat(store.db["orphan_tags"])["entries"] == 0  # adopted
+    assert check_consistency(store) == []
+    ingest.close()
+    store.close()
+
+
 # ---- consistency of mixed histories ---------------------------------------------------------
 
 
