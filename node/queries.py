@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from node import word_index
-from node.store import U64, Store
+from node.store import U64, Store, prefix_keys
 from protocols.objects import SignedObject
 from protocols.search import query_words
 
@@ -103,7 +103,7 @@ class Views:
 
     def about(self, target: bytes) -> Iterator[SignedObject]:
         """Live comments, tags (and other kinds) whose target is `target`, oldest first."""
-        for key in _prefix_keys(self.txn, self.store.db["by_target"], target):
+        for key in prefix_keys(self.txn, self.store.db["by_target"], target):
             o = self.store.get_seq(self.txn, key[-8:])
             if o is not None:
                 yield o
@@ -125,36 +125,6 @@ class Views:
         return tags, roots
 
 
-def _prefix_keys(
-    txn: Any, db: Any, prefix: bytes, *, reverse: bool = False, after: bytes | None = None
-) -> Iterator[bytes]:
-    """Keys starting with `prefix`, ascending (or descending), strictly past `after`."""
-    cur = txn.cursor(db=db)
-    if not reverse:
-        if not cur.set_range(after + b"\0" if after else prefix):
-            return
-        for key in cur.iternext(values=False):
-            if not key.startswith(prefix):
-                return
-            yield key
-        return
-    if after is not None:
-        found = cur.set_range(after)
-        ok = cur.prev() if found else cur.last()
-    else:
-        upper = _next_prefix(prefix)
-        found = cur.set_range(upper) if upper else False
-        ok = cur.prev() if found else cur.last()
-    if not ok:
-        return
-    for key in cur.iterprev(values=False):
-        if not key.startswith(prefix):
-            if key < prefix:
-                return
-            continue
-        yield key
-
-
 def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) pairs whose key starts with `prefix`, ascending."""
     cur = txn.cursor(db=db)
@@ -164,17 +134,6 @@ def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, byt
         if not key.startswith(prefix):
             return
         yield key, value
-
-
-def _next_prefix(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with `prefix`."""
-    p = bytearray(prefix)
-    while p and p[-1] == 0xFF:
-        p.pop()
-    if not p:
-        return None
-    p[-1] += 1
-    return bytes(p)
 
 
 def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
@@ -191,7 +150,7 @@ def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
     if len(ref) < 8:
         raise QueryError("an id prefix needs at least 8 hex characters")
     matches = []
-    for key in _prefix_keys(txn, store.db["ids"], raw):
+    for key in prefix_keys(txn, store.db["ids"], raw):
         if key.hex().startswith(ref):
             matches.append(key)
             if len(matches) > 1:
@@ -204,7 +163,7 @@ def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
 def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) -> bytes:
     """A lab by id, id prefix or exact name (case-insensitive)."""
     wanted = ref.strip().casefold()
-    for key in _prefix_keys(txn, store.db["by_kind"], b"lab\0"):
+    for key in prefix_keys(txn, store.db["by_kind"], b"lab\0"):
         o = store.get_seq(txn, key[-8:])
         if o is not None and o.body["name"].casefold() == wanted:
             return o.id
@@ -228,17 +187,17 @@ def page_projects(
     after = bytes.fromhex(cursor) if cursor else None
     txn, db = views.txn, store.db
     if tag is not None:
-        keys = _prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after)
+        keys = prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after)
         raw_total = txn.get(tag.encode(), db=db["labels"])
         total = U64.unpack(raw_total)[0] if raw_total else 0
     elif lab is not None and order == "active":
-        keys, total = _prefix_keys(txn, db["active"], lab, reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+        keys, total = prefix_keys(txn, db["active"], lab, reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
     elif lab is not None:
-        keys, total = _prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+        keys, total = prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
     elif author is not None:
-        keys, total = _prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None
+        keys, total = prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None
     else:
-        keys, total = _prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
+        keys, total = prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
     items: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     last = None
@@ -321,7 +280,7 @@ def _newest_first(store: Store, txn: Any, prefix: bytes) -> Iterator[bytes]:
     streams: list[Iterator[bytes]] = []
     for word in words[:MAX_PREFIX_WORDS]:
         streams.append(word_index.newest_first(txn, blocks, word + b"\0"))
-        keys = _prefix_keys(txn, tags, word + b"\0", reverse=True)
+        keys = prefix_keys(txn, tags, word + b"\0", reverse=True)
         streams.append(key[-16:-8] for key in keys)  # label + 0 + project seq + tag seq
     last = None
     for seq in heapq.merge(*streams, reverse=True):

@@ -15,7 +15,7 @@ from typing import Any
 from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
-from node.store import Store
+from node.store import Store, prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
 from protocols.objects import SignedObject, decode, public_key_bytes
@@ -170,7 +170,7 @@ class Service:
             views = self._views(txn)
             labs = [
                 views.view(o)
-                for key in queries._prefix_keys(txn, self.store.db["by_kind"], b"lab\0")
+                for key in prefix_keys(txn, self.store.db["by_kind"], b"lab\0")
                 if (o := self.store.get_seq(txn, key[-8:])) is not None
             ]
         labs.sort(key=lambda v: (not v["followed"], v["name"].casefold(), v["id"]))

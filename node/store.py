@@ -362,14 +362,7 @@ class Store:
         if not self._orphans_any:
             return
         orphans = self.db["orphan_tags"]
-        cur = txn.cursor(db=orphans)
-        keys = []
-        if cur.set_range(pid):
-            for key in cur.iternext(values=False):
-                if not key.startswith(pid):
-                    break
-                keys.append(bytes(key))
-        for key in keys:
+        for key in list(prefix_keys(txn, orphans, pid)):  # deleted while we go
             txn.delete(key, db=orphans)
             tag_seq = key[32:]
             tag = self.get_seq(txn, tag_seq)
@@ -405,15 +398,8 @@ class Store:
             if txn.get(marker, db=self.db["meta"]) is not None:
                 return
         with self.env.begin(write=True) as txn:
-            cur = txn.cursor(db=self.db["by_kind"])
-            prefix = _kind_key("tag")
-            found = []
-            if cur.set_range(prefix):
-                for key in cur.iternext(values=False):
-                    if not key.startswith(prefix):
-                        break
-                    found.append(bytes(key[-8:]))
-            for tag_seq in found:
+            for key in list(prefix_keys(txn, self.db["by_kind"], _kind_key("tag"))):
+                tag_seq = bytes(key[-8:])
                 tag = self.get_seq(txn, tag_seq)
                 target = tag.body.get("target") if tag is not None else None
                 if isinstance(target, bytes) and self._project_seq(txn, target) is None:
@@ -453,6 +439,47 @@ class Store:
                         break
                     out.append((key.decode(), value))
         return out
+
+
+def prefix_keys(
+    txn: Any, db: Any, prefix: bytes, *, reverse: bool = False, after: bytes | None = None
+) -> Iterator[bytes]:
+    """Keys starting with `prefix`, ascending (or descending), strictly past `after`."""
+    cur = txn.cursor(db=db)
+    if not reverse:
+        if not cur.set_range(after + b"\0" if after else prefix):
+            return
+        for key in cur.iternext(values=False):
+            if not key.startswith(prefix):
+                return
+            yield key
+        return
+    if after is not None:
+        found = cur.set_range(after)
+        ok = cur.prev() if found else cur.last()
+    else:
+        upper = _next_prefix(prefix)
+        found = cur.set_range(upper) if upper else False
+        ok = cur.prev() if found else cur.last()
+    if not ok:
+        return
+    for key in cur.iterprev(values=False):
+        if not key.startswith(prefix):
+            if key < prefix:
+                return
+            continue
+        yield key
+
+
+def _next_prefix(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with `prefix`."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)
 
 
 _LAB_COUNTERS: dict[bytes, str] = {}

@@ -12,7 +12,7 @@ from typing import Any
 
 from node import queries
 from node.service import Service
-from node.store import Store
+from node.store import Store, prefix_keys
 
 # Keys under which results nest object views (see docs/rpc.md and this package's results).
 _NESTED = ("items", "project", "tags", "comments", "replies", "object")
@@ -87,7 +87,7 @@ def _page(
     last: bytes | None = None
     with store.read() as txn:
         views = queries.Views(store, txn, service.follows())
-        keys = queries._prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
+        keys = prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
         for n, key in enumerate(keys):
             if n >= MAX_PAGE_SCAN:
                 break
