@@ -33,6 +33,11 @@ from protocols import kinds, objects
 
 TARGET_RATIO = 0.8
 CHUNK = 100_000  # objects per ingest call: the rate is also reported per chunk
+# This machine's verify speed drifts by +-20% within tens of seconds, by itself (measured: 5 s
+# samples of one verify loop ranged 9.3k-13.4k/s over two minutes). So the raw rate is sampled
+# before the run, between its chunks (when the pipeline is idle) and after it; the ratio uses
+# the mean of those samples, and each chunk is also compared with the samples either side.
+PROBE_SECONDS = 1.0
 AUTHORS = 64
 LABS = 10
 WORDS = (
@@ -109,44 +114,60 @@ def generate(n: int, seed: int = 1, sign: Signer = objects.sign) -> list[bytes]:
     return raws[:n]
 
 
-def raw_verify_rate(raws: list[bytes], seconds: float = 2.0) -> float:
-    """One core, the binding the pipeline uses (objects.verify = libsodium crypto_sign_open)."""
-    objs = [objects.decode(r) for r in raws[: min(len(raws), 20_000)]]
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for o in objs[:2000]:
-            objects.verify(o)
-        done += min(2000, len(objs))
-    return done / (time.perf_counter() - start)
+class VerifyProbe:
+    """The raw verify rate, one core, the binding the pipeline uses (objects.verify =
+    libsodium crypto_sign_open), sampled as often as the run asks: every reading is kept."""
+
+    def __init__(self, raws: list[bytes]) -> None:
+        self.objs = [objects.decode(r) for r in raws[:2000]]
+        self.readings: list[float] = []
+
+    def __call__(self, seconds: float = PROBE_SECONDS) -> float:
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for o in self.objs:
+                objects.verify(o)
+            done += len(self.objs)
+        rate = done / (time.perf_counter() - start)
+        self.readings.append(rate)
+        return rate
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and its reaped children (the verify workers)."""
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this process, and of its reaped children (the check workers)."""
     me, kids = (
         resource.getrusage(resource.RUSAGE_SELF),
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def run_ingest(raws: list[bytes], check_workers: int) -> dict[str, float]:
+def run_ingest(
+    raws: list[bytes], check_workers: int, probe: Callable[[], float] | None = None
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="percolab-bench-"))
     try:
         store = Store(tmp / "store")
         ingest = Ingest(store, check_workers=check_workers)
         cpu0 = _cpu_s()
-        start = time.perf_counter()
-        stored, chunk_rates = 0, []
+        stored, chunk_rates, chunk_sizes, ingest_s, probe_cpu = 0, [], [], 0.0, 0.0
         for i in range(0, len(raws), CHUNK):  # the rate per 100k: does it hold as we grow?
+            if probe is not None and i:
+                c = _cpu_s()[0]
+                probe()  # between calls: the workers and the writer are idle
+                probe_cpu += _cpu_s()[0] - c
             t = time.perf_counter()
             result = ingest.ingest(raws[i : i + CHUNK], now=2**47)
+            ingest_s += time.perf_counter() - t
             chunk_rates.append(len(raws[i : i + CHUNK]) / (time.perf_counter() - t))
+            chunk_sizes.append(len(raws[i : i + CHUNK]))
             assert not result.rejected, result.rejected[:3]
             stored += len(result.stored)
-        elapsed = time.perf_counter() - start
+        elapsed = ingest_s  # the probes' seconds are not ingest time
         assert stored == len(raws)
         ingest.close()  # reaps the verify workers, so their CPU time is counted
-        cpu = _cpu_s() - cpu0
+        cpu1 = _cpu_s()
+        node_cpu, workers_cpu = cpu1[0] - cpu0[0] - probe_cpu, cpu1[1] - cpu0[1]
         ingest = Ingest(store, check_workers=check_workers)
         again = time.perf_counter()
         known = ingest.ingest(raws[:10_000], now=2**47)
@@ -156,7 +177,9 @@ def run_ingest(raws: list[bytes], check_workers: int) -> dict[str, float]:
         store.close()
         size = sum(f.stat().st_size for f in (tmp / "store").iterdir())
         return {"rate": len(raws) / elapsed, "seconds": elapsed, "reingest_rate": reingest,
-                "cpu_us_per_object": 1e6 * cpu / len(raws),
+                "cpu_us_per_object": 1e6 * (node_cpu + workers_cpu) / len(raws),
+                "node_cpu_us_per_object": 1e6 * node_cpu / len(raws),
+                "chunk_rates": chunk_rates, "chunk_sizes": chunk_sizes,
                 "disk_bytes": size, "first_chunk_rate": chunk_rates[0],
                 "last_chunk_rate": chunk_rates[-1]}  # fmt: skip
     finally:
@@ -175,12 +198,20 @@ def main() -> None:
     raws = generate(n)
     gen_s = time.perf_counter() - t
     payload = sum(map(len, raws))
-    # This machine's speed drifts by tens of percent within minutes: measure the raw verify
-    # rate just before and just after the pipelined run, and compare with their mean.
-    verify_before = raw_verify_rate(raws)
-    piped = run_ingest(raws, CHECK_WORKERS)
-    verify_after = raw_verify_rate(raws)
-    verify = (verify_before + verify_after) / 2
+    probe = VerifyProbe(raws)
+    verify_before = probe(2 * PROBE_SECONDS)
+    piped = run_ingest(raws, CHECK_WORKERS, probe)
+    verify_after = probe(2 * PROBE_SECONDS)
+    # Chunk k ran between readings k and k+1, so the machine's verify rate during it is
+    # taken as their mean. The raw rate of the run is then N over the seconds one core would
+    # have spent verifying each chunk at its own moment's speed: the ratio compares the same
+    # work over the same minutes (a plain mean of the readings over-weights fast moments).
+    around = [
+        (probe.readings[k] + probe.readings[k + 1]) / 2 for k in range(len(piped["chunk_sizes"]))
+    ]
+    chunk_ratios = [r / v for r, v in zip(piped["chunk_rates"], around, strict=True)]
+    verify = n / sum(c / v for c, v in zip(piped["chunk_sizes"], around, strict=True))
+    verify_mean = sum(probe.readings) / len(probe.readings)
     single = {"rate": float("nan")} if args.no_one_core else run_ingest(raws, 1)
     fig = {
         "objects": n,
@@ -189,6 +220,11 @@ def main() -> None:
         "raw_verify_per_s_one_core": round(verify),
         "raw_verify_before_per_s": round(verify_before),
         "raw_verify_after_per_s": round(verify_after),
+        "raw_verify_samples": len(probe.readings),
+        "raw_verify_mean_of_samples_per_s": round(verify_mean),
+        "ingest_ratio_to_mean_of_samples": round(piped["rate"] / verify_mean, 3),
+        "raw_verify_min_per_s": round(min(probe.readings)),
+        "raw_verify_max_per_s": round(max(probe.readings)),
         "ingest_per_s": round(piped["rate"]),
         "ingest_ratio": round(piped["rate"] / verify, 3),
         "ingest_one_core_per_s": None if args.no_one_core else round(single["rate"]),
@@ -201,6 +237,10 @@ def main() -> None:
         "reingest_known_per_s": round(piped["reingest_rate"]),
         "first_100k_per_s": round(piped["first_chunk_rate"]),
         "last_100k_per_s": round(piped["last_chunk_rate"]),
+        "first_100k_ratio": round(chunk_ratios[0], 3),
+        "last_100k_ratio": round(chunk_ratios[-1], 3),
+        "chunk_ratios": [round(r, 3) for r in chunk_ratios],
+        "node_cpu_us_per_object": round(piped["node_cpu_us_per_object"], 1),
         "disk_bytes_per_payload_byte": round(piped["disk_bytes"] / payload, 2),
         "target_ratio": TARGET_RATIO,
         "cpus": os.cpu_count(),
@@ -208,11 +248,14 @@ def main() -> None:
     print(f"objects: {n} (avg {fig['avg_object_bytes']} B), generated in {gen_s:.1f} s")
     print(
         f"raw Ed25519 verify (libsodium, one core): {verify:,.0f}/s "
-        f"(before the run {verify_before:,.0f}/s, after {verify_after:,.0f}/s)"
+        f"(over the run's minutes: {len(probe.readings)} samples before, between the 100k "
+        f"chunks and after, {min(probe.readings):,.0f}-{max(probe.readings):,.0f}/s, "
+        f"plain mean {verify_mean:,.0f}/s)"
     )
     print(
         f"ingest, pipeline ({CHECK_WORKERS} check worker processes): {piped['rate']:,.0f}/s "
-        f"= {fig['ingest_ratio']:.2f}x raw verify (target >= {TARGET_RATIO})"
+        f"= {fig['ingest_ratio']:.2f}x raw verify (target >= {TARGET_RATIO}; "
+        f"{fig['ingest_ratio_to_mean_of_samples']:.2f}x the plain mean)"
     )
     if not args.no_one_core:
         print(
@@ -220,13 +263,16 @@ def main() -> None:
             f"= {fig['ingest_one_core_ratio']:.2f}x raw verify"
         )
     print(
-        f"CPU per object (all processes): pipeline {fig['ingest_cpu_us_per_object']} us, "
+        f"CPU per object (all processes): pipeline {fig['ingest_cpu_us_per_object']} us "
+        f"({fig['node_cpu_us_per_object']} in the node process), "
         f"inline {fig['ingest_one_core_cpu_us_per_object']} us; "
         f"one verify {fig['raw_verify_us']} us"
     )
     print(
         f"rate of the first / last 100k: {fig['first_100k_per_s']:,} / "
-        f"{fig['last_100k_per_s']:,} per s"
+        f"{fig['last_100k_per_s']:,} per s "
+        f"({fig['first_100k_ratio']:.2f}x / {fig['last_100k_ratio']:.2f}x the verify samples "
+        "either side)"
     )
     print(
         f"re-ingest of known objects: {piped['reingest_rate']:,.0f}/s; "

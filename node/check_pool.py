@@ -72,8 +72,13 @@ class _Worker:
 
     def send(self, now: int, raws: Sequence[bytes]) -> None:
         body = msgpack.packb([now, list(raws)], use_bin_type=True)
+        frame = memoryview(_LEN.pack(len(body)) + body)
         try:
-            self.stdin.write(_LEN.pack(len(body)) + body)
+            # The pipe is unbuffered: a signal that arrives while a write waits for the
+            # worker ends it early with part of the frame written (seen under py-spy; any
+            # handled signal does it, SIGCHLD or SIGWINCH in the node). Write the rest.
+            while frame:
+                frame = frame[self.stdin.write(frame) or 0 :]
         except (OSError, ValueError) as exc:  # ValueError: the pipe was closed
             raise WorkerFailed(f"cannot send to check worker: {exc}") from exc
 

@@ -4,6 +4,7 @@ kinds, copies across batches, and a worker that dies mid-call."""
 from __future__ import annotations
 
 import logging
+import signal
 import uuid
 from pathlib import Path
 
@@ -115,3 +116,36 @@ def test_a_dead_worker_means_inline_checks_not_lost_objects(
 def test_workers_start_only_for_large_batches(store: Store, ingest: Ingest) -> None:
     ingest.ingest([o.raw for o in _world()], now=NOW)
     assert ingest._pool._workers == []
+
+
+def test_signals_during_a_send_do_not_cut_frames(caplog: pytest.LogCaptureFixture) -> None:
+    """A signal that interrupts a blocked pipe write leaves it short: every frame must still
+    arrive whole (a cut frame once killed a worker, so its batches were checked inline)."""
+    ada = member("ada")
+    lab = ada.lab()
+    objs = [ada.project(lab, f"Project {i}", "a summary", body="x" * 900) for i in range(2000)]
+    raws = [o.raw for o in objs]
+    pool = CheckPool(1)
+    ticks = 0
+
+    def tick(signum: int, frame: object) -> None:
+        nonlocal ticks
+        ticks += 1
+
+    old = signal.signal(signal.SIGALRM, tick)
+    assert pool.acquire()
+    try:
+        with caplog.at_level(logging.WARNING, logger="node.check_pool"):
+            signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+            # ~2 MB a request against a 1 MiB pipe: each write waits for the worker.
+            pending = [pool.submit(NOW, raws) for _ in range(6)]
+            verdicts = [pool.collect(p) for p in pending]
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        assert ticks > 10  # the signals did come while frames were being sent
+        assert not [r.getMessage() for r in caplog.records]
+        assert all(v == [None] * len(raws) for v in verdicts)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, old)
+        pool.release()
+        pool.close()
