@@ -35,8 +35,9 @@ TARGET_RATIO = 0.8
 CHUNK = 100_000  # objects per ingest call: the rate is also reported per chunk
 # This machine's verify speed drifts by +-20% within tens of seconds, by itself (measured: 5 s
 # samples of one verify loop ranged 9.3k-13.4k/s over two minutes). So the raw rate is sampled
-# before the run, between its chunks (when the pipeline is idle) and after it; the ratio uses
-# the mean of those samples, and each chunk is also compared with the samples either side.
+# before the run, between its chunks (when the pipeline is idle) and after it, and each chunk
+# is compared with the samples either side of it (see main). The one-core run comes after and
+# is compared with the same reference.
 PROBE_SECONDS = 1.0
 AUTHORS = 64
 LABS = 10
