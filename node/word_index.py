@@ -133,7 +133,7 @@ def _rebuild(store: Store, txn: Any) -> None:
     txn.drop(store.db[WORDS_DB], delete=False)
     txn.drop(store.db[TAGWORDS_DB], delete=False)
     blocks, tagwords = WordBlocks(), []
-    ids, objects = store.db["ids"], store.db["objects"]
+    objects = store.db["objects"]
     for seq, raw in txn.cursor(db=objects):
         if not raw:
             continue
@@ -141,7 +141,7 @@ def _rebuild(store: Store, txn: Any) -> None:
         if obj.kind == "project":
             blocks.add(project_words(obj.body["title"], obj.body["summary"]), bytes(seq))
         elif obj.kind == "tag" and isinstance(obj.body.get("target"), bytes):
-            tseq = txn.get(obj.body["target"], db=ids)
+            tseq = store.seq_of(txn, obj.body["target"])
             traw = txn.get(tseq, db=objects) if tseq is not None else None
             if traw and traw[2:10] == PROJECT_KIND_BYTES:
                 for label in obj.body["labels"]:

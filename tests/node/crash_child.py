@@ -107,9 +107,12 @@ def batches(seed: int) -> Iterator[list[SignedObject]]:
 
 
 def main() -> None:
+    from node import store as store_mod
     from node.ingest import Ingest
     from node.store import Store
 
+    # Merge the recent ids often and in small runs, so kills land inside merges too.
+    store_mod.IDS_MERGE_AT, store_mod.IDS_MERGE_CHUNK = 300, 64
     store = Store(Path(sys.argv[1]), map_size=1 << 30)
     ingest = Ingest(store)
     committed = 0

@@ -103,6 +103,9 @@ def check_consistency(store: Store) -> list[str]:
     with store.read() as txn:
         objs: dict[bytes, bytes] = dict(txn.cursor(db=db["objects"]))
         ids: dict[bytes, bytes] = dict(txn.cursor(db=db["ids"]))
+        ids_new: dict[bytes, bytes] = dict(txn.cursor(db=db["ids_new"]))
+        problems += [f"id {k.hex()[:12]} in both ids and ids_new" for k in ids.keys() & ids_new]
+        ids |= ids_new
         tomb: dict[bytes, bytes] = dict(txn.cursor(db=db["tomb"]))
         actual = {name: dict(txn.cursor(db=db[name])) for name in INDEXES}
         actual["words"], block_problems = _expand_word_blocks(actual["words"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from node import store as store_mod
 from node.ingest import Ingest
 from node.service import Service, ServiceError
 from node.store import Store
@@ -459,3 +460,43 @@ def test_mixed_history_stays_consistent(ingest: Ingest, store: Store, svc: Servi
     # The withdrawn comment is gone; the reply to it is still there (at the top level).
     assert [c["id"] for c in shown["comments"]] == [replies[0].id.hex()]
     assert svc.call("whoami", {}) is None
+
+
+# ---- ids in two tiers ---------------------------------------------------------------------
+
+
+def test_ids_merged_from_the_recent_tree_still_find_every_object(
+    svc: Service, ingest: Ingest, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New ids go to ids_new and move to ids in sorted runs: lookups, known ids, retractions,
+    tags of older projects and id prefixes work on either side of a merge."""
+    monkeypatch.setattr(store_mod, "IDS_MERGE_AT", 30)
+    monkeypatch.setattr(store_mod, "IDS_MERGE_CHUNK", 7)  # several runs a merge
+    ada, bob = member("ada"), member("bob")
+    lab = ada.lab()
+    early = [ada.project(lab, f"Early {i}", "solar") for i in range(40)]
+    put(ingest, lab, *early)  # > IDS_MERGE_AT: merged into ids
+    with store.read() as txn:
+        assert txn.stat(store.db["ids_new"])["entries"] == 0
+        assert txn.stat(store.db["ids"])["entries"] == 41
+    late = [bob.comment(p, "nice") for p in early[:10]] + [bob.tag(early[0], "oven")]
+    put(ingest, *late, ada.retract(early[1]))  # targets in ids, new ids in ids_new
+    with store.read() as txn:
+        assert 0 < txn.stat(store.db["ids_new"])["entries"] < 30
+        assert all(store.has(o.id, txn) for o in [lab, *early, *late])
+        assert store.is_retracted(txn, early[1].id)
+    assert check_consistency(store) == []
+    again = ingest.ingest([o.raw for o in [lab, *early, *late]], now=NOW)
+    assert again.known == 52 and again.stored == []
+    shown = svc.call("show", {"id": early[0].id.hex()[:12]})  # a prefix found in ids
+    assert shown["project"]["id"] == early[0].id.hex() and len(shown["comments"]) == 1
+    assert [t["labels"] for t in shown["tags"]] == [["oven"]]
+    comment = svc.call("show", {"id": late[0].id.hex()[:12]})  # a prefix found in ids_new
+    assert comment["project"]["id"] == late[0].id.hex()
+    assert early[1].id.hex() not in listed(svc)
+    more = [ada.project(lab, f"Late {i}", "wind") for i in range(30)]
+    put(ingest, *more)  # the second merge: into an ids that already holds the first
+    with store.read() as txn:
+        assert txn.stat(store.db["ids_new"])["entries"] == 0
+        assert txn.stat(store.db["ids"])["entries"] == 41 + len(late) + 1 + 30
+    assert check_consistency(store) == []
