@@ -66,11 +66,12 @@ _DB_NAMES = (
 # IDS_MERGE_AT of them. Ids are hashes: put straight into a large `ids`, nearly every new id
 # dirtied a leaf page of its own, written again at each commit (at 1M stored, ~15k of the
 # ~46k pages of a 32000-object transaction, by the tree sizes). A merge run dirties each page
-# once per IDS_MERGE_CHUNK ids. Measured on write_batch at 500k-1M stored, 32000 a
-# transaction: the commit went from ~22 to ~18 us an object (docs/ingest.md). The price: the
-# write that crosses IDS_MERGE_AT also merges, ~1-2 s at 1M stored, once per 131k objects.
-IDS_MERGE_AT = 131_072
-IDS_MERGE_CHUNK = 65_536
+# once per IDS_MERGE_CHUNK ids (a run stays well under LMDB's ~128k dirty pages up to ~7M
+# ids). Measured at 1M stored, 9 transactions of 32000 with one merge, bytes the commits
+# wrote (strace): 6.32 -> 4.93 KiB an object (docs/ingest.md). The price: the write that
+# crosses IDS_MERGE_AT also merges, a few seconds at 1M stored, once per 262k objects.
+IDS_MERGE_AT = 262_144
+IDS_MERGE_CHUNK = 131_072
 
 
 def u64(n: int) -> bytes:
