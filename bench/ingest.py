@@ -157,11 +157,13 @@ def run_ingest(
                 c = _cpu_s()[0]
                 probe()  # between calls: the workers and the writer are idle
                 probe_cpu += _cpu_s()[0] - c
+            chunk = raws[i : i + CHUNK]
             t = time.perf_counter()
-            result = ingest.ingest(raws[i : i + CHUNK], now=2**47)
-            ingest_s += time.perf_counter() - t
-            chunk_rates.append(len(raws[i : i + CHUNK]) / (time.perf_counter() - t))
-            chunk_sizes.append(len(raws[i : i + CHUNK]))
+            result = ingest.ingest(chunk, now=2**47)
+            dt = time.perf_counter() - t
+            ingest_s += dt
+            chunk_rates.append(len(chunk) / dt)
+            chunk_sizes.append(len(chunk))
             assert not result.rejected, result.rejected[:3]
             stored += len(result.stored)
         elapsed = ingest_s  # the probes' seconds are not ingest time

@@ -7,7 +7,6 @@ transaction and touches only the index range it needs: a page costs O(page), nev
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,9 +150,7 @@ def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
     if len(ref) < 8:
         raise QueryError("an id prefix needs at least 8 hex characters")
     matches = []
-    for key in itertools.chain(
-        prefix_keys(txn, store.db["ids_new"], raw), prefix_keys(txn, store.db["ids"], raw)
-    ):
+    for key in store.ids_with_prefix(txn, raw):
         if key.hex().startswith(ref):
             matches.append(key)
             if len(matches) > 1:

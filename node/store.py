@@ -135,6 +135,11 @@ class Store:
         seq: bytes | None = txn.get(oid, db=self._ids_new)
         return seq if seq is not None else txn.get(oid, db=self._ids)
 
+    def ids_with_prefix(self, txn: Any, prefix: bytes) -> Iterator[bytes]:
+        """Stored ids starting with `prefix` (from both tiers; each id is in one)."""
+        yield from prefix_keys(txn, self._ids_new, prefix)
+        yield from prefix_keys(txn, self._ids, prefix)
+
     def get_raw(self, txn: Any, oid: bytes) -> bytes | None:
         seq = self.seq_of(txn, oid)
         if seq is None:
