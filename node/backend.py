@@ -69,6 +69,16 @@ class RpcBackend:
         self.sock.close()
 
     def call(self, method: str, **params: Any) -> Any:
+        """One request and its response; every failure is a ServiceError (a one-line error
+        in the CLI, never a traceback)."""
+        try:
+            return self._call(method, params)
+        except rpc.RpcProtocolError as exc:
+            raise ServiceError("bad_frame", str(exc)) from exc
+        except OSError as exc:  # includes the socket timeout
+            raise ServiceError("unavailable", f"control socket: {exc}") from exc
+
+    def _call(self, method: str, params: dict[str, Any]) -> Any:
         mid, self.next_id = self.next_id, self.next_id + 1
         self.sock.sendall(rpc.encode(rpc.Request(mid, method, params)))
         while True:

@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,16 @@ from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError
 from node.service import ServiceError
 from node.store import StoreError
-from protocols.exportfile import ExportFileError, decode_export, encode_export
+from protocols.exportfile import MAGIC, ExportFileError, decode_export, encode_export
+from protocols.rpc import MAX_RPC_FRAME
 
 log = logging.getLogger(__name__)
-# Objects per import_objects call: keeps each RPC frame far below its size limit.
-IMPORT_CHUNK = 2000
+# One import_objects call takes at most IMPORT_CHUNK objects and IMPORT_CHUNK_BYTES of signed
+# bytes: a chunk of large objects still fits one RPC frame to a running node (2000 objects a
+# call, with no byte bound, overflowed MAX_RPC_FRAME once objects averaged 8 KiB), and a call
+# stays large enough for the ingest pipeline's batching.
+IMPORT_CHUNK = 8000
+IMPORT_CHUNK_BYTES = MAX_RPC_FRAME // 2
 
 
 class CliError(Exception):
@@ -131,13 +136,25 @@ def cmd_search(b: Backend, a: argparse.Namespace) -> None:
 
 
 def cmd_export(b: Backend, a: argparse.Namespace) -> None:
-    objects = b.call("export", lab=a.lab)
-    data = encode_export(objects)
+    """Page by page (each page one call, so a large store fits the RPC frame), into a
+    `.part` file renamed at the end: a failed export leaves no truncated file behind."""
+    path = Path(a.file)
+    part = path.with_name(path.name + ".part")
+    count, size, after = 0, 0, 0
     try:
-        Path(a.file).write_bytes(data)
+        with part.open("wb") as f:
+            f.write(MAGIC)
+            while after is not None:
+                page = b.call("export", lab=a.lab, after=after)
+                data = encode_export(page["objects"])[len(MAGIC) :]
+                f.write(data)
+                count, size, after = count + len(page["objects"]), size + len(data), page["next"]
+        part.replace(path)
     except OSError as exc:
         raise CliError(f"cannot write {a.file}: {exc.strerror}") from exc
-    _out(a, {"objects": len(objects), "bytes": len(data), "file": a.file},
+    finally:
+        part.unlink(missing_ok=True)
+    _out(a, {"objects": count, "bytes": len(MAGIC) + size, "file": a.file},
          lambda d: f"exported {d['objects']} objects to {d['file']}")  # fmt: skip
 
 
@@ -149,14 +166,26 @@ def cmd_import(b: Backend, a: argparse.Namespace) -> None:
     except ExportFileError as exc:
         raise CliError(f"{a.file}: {exc}") from exc
     total: dict[str, Any] = {"accepted": 0, "known": 0, "rejected": []}
-    for start in range(0, len(objects), IMPORT_CHUNK):
-        r = b.call("import_objects", objects=objects[start : start + IMPORT_CHUNK])
+    for start, chunk in _import_chunks(objects):
+        r = b.call("import_objects", objects=chunk)
         total["accepted"] += r["accepted"]
         total["known"] += r["known"]
         total["rejected"] += [x | {"index": x["index"] + start} for x in r["rejected"]]
     _out(a, total, lambda t: f"imported {t['accepted']} new, {t['known']} already known, "
          f"{len(t['rejected'])} rejected" + "".join(
              f"\n  #{x['index']}: {x['reason']}" for x in t["rejected"][:20]))  # fmt: skip
+
+
+def _import_chunks(objects: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    """(index of the first object, objects) per import call, in file order."""
+    start, size = 0, 0
+    for i, raw in enumerate(objects):
+        if i > start and (i - start >= IMPORT_CHUNK or size + len(raw) > IMPORT_CHUNK_BYTES):
+            yield start, objects[start:i]
+            start, size = i, 0
+        size += len(raw)
+    if start < len(objects):
+        yield start, objects[start:]
 
 
 def cmd_status(b: Backend, a: argparse.Namespace) -> None:

@@ -19,8 +19,12 @@ from node.store import Store, prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
 from protocols.objects import SignedObject, decode, public_key_bytes
+from protocols.rpc import MAX_RPC_FRAME
 
 log = logging.getLogger(__name__)
+# Signed bytes in one export page: half an RPC frame leaves room for the framing of each
+# object, so any page fits one frame to the CLI.
+EXPORT_PAGE_BYTES = MAX_RPC_FRAME // 2
 
 
 class ServiceError(Exception):
@@ -285,17 +289,26 @@ class Service:
 
     # ---- bulk --------------------------------------------------------------------------
 
-    def m_export(self, params: Mapping[str, Any]) -> list[bytes]:
+    def m_export(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of the export: objects in append order after seq `after`, at most
+        EXPORT_PAGE_BYTES of them (so a page fits one RPC frame); `next` is the `after` of
+        the next page, None at the end."""
         lab = self._lab(params) if params.get("lab") else None
-        out = []
+        after = _int(params, "after", 0)
+        out: list[bytes] = []
+        size, last = 0, after
         with self.store.read() as txn:
-            for _, raw in self.store.iter_objects(txn):
+            for seq, raw in self.store.iter_objects(txn, after=after):
+                if out and size + len(raw) > EXPORT_PAGE_BYTES:
+                    return {"objects": out, "next": last}
+                last = seq
                 if lab is not None:
                     o = decode(raw)
                     if o.id != lab and kinds.kind_spec(o.kind).scope(o.body) != lab:
                         continue
                 out.append(raw)
-        return out
+                size += len(raw)
+        return {"objects": out, "next": None}
 
     def m_import_objects(self, params: Mapping[str, Any]) -> dict[str, Any]:
         objects = params.get("objects")

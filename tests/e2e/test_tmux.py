@@ -38,7 +38,7 @@ def test_project_typed_in_tui_a_appears_in_tui_b(tmp_path: Path) -> None:
         # Two labs on A so that reaching the shared one takes navigation (followed, by name).
         a.call("lab_create", name="atelier-a", description="only on A")
         lab = a.call("lab_create", name="shared-lab", description="both nodes follow it")
-        b.call("import_objects", objects=a.call("export", lab=lab)[:1] or [])
+        b.call("import_objects", objects=a.call("export", lab=lab)["objects"][:1])
         b.call("lab_follow", lab=lab)
         assert any(x["name"] == "shared-lab" for x in b.call("lab_list")), "lab not on B"
         topic = lab_topic(bytes.fromhex(lab))
