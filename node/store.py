@@ -164,9 +164,12 @@ class Store:
         raw = txn.get(name.encode(), db=self.db["meta"])
         return U64.unpack(raw)[0] if raw else 0
 
-    def iter_objects(self, txn: Any) -> Iterator[tuple[int, bytes]]:
-        """Every live object as (seq, raw), in append order."""
-        for key, raw in txn.cursor(db=self.db["objects"]):
+    def iter_objects(self, txn: Any, *, after: int = 0) -> Iterator[tuple[int, bytes]]:
+        """Every live object as (seq, raw), in append order, from seq `after` + 1 on."""
+        cur = txn.cursor(db=self.db["objects"])
+        if not cur.set_range(u64(after + 1)):
+            return
+        for key, raw in cur:
             if raw:
                 yield U64.unpack(key)[0], raw
 
@@ -191,11 +194,16 @@ class Store:
             ids_new, objects_db = self._ids_new, self.db["objects"]
             cur = txn.cursor(db=objects_db)
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
+            ids = self._ids
             for obj, spec in objs:
                 key = u64(seq)
-                if self.seq_of(txn, obj.id) is not None:
-                    continue  # known: stored by an earlier batch or another thread
-                txn.put(obj.id, key, db=ids_new)
+                # Known (stored by an earlier batch or another thread)? The put into the new
+                # tier is its own lookup there: one descent, where a get and a put were two.
+                if not txn.put(obj.id, key, db=ids_new, overwrite=False):
+                    continue
+                if txn.get(obj.id, db=ids) is not None:
+                    txn.delete(obj.id, db=ids_new)
+                    continue
                 txn.put(key, obj.raw, db=objects_db, append=True)
                 kind = obj.kind
                 if kind == "retraction":
@@ -319,7 +327,7 @@ class Store:
                 if txn.delete(key, db=self.db[db]) and db == "sync":
                     self._sync_deltas.note(key, False)
             for w in words:
-                word_index.remove(txn, self.db["words"], w.encode() + b"\0", seq)
+                word_index.remove(txn, self.db["words"], w + b"\0", seq)
             if o.kind == "project":
                 self._unword_tags(txn, o.id, seq)
             elif o.kind == "tag" and isinstance(target := o.body.get("target"), bytes):
@@ -338,7 +346,7 @@ class Store:
 
     def _entries(
         self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
-    ) -> tuple[list[tuple[str, bytes, bytes]], set[str], bytes | None]:
+    ) -> tuple[list[tuple[str, bytes, bytes]], set[bytes], bytes | None]:
         """The index entries of one object: (db, key, value) triples (the third is always
         the ``sync`` key), a project's search words, and for a tag its live project's seq."""
         ts = U64.pack(o.ts)
@@ -354,7 +362,7 @@ class Store:
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
             entries.append(("by_target", target + ts + seq, kind + scope))
-        words: set[str] = set()
+        words: set[bytes] = set()
         tseq = None
         if o.kind == "project":
             entries.append(("active", scope + ts + o.id + seq, b""))

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from protocols.objects import decode
-from protocols.search import words_of
+from protocols.search import word_keys_of
 
 if TYPE_CHECKING:
     from node.store import Store
@@ -38,24 +38,25 @@ BUILT_MARKER = "words:v2"  # meta key: the word index is in the block layout
 PROJECT_KIND_BYTES = b"\xa7project"
 
 
-def project_words(title: str, summary: str) -> set[str]:
-    return words_of(title + "\n" + summary)
+def project_words(title: str, summary: str) -> set[bytes]:
+    """A project's search words, UTF-8 encoded (index keys are `word + 0 + ...`)."""
+    return word_keys_of(title + "\n" + summary)
 
 
 class WordBlocks:
     """The blocks of one write batch: word -> its projects' seqs, in append order."""
 
     def __init__(self) -> None:
-        self._seqs: defaultdict[str, list[bytes]] = defaultdict(list)
+        self._seqs: defaultdict[bytes, list[bytes]] = defaultdict(list)
 
-    def add(self, words: set[str], seq: bytes) -> None:
+    def add(self, words: set[bytes], seq: bytes) -> None:
         for w in words:
             self._seqs[w].append(seq)
 
     def flush(self, txn: Any, db: Any) -> None:
         if self._seqs:
             blocks = sorted(
-                (w.encode() + b"\0" + seqs[-1], b"".join(seqs)) for w, seqs in self._seqs.items()
+                (w + b"\0" + seqs[-1], b"".join(seqs)) for w, seqs in self._seqs.items()
             )
             txn.cursor(db=db).putmulti(blocks, dupdata=False, overwrite=True)
             self._seqs = defaultdict(list)

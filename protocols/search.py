@@ -18,6 +18,14 @@ _ASCII_WORDS = str.maketrans(
 )
 
 
+# The same fast path on bytes, for the index (its keys are bytes): bytes.translate is one
+# table lookup a byte, str.translate with a dict one lookup a character (measured on
+# bench/ingest.py's projects: 11 -> 5 us a title and summary).
+_ASCII_WORD_BYTES = bytes(
+    ord(chr(c).lower()) if c < 128 and chr(c).isalnum() else 0x20 for c in range(256)
+)
+
+
 def words_of(text: str) -> set[str]:
     """Lowercased NFC words of `text` (letters/digits runs), 2..32 characters."""
     if text.isascii():
@@ -27,6 +35,19 @@ def words_of(text: str) -> set[str]:
     if not found:
         return found
     lengths = list(map(len, found))
+    if min(lengths) < MIN_WORD_CHARS or max(lengths) > MAX_WORD_CHARS:
+        return {w for w in found if MIN_WORD_CHARS <= len(w) <= MAX_WORD_CHARS}
+    return found
+
+
+def word_keys_of(text: str) -> set[bytes]:
+    """`words_of(text)`, each word UTF-8 encoded (the search index's form)."""
+    if not text.isascii():
+        return {w.encode() for w in words_of(text)}
+    found = set(text.encode().translate(_ASCII_WORD_BYTES).split())
+    if not found:
+        return found
+    lengths = list(map(len, found))  # ASCII: bytes are characters
     if min(lengths) < MIN_WORD_CHARS or max(lengths) > MAX_WORD_CHARS:
         return {w for w in found if MIN_WORD_CHARS <= len(w) <= MAX_WORD_CHARS}
     return found

@@ -37,7 +37,7 @@ def test_blocks_answer_like_a_set_of_word_project_pairs(tmp_path_factory, run) -
             blocks = word_index.WordBlocks()
             for words in batch:
                 seq += 1
-                blocks.add(words, u64(seq))
+                blocks.add({w.encode() for w in words}, u64(seq))
                 model |= {(w, seq) for w in words}
             blocks.flush(txn, db)
         for s in withdrawn:

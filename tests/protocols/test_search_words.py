@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.search import MAX_WORD_CHARS, MIN_WORD_CHARS, words_of
+from protocols.search import MAX_WORD_CHARS, MIN_WORD_CHARS, word_keys_of, words_of
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -31,3 +31,13 @@ def test_mixed_text_and_word_lengths(text: str) -> None:
 def test_examples() -> None:
     assert words_of("Solar-DRYER, v2_kit x") == {"solar", "dryer", "v2", "kit"}
     assert words_of("a" * 33 + " ok") == {"ok"}
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_index_keys_are_the_ascii_words_encoded(text: str) -> None:
+    assert word_keys_of(text) == {w.encode() for w in general_rule(text)}
+
+
+@given(st.text(alphabet="aZ9 _-\n\té\u0301ß" + "x" * 40, max_size=120))
+def test_index_keys_of_mixed_text_are_its_words_encoded(text: str) -> None:
+    assert word_keys_of(text) == {w.encode() for w in general_rule(text)}
