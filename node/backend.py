@@ -12,7 +12,9 @@ import fcntl
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,8 +29,20 @@ SOCKET_WAIT_S = 10.0
 RPC_TIMEOUT_S = 120.0
 
 
+# Requests a bulk command (`percolab import`) keeps in flight: while the node stores one
+# chunk, it checks the next (node/ingest_writer.py). Measured in-process on bench/ingest.py's
+# mix, 300k objects in calls of 2048: 6.0k/s one at a time, 9.5k/s two at a time.
+BULK_IN_FLIGHT = 2
+
+
 class Backend(Protocol):
     def call(self, method: str, **params: Any) -> Any: ...
+
+    def call_each(
+        self, method: str, params: Sequence[dict[str, Any]], in_flight: int = BULK_IN_FLIGHT
+    ) -> Iterator[Any]:
+        """The results of one call per item of `params`, in order, `in_flight` at a time."""
+        ...
 
 
 class DataDirBusy(RuntimeError):
@@ -64,6 +78,7 @@ class RpcBackend:
         self.decoder = rpc.FrameDecoder()
         self.next_id = 1
         self.pending: list[rpc.Message] = []
+        self.early: dict[int, rpc.Response] = {}  # responses to requests still in flight
 
     def close(self) -> None:
         self.sock.close()
@@ -71,23 +86,50 @@ class RpcBackend:
     def call(self, method: str, **params: Any) -> Any:
         """One request and its response; every failure is a ServiceError (a one-line error
         in the CLI, never a traceback)."""
+        return next(self.call_each(method, [params], in_flight=1))
+
+    def call_each(
+        self, method: str, params: Sequence[dict[str, Any]], in_flight: int = BULK_IN_FLIGHT
+    ) -> Iterator[Any]:
         try:
-            return self._call(method, params)
+            yield from self._call_each(method, params, in_flight)
         except rpc.RpcProtocolError as exc:
             raise ServiceError("bad_frame", str(exc)) from exc
         except OSError as exc:  # includes the socket timeout
             raise ServiceError("unavailable", f"control socket: {exc}") from exc
 
-    def _call(self, method: str, params: dict[str, Any]) -> Any:
-        mid, self.next_id = self.next_id, self.next_id + 1
-        self.sock.sendall(rpc.encode(rpc.Request(mid, method, params)))
+    def _call_each(
+        self, method: str, params: Sequence[dict[str, Any]], in_flight: int
+    ) -> Iterator[Any]:
+        todo = iter(params)
+        sent: deque[int] = deque()
+
+        def send_next() -> None:
+            p = next(todo, None)
+            if p is not None:
+                mid, self.next_id = self.next_id, self.next_id + 1
+                self.sock.sendall(rpc.encode(rpc.Request(mid, method, p)))
+                sent.append(mid)
+
+        for _ in range(max(1, in_flight)):
+            send_next()
+        while sent:
+            msg = self._response(sent.popleft())
+            send_next()  # the node works on it while the caller handles this result
+            if msg.error_code is not None:
+                raise ServiceError(msg.error_code, msg.error_message or "")
+            yield msg.result
+
+    def _response(self, mid: int) -> rpc.Response:
         while True:
+            if mid in self.early:
+                return self.early.pop(mid)
             while self.pending:
                 msg = self.pending.pop(0)
-                if isinstance(msg, rpc.Response) and msg.id == mid:
-                    if msg.error_code is not None:
-                        raise ServiceError(msg.error_code, msg.error_message or "")
-                    return msg.result
+                if isinstance(msg, rpc.Response):  # pushes are not for the CLI
+                    self.early[msg.id] = msg
+            if mid in self.early:
+                continue
             data = self.sock.recv(1 << 16)
             if not data:
                 raise ServiceError("unavailable", "the node closed the control socket")
@@ -109,6 +151,25 @@ class LocalBackend:
     def close(self) -> None:
         self.ingest.close()
         self.store.close()
+
+    def call_each(
+        self, method: str, params: Sequence[dict[str, Any]], in_flight: int = BULK_IN_FLIGHT
+    ) -> Iterator[Any]:
+        with ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="cli-call") as pool:
+            todo = iter(params)
+            futs: deque[Future[Any]] = deque()
+
+            def submit_next() -> None:
+                p = next(todo, None)
+                if p is not None:
+                    futs.append(pool.submit(lambda: self.call(method, **p)))
+
+            for _ in range(max(1, in_flight)):
+                submit_next()
+            while futs:
+                fut = futs.popleft()
+                submit_next()
+                yield fut.result()
 
     def call(self, method: str, **params: Any) -> Any:
         if method in ("peers", "connect"):

@@ -132,14 +132,25 @@ class CheckPool:
         self.size = workers
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()  # one ingest call at a time owns the workers
+        self._owner: int | None = None  # the thread of that call
         self._failed_at = -RESPAWN_AFTER_S
         self._closed = False
 
-    def acquire(self) -> bool:
-        """Try to take the workers for one ingest call (False: another call has them)."""
-        return self.size > 0 and self._lock.acquire(blocking=False)
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        """Take the workers for one ingest call, waiting up to `wait_s` while another call
+        has them. False: still busy, or this thread holds them already (an ingest from a
+        listener of its own call: its verdicts would mix with the outer call's)."""
+        me = threading.get_ident()
+        if self.size <= 0 or self._owner == me:
+            return False
+        got = self._lock.acquire(timeout=wait_s) if wait_s > 0 else self._lock.acquire(False)
+        if not got:
+            return False
+        self._owner = me
+        return True
 
     def release(self) -> None:
+        self._owner = None
         self._lock.release()
 
     def submit(self, now: int, raws: Sequence[bytes]) -> PendingVerdicts:

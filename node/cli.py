@@ -166,8 +166,9 @@ def cmd_import(b: Backend, a: argparse.Namespace) -> None:
     except ExportFileError as exc:
         raise CliError(f"{a.file}: {exc}") from exc
     total: dict[str, Any] = {"accepted": 0, "known": 0, "rejected": []}
-    for start, chunk in _import_chunks(objects):
-        r = b.call("import_objects", objects=chunk)
+    chunks = list(_import_chunks(objects))
+    replies = b.call_each("import_objects", [{"objects": chunk} for _, chunk in chunks])
+    for (start, _), r in zip(chunks, replies, strict=True):
         total["accepted"] += r["accepted"]
         total["known"] += r["known"]
         total["rejected"] += [x | {"index": x["index"] + start} for x in r["rejected"]]

@@ -28,10 +28,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from node.check_pool import UNCHECKED, CheckPool, PendingVerdicts, Unchecked
+from node.ingest_writer import IngestWriter
 from node.store import Store, Stored
 from protocols import errors, kinds
 from protocols.limits import MAX_OBJECT_BYTES
@@ -58,6 +59,11 @@ MAX_WRITE_BATCH_OBJECTS = 32000
 PARALLEL_CHECK_MIN = 64
 # Object-checking processes for large batches (0: always inline).
 CHECK_WORKERS = min(2, os.cpu_count() or 1)
+# A large call waits this long for the check workers while another call has them (then it
+# checks inline): the other call lets them go once its last verdicts are in, before its last
+# writes, so two bulk calls in flight (sync fetches, import chunks) overlap instead of one
+# checking inline on the GIL beside the other.
+POOL_WAIT_S = 30.0
 # Check batches handed to the workers before the oldest one's verdicts are collected.
 CHECKS_AHEAD = 2
 # Transactions handed to the writer thread and not yet stored: bounds memory and lets a small
@@ -96,38 +102,38 @@ class Ingest:
     def __init__(self, store: Store, *, check_workers: int = CHECK_WORKERS) -> None:
         self.store = store
         self._pool = CheckPool(check_workers)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
+        self._writer = IngestWriter(store, most_objects=MAX_WRITE_BATCH_OBJECTS)
         self.listeners: list[Callable[[list[Stored]], None]] = []
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self._pool.close()
 
     def ingest(self, raws: Sequence[bytes], *, now: int | None = None) -> IngestResult:
         """Run `raws` through the pipeline; blocking (call it off the event loop)."""
         result = IngestResult()
         call = _Call(now_ms() if now is None else now)
-        pooled = len(raws) >= PARALLEL_CHECK_MIN and self._pool.acquire()
+        large = len(raws) > BATCH_OBJECTS
+        pool = _PoolHold(self._pool, len(raws) >= PARALLEL_CHECK_MIN, POOL_WAIT_S if large else 0)
         try:
-            if len(raws) <= BATCH_OBJECTS:  # one batch: no hand-off to the writer
+            if not large:  # one batch: no hand-off to the writer
                 part = IngestResult()
                 good: _Good = []
-                self._checked(self._prepare(raws, 0, call, pooled), call, part, good)
+                self._checked(self._prepare(raws, 0, call, pool.held), call, part, good)
                 self._deliver(result, self._store(part, good))
             else:
                 with cyclic_gc_paused():
-                    self._pipelined(raws, call, pooled, result)
+                    self._pipelined(raws, call, pool, result)
         finally:
-            if pooled:
-                self._pool.release()
+            pool.release()
         for rej in result.rejected:
             log.info("rejected object #%d: %s (%s)", rej.index, rej.reason, rej.code)
         return result
 
     def _pipelined(
-        self, raws: Sequence[bytes], call: _Call, pooled: bool, result: IngestResult
+        self, raws: Sequence[bytes], call: _Call, pool: _PoolHold, result: IngestResult
     ) -> None:
-        inflight: deque[Future[IngestResult]] = deque()
+        inflight: deque[_Write] = deque()
         checking: deque[_Prepared] = deque()  # with the workers, verdicts not collected yet
         per_write = max(1, WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
         most_per_write = max(per_write, MAX_WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
@@ -136,7 +142,7 @@ class Ingest:
         try:
             for start in range(0, len(raws), BATCH_OBJECTS):
                 checking.append(
-                    self._prepare(raws[start : start + BATCH_OBJECTS], start, call, pooled)
+                    self._prepare(raws[start : start + BATCH_OBJECTS], start, call, pool.held)
                 )
                 last = start + BATCH_OBJECTS >= len(raws)
                 while len(checking) > (0 if last else CHECKS_AHEAD):
@@ -144,25 +150,26 @@ class Ingest:
                     # writer: the writer is the stage that limits a large store.
                     self._checked(checking.popleft(), call, part, good)
                     batches += 1
-                    while inflight and inflight[0].done():  # listeners hear of it promptly
-                        self._deliver(result, inflight.popleft().result())
-                    writer_busy = bool(inflight) and not inflight[-1].done()
+                    while inflight and inflight[0].fut.done():  # listeners hear promptly
+                        self._deliver(result, inflight.popleft().finish())
+                    writer_busy = bool(inflight) and not inflight[-1].fut.done()
                     if (checking or not last) and (
                         batches < per_write or (batches < most_per_write and writer_busy)
                     ):
                         continue
-                    inflight.append(self._writer.submit(self._store, part, good))
+                    inflight.append(_Write(part, good, self._writer))
                     part, good, batches = IngestResult(), [], 0
                     while len(inflight) >= MAX_WRITES_IN_FLIGHT:
-                        self._deliver(result, inflight.popleft().result())
+                        self._deliver(result, inflight.popleft().finish())
+            pool.release()  # every verdict is in: the next call may check while we write
             while inflight:
-                self._deliver(result, inflight.popleft().result())
+                self._deliver(result, inflight.popleft().finish())
         finally:  # on an error, let the writer finish what it has before the pool is released
             for prep in checking:  # read the workers' answers, so the next call gets its own
                 if prep.verdicts is not None:
                     self._pool.collect(prep.verdicts)
-            for fut in inflight:
-                fut.exception()
+            for w in inflight:
+                w.fut.exception()
 
     def _deliver(self, result: IngestResult, part: IngestResult) -> None:
         result.extend(part)
@@ -275,6 +282,37 @@ class _Call:
     seen: set[bytes] = field(default_factory=set)  # ids already candidates in this call
     # ids rejected in this call -> (code, reason): copies later in the call share the fate
     bad: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+
+
+class _PoolHold:
+    """This call's hold on the check workers, let go at most once."""
+
+    def __init__(self, pool: CheckPool, want: bool, wait_s: float) -> None:
+        self._pool = pool
+        self.held = want and pool.acquire(wait_s)
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._pool.release()
+
+
+class _Write:
+    """One hand-off to the writer: the checked objects and the result they complete."""
+
+    def __init__(self, part: IngestResult, good: _Good, writer: IngestWriter) -> None:
+        self.part, self.n = part, len(good)
+        if good:
+            self.fut = writer.submit(good)
+        else:
+            self.fut = Future()
+            self.fut.set_result([])
+
+    def finish(self) -> IngestResult:
+        """The part's result once stored (raises what the write raised)."""
+        self.part.stored = self.fut.result()
+        self.part.known += self.n - len(self.part.stored)
+        return self.part
 
 
 @dataclass
