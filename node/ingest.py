@@ -11,11 +11,13 @@ good objects of the same batch are kept.
 Large calls run as a pipeline over batches of BATCH_OBJECTS: this thread hashes
 batch N+CHECKS_AHEAD and sorts out known ids and copies, worker processes decode, validate and
 verify the batches in between (node/check_pool.py: the same checks, off this interpreter's
-GIL), this thread then collects batch N's verdicts and decodes its good bytes, and a writer
-thread stores them, WRITE_BATCH_OBJECTS or more to a durable transaction (group commit; LMDB's
-commit releases the GIL, so its disk wait overlaps the Python work). Small calls, and a call
-that finds the workers busy, run every check inline. Listeners are called on the caller's
-thread, in order, once per transaction, before `ingest` returns.
+GIL), this thread then collects batch N's verdicts and decodes its good bytes, and the writer
+thread (node/ingest_writer.py, shared by all calls) stores them, WRITE_BATCH_OBJECTS or more to
+a durable transaction (group commit, within a call and across calls; LMDB's commit releases
+the GIL, so its disk wait overlaps the Python work). Small calls run every check inline, and
+so does a small call that finds the workers busy; a large call waits for them (POOL_WAIT_S).
+Listeners are called on the caller's thread, in order, once per write request, before
+`ingest` returns.
 """
 
 from __future__ import annotations
