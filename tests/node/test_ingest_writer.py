@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from node import ingest as ingest_mod
 from node.ingest import BATCH_OBJECTS, Ingest
 from node.ingest_writer import IngestWriter, WriterClosed
 from node.store import Store
@@ -153,3 +154,46 @@ def test_bulk_calls_from_two_threads_store_everything_once(store: Store) -> None
         for n, r in rs:
             assert len(r.stored) + r.known == n and r.rejected == []
     assert check_consistency(store) == []
+
+
+def test_a_large_call_waits_for_the_workers_rather_than_checking_inline(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another call has the check workers, a large call waits for them (the other one
+    lets them go before its last writes) instead of checking on the node's own thread."""
+    ing = Ingest(store)
+    inline: list[int] = []
+    check_inline = ingest_mod._check_inline
+    monkeypatch.setattr(
+        ingest_mod, "_check_inline", lambda *a: inline.append(1) or check_inline(*a)
+    )
+    asked = threading.Event()
+    acquire = ing._pool.acquire
+
+    def noting_acquire(wait_s: float = 0.0) -> bool:
+        asked.set()
+        return acquire(wait_s)
+
+    ada = member("ada")
+    lab = ada.lab()
+    raws = [lab.raw] + [ada.project(lab, f"P {i}").raw for i in range(BATCH_OBJECTS + 400)]
+    try:
+        assert acquire()  # another call has the workers
+        monkeypatch.setattr(ing._pool, "acquire", noting_acquire)
+        out: list[Any] = []
+        done = threading.Event()
+
+        def run() -> None:
+            out.append(ing.ingest(raws, now=NOW))
+            done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert asked.wait(WAIT_S)
+        assert not done.wait(0.2)  # it cannot finish while the workers are taken
+        ing._pool.release()
+        assert done.wait(WAIT_S)
+        thread.join(WAIT_S)
+    finally:
+        ing.close()
+    assert len(out[0].stored) == len(raws) and inline == []
