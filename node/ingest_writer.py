@@ -80,13 +80,19 @@ class IngestWriter:
                 for _, fut in group:
                     fut.set_exception(exc)
                 continue
-            # Back to each request, in its own order. An object in two requests of the group
-            # was stored once: the first request has it, the second counts it as known.
-            by_id = {s.obj.id: s for s in stored}
+            if len(group) == 1:
+                group[0][1].set_result(stored)
+                continue
+            # Back to each request, in its own order: write_batch keeps the order it was given,
+            # so a request's stored objects are the next ones in line that are its own (by
+            # identity: no per-object dict). An object in two requests of the group was stored
+            # once: the first request has it, the second counts it as known.
+            nxt = iter(stored)
+            pending = next(nxt, None)
             for good, fut in group:
                 mine = []
                 for obj, _ in good:
-                    s = by_id.pop(obj.id, None)
-                    if s is not None:
-                        mine.append(s)
+                    if pending is not None and pending.obj is obj:
+                        mine.append(pending)
+                        pending = next(nxt, None)
                 fut.set_result(mine)

@@ -178,7 +178,9 @@ class Store:
     def write_batch(self, objs: Iterable[tuple[SignedObject, kinds.KindSpec]]) -> list[Stored]:
         """Store validated, verified objects and index them, in one durable transaction.
 
-        Objects already known (by id) are skipped. Returns the objects newly stored.
+        Objects already known (by id) are skipped. Returns the objects newly stored, in the
+        order given, each with the very object it was given (node/ingest_writer.py relies on
+        both to hand each request its own).
         """
         stored: list[Stored] = []
         with self.env.begin(write=True) as txn:
