@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from node import word_index
-from node.store import U64, Store, prefix_keys
+from node.store import Store
+from node.store_read import U64, prefix_keys
 from protocols.objects import SignedObject
 from protocols.search import query_words
 

@@ -15,7 +15,8 @@ from typing import Any
 from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
-from node.store import Store, prefix_keys
+from node.store import Store
+from node.store_read import prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
 from protocols.objects import SignedObject, decode, public_key_bytes

@@ -29,15 +29,15 @@ numeric order):
 
 Every object and all its index entries are written in one durable transaction per batch,
 so a crash leaves either all of a batch or none of it (DESIGN.md: never writemap+nosync).
+Reads (objects by id or sequence, counters, local state) are in node/store_read.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import struct
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -46,6 +46,7 @@ from typing import Any
 import lmdb
 
 from node import word_index
+from node.store_read import U64, StoreReader, lab_counter, prefix_keys, u64
 from node.sync_index import BucketDeltas, ensure_built
 from node.word_index import PROJECT_KIND_BYTES, WordBlocks, project_words
 from protocols import kinds
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 # Address space reserved for the map; the file only grows as data is written.
 MAP_SIZE = 64 * 1024**3
 MAX_DBS = 24
-U64 = struct.Struct(">Q")
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
     "by_label", "label_target", "active", "labels", "profiles", "words", "tagwords", "sync",
@@ -74,10 +74,6 @@ IDS_MERGE_AT = 262_144
 IDS_MERGE_CHUNK = 131_072
 
 
-def u64(n: int) -> bytes:
-    return U64.pack(n)
-
-
 class StoreError(RuntimeError):
     """The store cannot be opened or is inconsistent."""
 
@@ -90,18 +86,17 @@ class Stored:
     seq: int
 
 
-class Store:
+class Store(StoreReader):
     def __init__(self, path: Path, *, map_size: int = MAP_SIZE) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self.env = lmdb.open(
+            env = lmdb.open(
                 str(path), map_size=map_size, max_dbs=MAX_DBS, subdir=True,
                 sync=True, metasync=True, writemap=False, readahead=False,
             )  # fmt: skip
         except lmdb.Error as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-        self.db = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
-        self._ids, self._ids_new = self.db["ids"], self.db["ids_new"]
+        super().__init__(env, {name: env.open_db(name.encode()) for name in _DB_NAMES})
         # Index entries of the batch, per database: bare keys (value b"") or (key, value).
         self._deferred: defaultdict[str, list[Any]] = defaultdict(list)
         self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
@@ -117,61 +112,6 @@ class Store:
 
     def close(self) -> None:
         self.env.close()
-
-    # ---- reads -------------------------------------------------------------------------
-
-    def read(self) -> Any:
-        """A short read transaction (use as a context manager)."""
-        return self.env.begin(buffers=False)
-
-    def has(self, oid: bytes, txn: Any = None) -> bool:
-        if txn is None:
-            with self.read() as t:
-                return self.seq_of(t, oid) is not None
-        return self.seq_of(txn, oid) is not None
-
-    def seq_of(self, txn: Any, oid: bytes) -> bytes | None:
-        """The sequence key of a stored object (live or withdrawn), by id."""
-        seq: bytes | None = txn.get(oid, db=self._ids_new)
-        return seq if seq is not None else txn.get(oid, db=self._ids)
-
-    def ids_with_prefix(self, txn: Any, prefix: bytes) -> Iterator[bytes]:
-        """Stored ids starting with `prefix` (from both tiers; each id is in one)."""
-        yield from prefix_keys(txn, self._ids_new, prefix)
-        yield from prefix_keys(txn, self._ids, prefix)
-
-    def get_raw(self, txn: Any, oid: bytes) -> bytes | None:
-        seq = self.seq_of(txn, oid)
-        if seq is None:
-            return None
-        raw: bytes | None = txn.get(seq, db=self.db["objects"])
-        return raw or None
-
-    def get(self, txn: Any, oid: bytes) -> SignedObject | None:
-        raw = self.get_raw(txn, oid)
-        return decode(raw, oid=oid) if raw is not None else None
-
-    def get_seq(self, txn: Any, seq: bytes) -> SignedObject | None:
-        raw = txn.get(seq, db=self.db["objects"])
-        return decode(raw) if raw else None
-
-    def is_retracted(self, txn: Any, oid: bytes) -> bool:
-        return txn.get(oid, db=self.db["tomb"]) is not None
-
-    def count(self, txn: Any, kind: str | None = None, lab: bytes | None = None) -> int:
-        """Live objects of a kind (all kinds when None); with `lab`, that lab's projects."""
-        name = _lab_counter(lab) if lab is not None else "count:" + (kind or "*")
-        raw = txn.get(name.encode(), db=self.db["meta"])
-        return U64.unpack(raw)[0] if raw else 0
-
-    def iter_objects(self, txn: Any, *, after: int = 0) -> Iterator[tuple[int, bytes]]:
-        """Every live object as (seq, raw), in append order, from seq `after` + 1 on."""
-        cur = txn.cursor(db=self.db["objects"])
-        if not cur.set_range(u64(after + 1)):
-            return
-        for key, raw in cur:
-            if raw:
-                yield U64.unpack(key)[0], raw
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -254,7 +194,7 @@ class Store:
         for name in ("count:*", "count:" + obj.kind):
             counts[name] = counts.get(name, 0) + delta
         if obj.kind == "project":
-            name = _lab_counter(spec.scope(obj.body))
+            name = lab_counter(spec.scope(obj.body))
             counts[name] = counts.get(name, 0) + delta
 
     def _flush(self, txn: Any) -> None:
@@ -482,71 +422,6 @@ class Store:
             else:
                 txn.put(name.encode(), value, db=self.db["meta"])
 
-    def meta_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
-        p = prefix.encode()
-        out = []
-        with self.read() as txn:
-            cur = txn.cursor(db=self.db["meta"])
-            if cur.set_range(p):
-                for key, value in cur:
-                    if not key.startswith(p):
-                        break
-                    out.append((key.decode(), value))
-        return out
-
-
-def prefix_keys(
-    txn: Any, db: Any, prefix: bytes, *, reverse: bool = False, after: bytes | None = None
-) -> Iterator[bytes]:
-    """Keys starting with `prefix`, ascending (or descending), strictly past `after`."""
-    cur = txn.cursor(db=db)
-    if not reverse:
-        if not cur.set_range(after + b"\0" if after else prefix):
-            return
-        for key in cur.iternext(values=False):
-            if not key.startswith(prefix):
-                return
-            yield key
-        return
-    if after is not None:
-        found = cur.set_range(after)
-        ok = cur.prev() if found else cur.last()
-    else:
-        upper = _next_prefix(prefix)
-        found = cur.set_range(upper) if upper else False
-        ok = cur.prev() if found else cur.last()
-    if not ok:
-        return
-    for key in cur.iterprev(values=False):
-        if not key.startswith(prefix):
-            if key < prefix:
-                return
-            continue
-        yield key
-
-
-def _next_prefix(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with `prefix`."""
-    p = bytearray(prefix)
-    while p and p[-1] == 0xFF:
-        p.pop()
-    if not p:
-        return None
-    p[-1] += 1
-    return bytes(p)
-
-
-_LAB_COUNTERS: dict[bytes, str] = {}
-
-
-def _lab_counter(lab: bytes) -> str:
-    """The meta counter of a lab's projects (cached: labs are few, this is per project)."""
-    name = _LAB_COUNTERS.get(lab)
-    if name is None:
-        if len(_LAB_COUNTERS) > 4096:
-            _LAB_COUNTERS.clear()
-        name = _LAB_COUNTERS[lab] = f"lab:{lab.hex()}"
-    return name
 
 
 _KIND_KEYS: dict[str, bytes] = {}

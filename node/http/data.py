@@ -12,7 +12,8 @@ from typing import Any
 
 from node import queries
 from node.service import Service
-from node.store import Store, prefix_keys
+from node.store import Store
+from node.store_read import prefix_keys
 
 # Keys under which results nest object views (see docs/rpc.md and this package's results).
 _NESTED = ("items", "project", "tags", "comments", "replies", "object")

@@ -9,7 +9,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.store import U64, Store, u64
+from node.store import Store
+from node.store_read import U64, u64
 from protocols import kinds
 from protocols.objects import SignedObject, decode, object_id
 from protocols.search import words_of

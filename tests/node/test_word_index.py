@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from node import queries, word_index
 from node.ingest import Ingest
-from node.store import Store, u64
+from node.store import Store
+from node.store_read import u64
 
 from .helpers import NOW, check_consistency, member
 
