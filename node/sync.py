@@ -13,7 +13,8 @@
 * **Fetch server.** Serves objects by id.
 * **References.** Every stored object (whatever path it came by) whose referenced objects
   (``kind_spec(kind).refs``: a comment's project, a project's lab...) are unknown gets them
-  fetched by id: from the peer it came from when known, else from connected peers.
+  fetched by id: from the peer it came from when known, else from connected peers
+  (node/sync_refs.py).
 
 Safety: every session has a deadline (``SESSION_DEADLINE_S``), every frame a timeout, the
 state machine bounds rounds, ids and message sizes; fetched objects must have been
@@ -27,7 +28,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from node.store import Store, Stored
-from node.sync_fetch import FETCH_BATCH, FetchQueue, reset_stream, unwrap
+from node.sync_fetch import FETCH_DEADLINE_S, FetchQueue, reset_stream, unwrap
 from node.sync_index import LmdbItems
+from node.sync_refs import RefResolver
 from p2p.framing import FrameError
 from p2p.sync_transport import (
     PeerViolation,
@@ -50,10 +51,8 @@ from p2p.sync_transport import (
 from protocols import kinds
 from protocols.objects import object_id
 from protocols.reconcile import Initiator, Responder
-from protocols.reconcile_store import ID_BYTES
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
-    MAX_FETCH_IDS,
     SYNC_PROTOCOL_ID,
     Accept,
     SyncOpen,
@@ -66,7 +65,6 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with one random connected peer
 SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
-FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 CONNECT_SETTLE_S = 0.5  # wait after a connection before the first session (identify, muxer)
 MAX_SESSIONS_PER_PEER = 2  # incoming sync sessions served at once, per peer ...
 MAX_SESSIONS_TOTAL = 16  # ... and in total
@@ -74,11 +72,6 @@ MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
 
-REF_DELAY_S = 0.5  # batch missing references (and let running fetches land first)
-MAX_PENDING_REFS = 10_000  # queued missing references (more are dropped: sync repairs them)
-REF_PEERS = 3  # peers asked for a missing reference before giving up for a while
-REF_RETRY_S = 300.0  # a reference nobody served is not asked for again before this
-MAX_NOT_FOUND = 50_000  # size of that negative cache
 LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
 # After a session stored new objects (or objects were imported, which are not gossiped),
 # reconcile with every peer again, at most once per this many seconds: news travels on.
@@ -111,13 +104,10 @@ class SyncService:
         self._syncing: set[str] = set()  # peers with an initiator run in progress
         self._again: set[str] = set()  # peers to run again when the current run ends
         self._wanted: dict[bytes, int] = {}  # ids some session will fetch (refcount)
-        self._not_found: OrderedDict[bytes, float] = OrderedDict()
-        self._refs_send, self._refs_recv = trio.open_memory_channel[tuple[list[bytes], str | None]](
-            MAX_PENDING_REFS
-        )
         self._peer_limit = trio.CapacityLimiter(MAX_PARALLEL_PEERS)
         self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
         self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
+        self.refs = RefResolver(self)
         self._news = trio.Event()
         node.ingest.listeners.append(self._on_stored)
         node.extra_status.append(self.status)
@@ -155,7 +145,7 @@ class SyncService:
             p2p.set_stream_handler(FETCH_PROTOCOL_ID, self._handle_fetch)
             nursery.start_soon(self._on_connections, events)
             nursery.start_soon(self._periodic)
-            nursery.start_soon(self._resolve_refs)
+            nursery.start_soon(self.refs.run)
             nursery.start_soon(self._news_loop)
             task_status.started()
             await trio.sleep_forever()
@@ -462,97 +452,14 @@ class SyncService:
             for oid in oids:
                 self._source.pop(oid, None)
 
-    # ---- missing references ------------------------------------------------------------
+    # ---- missing references (node/sync_refs.py) -----------------------------------------
 
     def _on_stored(self, stored: list[Stored]) -> None:
-        """Ingest listener (worker thread): queue unknown referenced ids."""
-        self.stats_add_fetched(stored)
-        refs: dict[bytes, str | None] = {}
-        for s in stored:
-            try:
-                spec = kinds.kind_spec(s.obj.kind)
-            except Exception:
-                continue
-            for name in spec.refs:
-                value = s.obj.body.get(name)
-                if isinstance(value, bytes) and len(value) == ID_BYTES:
-                    refs.setdefault(value, self._source.get(s.obj.id))
-        if not refs:
-            return
-        with self.store.read() as txn:
-            missing = [oid for oid in refs if not self.store.has(oid, txn)]
-        if not missing or self._token is None:
-            return
-        by_peer: dict[str | None, list[bytes]] = {}
-        for oid in missing:
-            by_peer.setdefault(refs[oid], []).append(oid)
-        for peer, ids in by_peer.items():
-            self._token.run_sync_soon(self._queue_refs, ids, peer)
-
-    def stats_add_fetched(self, stored: list[Stored]) -> None:
-        n = sum(1 for s in stored if s.obj.id in self._source)
+        """Ingest listener (worker thread): count what sync brought, queue missing refs."""
+        n = sum(1 for st in stored if st.obj.id in self._source)
         if n:
             self.stats.fetched += n
-
-    def _queue_refs(self, ids: list[bytes], peer: str | None) -> None:
-        try:
-            self._refs_send.send_nowait((ids, peer))
-        except trio.WouldBlock:
-            log.info("dropping %d missing references: queue full", len(ids))
-
-    async def _resolve_refs(self) -> None:
-        while True:
-            batch: dict[bytes, str | None] = {}
-            ids, peer = await self._refs_recv.receive()
-            for oid in ids:
-                batch.setdefault(oid, peer)
-            await trio.sleep(REF_DELAY_S)
-            while len(batch) < MAX_FETCH_IDS:
-                try:
-                    ids, peer = self._refs_recv.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                for oid in ids:
-                    batch.setdefault(oid, peer)
-            await self._fetch_refs(batch)
-
-    async def _fetch_refs(self, batch: dict[bytes, str | None]) -> None:
-        now = time.monotonic()
-        candidates = [
-            oid
-            for oid in batch
-            if oid not in self._wanted and now - self._not_found.get(oid, -1e18) > REF_RETRY_S
-        ]
-        todo = await trio.to_thread.run_sync(self._unknown, candidates)
-        if not todo or self.node.p2p is None:
-            return
-        preferred = {p for p in batch.values() if p}
-        peers = [p["peer_id"] for p in self.node.p2p.connected_peers()]
-        order = [p for p in peers if p in preferred] + [p for p in peers if p not in preferred]
-        self._want(todo)
-        try:
-            left = list(todo)
-            for peer in order[: max(REF_PEERS, len(preferred))]:
-                if not left:
-                    break
-                io = SessionIO()
-                try:
-                    with trio.move_on_after(FETCH_DEADLINE_S):
-                        _, stored = await self.fetch_from(peer, left[:FETCH_BATCH], io)
-                        self.stats.refs_fetched += stored
-                except PeerViolation as exc:
-                    self._violation(peer, f"fetch: {exc}")
-                except Exception as exc:
-                    log.info("reference fetch from %s failed: %s", peer, exc)
-                still = set(await trio.to_thread.run_sync(self._unknown, left))
-                left = [oid for oid in left if oid in still]
-            for oid in left:
-                self._not_found[oid] = now
-                self._not_found.move_to_end(oid)
-            while len(self._not_found) > MAX_NOT_FOUND:
-                self._not_found.popitem(last=False)
-        finally:
-            self._unwant(todo)
+        self.refs.on_stored(stored)
 
     def _unknown(self, ids: Sequence[bytes]) -> list[bytes]:
         with self.store.read() as txn:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from node.sync import SyncService
 
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
+FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 # Fetch streams per session at once: while one fetch's objects are written, the next one's
 # are checked (node/ingest_writer.py). bench/sync.py --quick, B empty: 3.56 s with one, 2.94 /
 # 3.31 s with two (before the writer took requests from several calls, two measured slower:
