@@ -423,7 +423,6 @@ class Store(StoreReader):
                 txn.put(name.encode(), value, db=self.db["meta"])
 
 
-
 _KIND_KEYS: dict[str, bytes] = {}
 
 
