@@ -7,8 +7,10 @@ on stdin, replies on stdout, one frame each way per request:
     request:  u32 big-endian length + msgpack [now_ms, [signed object bytes, ...]]
     reply:    u32 big-endian length + msgpack [verdict, ...]   nil = valid, or [code, reason]
 
-It knows the built-in kinds only (protocols.kinds); an extension kind comes back as
-"unknown_kind" and the node checks that object itself. It exits when stdin closes.
+A verdict names the first failing check of `protocols.validity.check`, whatever its layer:
+the node decides what each means (reject, defer, store as opaque or hidden). The worker knows
+the built-in kinds only; an extension kind comes back as "unknown_kind" (its signature checked)
+and the node reads it against its own registry. It exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from protocols import errors, kinds
-from protocols.objects import decode, verify
+from protocols import errors, validity
 
 _LEN = struct.Struct(">I")
-_BAD_SIGNATURE = [errors.BadSignature.code, "signature does not match the author's key"]
 # The node hashed each object already and checks never read the id: skip a SHA-256 an object.
 _UNUSED_ID = bytes(32)
 
@@ -39,12 +39,11 @@ def check(raws: list[bytes], now: int) -> list[Any]:
     out: list[Any] = []
     for raw in raws:
         try:
-            obj = decode(raw, oid=_UNUSED_ID)
-            kinds.validate(obj, now)
+            verdict = validity.check(raw, now, oid=_UNUSED_ID)
         except errors.ObjectError as exc:
             out.append([exc.code, str(exc)])
             continue
-        out.append(None if verify(obj) else _BAD_SIGNATURE)
+        out.append(None if verdict.code is None else [verdict.code, verdict.reason])
     return out
 
 

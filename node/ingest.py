@@ -1,7 +1,7 @@
 """The one ingest pipeline. Every path that brings objects in (CLI, import, gossip, sync, HTTP)
 calls `Ingest.ingest`:
 
-    size check -> id (hash) -> known-id short-cut -> decode -> validate -> verify -> store
+    size check -> id (hash) -> known-id short-cut -> decode -> verify -> validate -> store
 
 The known-id check comes right after hashing (not after validation as first sketched): an id
 is the hash of the bytes, so a known id means these exact bytes were verified before, and a
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from node.check_pool import UNCHECKED, CheckPool, PendingVerdicts, Unchecked
 from node.ingest_writer import IngestWriter
 from node.store import Store, Stored
-from protocols import errors, kinds
+from protocols import errors, kinds, validity
 from protocols.limits import MAX_OBJECT_BYTES
-from protocols.objects import SignedObject, decode, decode_checked, object_id, verify
+from protocols.objects import SignedObject, decode_checked, object_id
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +73,44 @@ CHECKS_AHEAD = 2
 MAX_WRITES_IN_FLIGHT = 2
 
 
-_Good = list[tuple[SignedObject, kinds.KindSpec]]  # checked objects, ready to store
+# Checked objects, ready to store: with their kind's spec, or the code that keeps one from
+# view (an OPAQUE or HIDE verdict: stored, relayed and reconciled, not indexed for views).
+_Good = list[tuple[SignedObject, "kinds.KindSpec | str"]]
 
 
 @dataclass(frozen=True)
 class Rejection:
+    """A verdict other than "visible" on one object of a call (index into the call)."""
+
     index: int
     code: str
     reason: str
     oid: bytes | None = None
+
+    @property
+    def blames_peer(self) -> bool:
+        """The peer that sent these bytes broke the protocol (a deferral is nobody's fault)."""
+        return errors.blames_peer(self.code)
 
 
 @dataclass
 class IngestResult:
     stored: list[Stored] = field(default_factory=list)
     known: int = 0
+    # Not stored: REJECT (the sender's fault) and DEFER (a timestamp too far ahead) verdicts.
     rejected: list[Rejection] = field(default_factory=list)
+    # Stored but not shown: OPAQUE and HIDE verdicts (also counted in `stored` when new).
+    unindexed: list[Rejection] = field(default_factory=list)
 
     def extend(self, other: IngestResult) -> None:
         self.stored += other.stored
         self.known += other.known
         self.rejected += other.rejected
+        self.unindexed += other.unindexed
+
+    @property
+    def peer_faults(self) -> list[Rejection]:
+        return [r for r in self.rejected if r.blames_peer]
 
 
 def now_ms() -> int:
@@ -130,6 +147,8 @@ class Ingest:
             pool.release()
         for rej in result.rejected:
             log.info("rejected object #%d: %s (%s)", rej.index, rej.reason, rej.code)
+        for rej in result.unindexed:
+            log.debug("stored object #%d unindexed: %s (%s)", rej.index, rej.reason, rej.code)
         return result
 
     def _pipelined(
@@ -221,10 +240,24 @@ class Ingest:
                     obj = decode_checked(raw, oid)
                     good.append((obj, kinds.kind_spec(obj.kind)))
                     continue
-                if isinstance(verdict, Unchecked) or verdict[0] == errors.UnknownKind.code:
-                    good.append(_check_inline(raw, oid, call.now))  # extension kinds: here
-                    continue
-                code, reason = verdict
+                if isinstance(verdict, Unchecked):
+                    checked = validity.check(raw, call.now, oid=oid)
+                else:
+                    code, reason = verdict
+                    if errors.layer_of(code) not in _STORED_LAYERS:
+                        raise _Verdict(code, reason)
+                    # Envelope and signature passed in the worker; an extension kind the
+                    # worker does not know is read here against this process's registry.
+                    checked = validity.understood(decode_checked(raw, oid))
+                if checked.code is None:
+                    assert checked.spec is not None
+                    good.append((checked.obj, checked.spec))
+                else:
+                    good.append((checked.obj, checked.code))
+                    result.unindexed.append(Rejection(i, checked.code, checked.reason, oid))
+                continue
+            except _Verdict as v:
+                code, reason = v.code, v.reason
             except errors.ObjectError as exc:
                 code, reason = exc.code, str(exc)
             call.bad[oid] = (code, reason)
@@ -268,12 +301,15 @@ def cyclic_gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _check_inline(raw: bytes, oid: bytes, now: int) -> tuple[SignedObject, kinds.KindSpec]:
-    obj = decode(raw, oid=oid)
-    spec = kinds.validate(obj, now)
-    if not verify(obj):
-        raise errors.BadSignature("signature does not match the author's key")
-    return obj, spec
+_STORED_LAYERS = (errors.Layer.OPAQUE, errors.Layer.HIDE)
+
+
+class _Verdict(Exception):
+    """A worker's REJECT or DEFER verdict, carried to the rejection list."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
 
 
 @dataclass

@@ -24,7 +24,7 @@ from protocols.objects import SignedObject
 
 log = logging.getLogger(__name__)
 
-Checked = Sequence[tuple[SignedObject, kinds.KindSpec]]
+Checked = Sequence[tuple[SignedObject, kinds.KindSpec | str]]  # see Store.write_batch
 
 
 class WriterClosed(RuntimeError):

@@ -87,28 +87,37 @@ class Node:
         """New objects (from any path): push their views to TUI subscribers."""
         if not self.rpc.subscribers:
             return
-        for start in range(0, len(stored), MAX_PUSH_BATCH):
+        shown = [s for s in stored if s.visible]  # opaque and hidden objects have no view
+        for start in range(0, len(shown), MAX_PUSH_BATCH):
             with self.store.read() as txn:
                 views = Views(self.store, txn)
-                batch = [views.view(s.obj) for s in stored[start : start + MAX_PUSH_BATCH]]
+                batch = [views.view(s.obj) for s in shown[start : start + MAX_PUSH_BATCH]]
             for view in batch:
                 self._call_soon(self.rpc.push, "object", view)
 
     # ---- gossip ------------------------------------------------------------------------
 
-    async def validate_gossip(self, topic: str, data: bytes, from_peer: str) -> bool:
+    async def validate_gossip(self, topic: str, data: bytes, from_peer: str) -> bool | None:
+        """True: stored (or known) and forwarded. False: the forwarder broke the protocol
+        (a strike). None: dropped, nobody's fault (a timestamp too far ahead: deferred).
+        Opaque and hidden objects are stored and forwarded like any (docs/protocol.md §4)."""
+        wrong = topics.wrong_topic(topic, data)
+        if wrong:
+            log.info("gossip from %s on %s dropped: %s", from_peer, topic, wrong)
+            return False
         result = await trio.to_thread.run_sync(self.ingest.ingest, [data])
         if result.rejected:
-            log.info("gossip from %s on %s rejected: %s", from_peer, topic,
-                     result.rejected[0].reason)  # fmt: skip
-            return False
+            rej = result.rejected[0]
+            log.info("gossip from %s on %s not stored: %s (%s)", from_peer, topic,
+                     rej.reason, rej.code)  # fmt: skip
+            return False if rej.blames_peer else None
         return True
 
     async def _publisher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         async for obj in self._publish_recv:
             assert self.p2p is not None
-            topic = topics.topic_for_scope(kinds.kind_spec(obj.kind).scope(obj.body))
+            topic = topics.topic_for_scope(kinds.scope_of(obj.body))
             try:
                 await self.p2p.publish(topic, obj.raw)
             except Exception:

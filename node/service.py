@@ -15,7 +15,7 @@ from typing import Any
 from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
-from node.store import Store
+from node.store import UNINDEXED_COUNTERS, Store
 from node.store_read import prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
@@ -131,7 +131,7 @@ class Service:
     def _scope_of(self, obj: SignedObject) -> bytes | None:
         if obj.kind == "lab":
             return obj.id
-        scope = kinds.kind_spec(obj.kind).scope(obj.body)
+        scope = kinds.scope_of(obj.body)
         return None if scope == kinds.PUBLIC_SCOPE else scope
 
     def follow(self, lab: bytes, on: bool) -> None:
@@ -305,7 +305,7 @@ class Service:
                 last = seq
                 if lab is not None:
                     o = decode(raw)
-                    if o.id != lab and kinds.kind_spec(o.kind).scope(o.body) != lab:
+                    if o.id != lab and kinds.scope_of(o.body) != lab:
                         continue
                 out.append(raw)
                 size += len(raw)
@@ -319,7 +319,14 @@ class Service:
         return {
             "accepted": len(result.stored),
             "known": result.known,
-            "rejected": [{"index": r.index, "reason": r.reason} for r in result.rejected],
+            "rejected": [
+                {"index": r.index, "code": r.code, "reason": r.reason} for r in result.rejected
+            ],
+            # Stored and passed on, but not shown here: an unknown kind or envelope version
+            # (opaque) or a known kind that breaks its schema (hidden).
+            "unindexed": [
+                {"index": r.index, "code": r.code, "reason": r.reason} for r in result.unindexed
+            ],
         }
 
     # ---- status ------------------------------------------------------------------------
@@ -328,7 +335,11 @@ class Service:
         with self.store.read() as txn:
             counts = {k: self.store.count(txn, k) for k in kinds.registered_kinds()}
             total = self.store.count(txn)
+            unindexed = {
+                layer: self.store.count(txn, counter[len("count:"):])
+                for layer, counter in UNINDEXED_COUNTERS.items()
+            }
             # Sum of every scope's reconciliation total (sync_index keeps them up to date).
             n, digest = sync_index.digest(self.store, txn)
         return {"counts": counts, "objects": total, "digest": digest.to_bytes(32, "big").hex(),
-                "sync_items": n}  # fmt: skip
+                "sync_items": n, "unindexed": unindexed}  # fmt: skip

@@ -25,7 +25,14 @@ numeric order):
                                                                     not a live project here
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     sync_agg  scope + level + bucket         -> count + id sum      node/sync_index.py
+    unindexed seq(8)                         -> verdict code        stored, reconciled, not
+                                                                    shown: opaque or hidden
     meta      name                           -> value              counters, follows, peers
+
+An object this release does not understand (an unknown kind or envelope version: "opaque"),
+or one that breaks its known kind's schema ("hidden"), is stored and reconciled like any other
+(`objects`, the id tiers, `sync`) but has no other index entry: no view finds it. A release that
+understands it indexes it when the store opens (`_review_unindexed`), with no re-fetch.
 
 Every object and all its index entries are written in one durable transaction per batch,
 so a crash leaves either all of a batch or none of it (DESIGN.md: never writemap+nosync).
@@ -45,11 +52,11 @@ from typing import Any
 
 import lmdb
 
-from node import word_index
+from node import store_unindexed, word_index
 from node.store_read import U64, StoreReader, lab_counter, prefix_keys, u64
 from node.sync_index import BucketDeltas, ensure_built
 from node.word_index import PROJECT_KIND_BYTES, WordBlocks, project_words
-from protocols import kinds
+from protocols import errors, kinds
 from protocols.objects import SignedObject, decode
 
 log = logging.getLogger(__name__)
@@ -60,8 +67,10 @@ MAX_DBS = 24
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
     "by_label", "label_target", "active", "labels", "profiles", "words", "tagwords", "sync",
-    "sync_agg", "meta", "orphan_tags", "ids_new",
+    "sync_agg", "meta", "orphan_tags", "ids_new", "unindexed",
 )  # fmt: skip
+# Meta counters of unindexed objects, by layer ("~" never occurs in a kind name).
+UNINDEXED_COUNTERS = {"opaque": "count:~opaque", "hidden": "count:~hidden"}
 # New ids go to the small `ids_new` tree and move to `ids` in sorted runs once it holds
 # IDS_MERGE_AT of them. Ids are hashes: put straight into a large `ids`, nearly every new id
 # dirtied a leaf page of its own, written again at each commit (at 1M stored, ~15k of the
@@ -80,10 +89,11 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class Stored:
-    """An object that a batch stored (retracted targets are reported in `hidden`)."""
+    """An object that a batch stored. `visible`: indexed for views (not opaque or hidden)."""
 
     obj: SignedObject
     seq: int
+    visible: bool = True
 
 
 class Store(StoreReader):
@@ -109,14 +119,35 @@ class Store(StoreReader):
         ensure_built(self)
         word_index.ensure_built(self)
         self._ensure_orphan_tags()
+        self._review_unindexed()
 
     def close(self) -> None:
         self.env.close()
 
     # ---- writes ------------------------------------------------------------------------
 
-    def write_batch(self, objs: Iterable[tuple[SignedObject, kinds.KindSpec]]) -> list[Stored]:
-        """Store validated, verified objects and index them, in one durable transaction.
+    def _begin_batch(self, txn: Any) -> None:
+        # Reset the batch state only once this thread holds LMDB's write lock: ingest
+        # runs in several threads at once (gossip validators, sync fetches, RPC), and a
+        # reset before `begin` would wipe another thread's batch in progress.
+        self._deferred, self._counts = defaultdict(list), {}
+        self._sync_deltas.clear()
+        self._words = WordBlocks()
+        # Most batches meet no early retraction: skip the per-object lookup then.
+        self._pending_any = txn.stat(self.db["pending"])["entries"] > 0
+        self._orphans_any = txn.stat(self.db["orphan_tags"])["entries"] > 0
+
+    def _end_batch(self, txn: Any) -> None:
+        self._flush(txn)
+        for name, n in self._counts.items():
+            self._bump(txn, name, n)
+
+    def write_batch(
+        self, objs: Iterable[tuple[SignedObject, kinds.KindSpec | str]]
+    ) -> list[Stored]:
+        """Store checked (decoded, verified) objects and index them, in one durable
+        transaction. Each comes with its kind's spec, or with the verdict code that keeps it
+        from view (opaque or hidden: stored and reconciled, not indexed for views).
 
         Objects already known (by id) are skipped. Returns the objects newly stored, in the
         order given, each with the very object it was given (node/ingest_writer.py relies on
@@ -124,15 +155,7 @@ class Store(StoreReader):
         """
         stored: list[Stored] = []
         with self.env.begin(write=True) as txn:
-            # Reset the batch state only once this thread holds LMDB's write lock: ingest
-            # runs in several threads at once (gossip validators, sync fetches, RPC), and a
-            # reset before `begin` would wipe another thread's batch in progress.
-            self._deferred, self._counts = defaultdict(list), {}
-            self._sync_deltas.clear()
-            self._words = WordBlocks()
-            # Most batches meet no early retraction: skip the per-object lookup then.
-            self._pending_any = txn.stat(self.db["pending"])["entries"] > 0
-            self._orphans_any = txn.stat(self.db["orphan_tags"])["entries"] > 0
+            self._begin_batch(txn)
             ids_new, objects_db = self._ids_new, self.db["objects"]
             cur = txn.cursor(db=objects_db)
             seq = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
@@ -148,6 +171,16 @@ class Store(StoreReader):
                     continue
                 txn.put(key, obj.raw, db=objects_db, append=True)
                 kind = obj.kind
+                if isinstance(spec, str):
+                    rid = self._pending_retraction(txn, obj) if self._pending_any else None
+                    if rid is not None:
+                        txn.put(key, b"", db=objects_db)
+                        txn.put(obj.id, rid, db=self.db["tomb"])
+                    else:
+                        self._add_unindexed(obj, key, spec)
+                    stored.append(Stored(obj, seq, visible=False))
+                    seq += 1
+                    continue
                 if kind == "retraction":
                     self._flush(txn)  # retractions read and delete: settle the batch first
                     if not self._retraction_allowed(txn, obj):
@@ -163,9 +196,7 @@ class Store(StoreReader):
                     self._count(obj, spec, 1)
                 stored.append(Stored(obj, seq))
                 seq += 1
-            self._flush(txn)
-            for name, n in self._counts.items():
-                self._bump(txn, name, n)
+            self._end_batch(txn)
             merge = txn.stat(self._ids_new)["entries"] >= IDS_MERGE_AT
         if merge:
             self.merge_ids()
@@ -247,10 +278,40 @@ class Store(StoreReader):
         return None
 
     def _withdraw(self, txn: Any, obj: SignedObject, seq: bytes, rid: bytes) -> None:
-        self._index(txn, obj, kinds.kind_spec(obj.kind), seq, add=False)
+        code = txn.get(seq, db=self.db["unindexed"])
+        if code is not None:  # opaque or hidden: only its sync entry and the mark to remove
+            self._flush(txn)
+            self._remove_unindexed(txn, obj, seq, code.decode())
+        else:
+            spec = kinds.kind_spec(obj.kind)
+            self._index(txn, obj, spec, seq, add=False)
+            self._count(obj, spec, -1)
         txn.put(seq, b"", db=self.db["objects"])
         txn.put(obj.id, rid, db=self.db["tomb"])
-        self._count(obj, kinds.kind_spec(obj.kind), -1)
+
+    # ---- objects stored but not shown (node/store_unindexed.py has the review) -----------
+
+    def _add_unindexed(self, obj: SignedObject, seq: bytes, code: str) -> None:
+        """Store-side entries of an opaque or hidden object: its reconciliation key and the
+        mark that keeps it out of every view (deferred to the batch's flush)."""
+        sync_key = kinds.scope_of(obj.body) + U64.pack(obj.ts) + obj.id
+        self._deferred["sync"].append(sync_key)
+        self._sync_deltas.note(sync_key, True)
+        self._deferred["unindexed"].append((seq, code.encode()))
+        name = UNINDEXED_COUNTERS[errors.layer_of(code).value]
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def _remove_unindexed(self, txn: Any, obj: SignedObject, seq: bytes, code: str) -> None:
+        sync_key = kinds.scope_of(obj.body) + U64.pack(obj.ts) + obj.id
+        if txn.delete(sync_key, db=self.db["sync"]):
+            self._sync_deltas.note(sync_key, False)
+        txn.delete(seq, db=self.db["unindexed"])
+        name = UNINDEXED_COUNTERS[errors.layer_of(code).value]
+        self._counts[name] = self._counts.get(name, 0) - 1
+
+    def _review_unindexed(self) -> None:
+        """Index what this release understands now (store_unindexed.review)."""
+        store_unindexed.review(self)
 
     def _index(
         self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool

@@ -49,6 +49,7 @@ class StoreReader:
         yield from prefix_keys(txn, self._ids, prefix)
 
     def get_raw(self, txn: Any, oid: bytes) -> bytes | None:
+        """The bytes of a live object, shown or not (sync, fetch and export serve them all)."""
         seq = self.seq_of(txn, oid)
         if seq is None:
             return None
@@ -56,12 +57,22 @@ class StoreReader:
         return raw or None
 
     def get(self, txn: Any, oid: bytes) -> SignedObject | None:
-        raw = self.get_raw(txn, oid)
-        return decode(raw, oid=oid) if raw is not None else None
+        """A live object that views may show (None if withdrawn, opaque or hidden)."""
+        seq = self.seq_of(txn, oid)
+        return self.get_seq(txn, seq, oid=oid) if seq is not None else None
 
-    def get_seq(self, txn: Any, seq: bytes) -> SignedObject | None:
+    def get_seq(self, txn: Any, seq: bytes, *, oid: bytes | None = None) -> SignedObject | None:
+        """Like `get`, by sequence key."""
         raw = txn.get(seq, db=self.db["objects"])
-        return decode(raw) if raw else None
+        if not raw or txn.get(seq, db=self.db["unindexed"]) is not None:
+            return None
+        return decode(raw, oid=oid)
+
+    def unindexed_code(self, txn: Any, oid: bytes) -> str | None:
+        """Why a stored object is not shown (an OPAQUE or HIDE code), None if it is."""
+        seq = self.seq_of(txn, oid)
+        code = txn.get(seq, db=self.db["unindexed"]) if seq is not None else None
+        return bytes(code).decode() if code is not None else None
 
     def is_retracted(self, txn: Any, oid: bytes) -> bool:
         return txn.get(oid, db=self.db["tomb"]) is not None

@@ -49,10 +49,9 @@ class RefResolver:
         sync = self.sync
         refs: dict[bytes, str | None] = {}
         for s in stored:
-            try:
-                spec = kinds.kind_spec(s.obj.kind)
-            except Exception:
+            if not s.visible:  # opaque or hidden: its references are not read
                 continue
+            spec = kinds.kind_spec(s.obj.kind)
             for name in spec.refs:
                 value = s.obj.body.get(name)
                 if isinstance(value, bytes) and len(value) == ID_BYTES:

@@ -5,8 +5,9 @@
 * Strict signing stays ON (js-libp2p interop needs StrictSign).
 * Every received message goes through the node's validator as a GossipSub topic validator:
   ``False`` drops it (never forwarded) and counts a strike against the forwarding peer;
-  ``True`` forwards it. The node's own publishes skip the validator (the node stored the
-  object before publishing it).
+  ``None`` drops it with no strike (nobody broke the protocol); ``True`` forwards it.
+  The node's own publishes skip the validator (the node stored the object before
+  publishing it).
 * ``publish`` is paced: it waits until every peer's send queue is below
   ``PUBLISH_QUEUE_HIGH_WATER`` RPCs, so a burst cannot overflow the queues and lose
   messages silently.
@@ -48,8 +49,9 @@ from p2p.limits import (
 
 logger = logging.getLogger(__name__)
 
-# (topic, data, forwarding peer id) -> accept?
-Validator = Callable[[str, bytes, str], Awaitable[bool]]
+# (topic, data, forwarding peer id) -> True: accept and forward; False: reject, a strike
+# against the forwarder; None: drop without blame (e.g. an object deferred by its timestamp).
+Validator = Callable[[str, bytes, str], Awaitable[bool | None]]
 
 # GossipSub 1.1 only. py-libp2p 0.8.1's 1.2 (IDONTWANT) roughly doubled loopback bytes per
 # delivered byte in bench/gossip.py (10 nodes, 1 KiB objects: ~9x with 1.2 vs ~4.6x without)
@@ -121,13 +123,13 @@ class Gossip:
             if forwarder == my_id:
                 return True
             try:
-                ok = bool(await self._validator(topic, bytes(msg.data), str(forwarder)))
+                verdict = await self._validator(topic, bytes(msg.data), str(forwarder))
             except Exception:
                 logger.exception("validator raised on a message from %s; dropping it", forwarder)
                 return False
-            if not ok:
+            if verdict is False:
                 self._guard.strike(forwarder, f"invalid object on {topic}")
-            return ok
+            return verdict is True
 
         return topic_validator
 

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from protocols import errors
 from protocols.limits import ID_BYTES, MAX_INT, MAX_LABEL_CHARS, MIN_INT
+from protocols.unicode_tables import LABEL_REST, LABEL_START
 
-# Control characters other than tab and newline are refused in every string.
-_BAD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_LABEL = re.compile(r"[^\W_][\w-]*")
+# Text rules (docs/protocol.md §2), by explicit code points so that every implementation and
+# Unicode version agrees:
+# - refused in every text: C0 controls but tab and newline, DEL, C1 controls, and the bidi
+#   embedding, override and isolate controls (the "Trojan Source" reordering attacks);
+_REFUSED = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_BAD_MULTILINE = re.compile(f"[{_REFUSED}]")
+# - refused too in single-line texts (names, titles, places): tab, newline, the line and
+#   paragraph separators, and invisible characters that make two names look alike
+#   (zero width space, word joiner, byte order mark, Mongolian vowel separator).
+_BAD_SINGLE_LINE = re.compile(f"[{_REFUSED}\t\n\u2028\u2029\u200b\u2060\ufeff\u180e]")
+# - "blank": White_Space code points plus the invisible format characters. A required text
+#   must hold at least one code point outside this set.
+BLANK = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u180e\u200b\u200c\u200d\u2060\ufeff"
+)
+_ASCII_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class Field(Protocol):
@@ -36,14 +52,18 @@ class Text:
             raise errors.StringTooLong(
                 f"{name} is {len(value)} characters; the limit is {self.max_chars}"
             )
-        if not self.allow_empty and (not value or value.isspace()):
+        if not self.allow_empty and not value.strip(BLANK):
             raise errors.EmptyString(f"{name} must not be empty")
-        if value.isprintable():  # the common case, in C: no control character, one line
+        # isprintable() (in C) is True only without any Cc, Cf, Zl, Zp code point: the
+        # common case, and then no refused character can be present.
+        if value.isprintable():
             return
-        if _BAD_CONTROL.search(value):
-            raise errors.BadText(f"{name} contains a control character")
-        if not self.multiline and ("\n" in value or "\t" in value):
-            raise errors.BadText(f"{name} must be a single line")
+        bad = (_BAD_MULTILINE if self.multiline else _BAD_SINGLE_LINE).search(value)
+        if bad:
+            raise errors.BadText(
+                f"{name} contains U+{ord(bad.group()):04X}, refused in "
+                + ("any text" if self.multiline else "a single-line text")
+            )
 
 
 @dataclass(frozen=True)
@@ -98,11 +118,25 @@ def check_label(name: str, value: Any) -> None:
         raise errors.BadFieldType(f"{name} must be a string")
     if not 1 <= len(value) <= MAX_LABEL_CHARS:
         raise errors.BadLabel(f"{name} must be 1..{MAX_LABEL_CHARS} characters")
-    if not _LABEL.fullmatch(value) or unicodedata.normalize("NFC", value).lower() != value:
+    if not (value.isascii() and _ASCII_LABEL.fullmatch(value)) and not (
+        _label_chars(value)
+        and unicodedata.normalize("NFC", value) == value
+        and value.lower() == value
+    ):
         raise errors.BadLabel(
-            f"{name} {value!r} must be lowercase letters, digits, '-' or '_' "
-            "(starting with a letter or digit)"
+            f"{name} {value!r} must be lowercase letters, marks, decimal digits, '-' or '_' "
+            "(starting with a letter or digit), NFC"
         )
+
+
+def _in(table: tuple[int, ...], ch: str) -> bool:
+    return bisect_right(table, ord(ch)) % 2 == 1
+
+
+def _label_chars(value: str) -> bool:
+    """Letters or decimal digits first, then letters, marks, decimal digits, '-' or '_'
+    (general categories of Unicode 14.0: protocols/unicode_tables.py)."""
+    return _in(LABEL_START, value[0]) and all(_in(LABEL_REST, ch) for ch in value[1:])
 
 
 @dataclass(frozen=True)

@@ -26,32 +26,41 @@ from protocols.limits import (
     MAX_PLACE_CHARS,
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
-    MAX_TS_MS,
 )
-from protocols.objects import SignedObject, sign
+from protocols.objects import VERSION, SignedObject, decode, sign
 
 # Objects that belong to no lab (profiles, labs themselves) live in the public scope.
 PUBLIC_SCOPE = bytes(32)
+# The one body field every kind uses for its lab (scope); objects.decode checks its shape.
+SCOPE_FIELD = "lab"
 STAGES = ("idea", "design", "prototype", "testing", "running", "done", "paused")
+
+
+def scope_of(body: Mapping[str, Any]) -> bytes:
+    """The sync scope and gossip topic of any object, known kind or not: the body's `lab`
+    field when it holds a lab id, else the public scope (docs/protocol.md §3)."""
+    lab = body.get(SCOPE_FIELD)
+    return lab if type(lab) is bytes else PUBLIC_SCOPE
 
 
 @dataclass(frozen=True)
 class KindSpec:
     name: str
     fields: Mapping[str, Field]
-    # Body field holding the lab id this object belongs to (None: always public scope).
+    # The kind declares the scope field `lab` ("lab" or None). The scope itself is the same
+    # rule for every kind (`scope_of`), so it never depends on knowing the kind.
     lab_field: str | None = None
     # Body field naming the object this one is about (comments, tags, retractions).
     target_field: str | None = None
     # Body fields that reference other objects (fetched by id when missing).
     refs: tuple[str, ...] = ()
     extra_check: Callable[[Mapping[str, Any]], None] | None = field(default=None)
+    # Bumped by a release that adds rules to a registered kind (a new optional field): a node
+    # re-checks its stored objects of the kind once when it sees a new version (node/store.py).
+    version: int = 1
 
     def scope(self, body: Mapping[str, Any]) -> bytes:
-        if self.lab_field is None:
-            return PUBLIC_SCOPE
-        lab = body.get(self.lab_field)
-        return lab if isinstance(lab, bytes) else PUBLIC_SCOPE
+        return scope_of(body)
 
 
 _REGISTRY: dict[str, KindSpec] = {}
@@ -61,6 +70,8 @@ def register_kind(spec: KindSpec) -> KindSpec:
     """Add a kind. Registering a name twice is an error (kinds are part of the protocol)."""
     if spec.name in _REGISTRY:
         raise ValueError(f"object kind {spec.name!r} is already registered")
+    if spec.lab_field not in (None, SCOPE_FIELD):
+        raise ValueError(f"the scope field of every kind is {SCOPE_FIELD!r}")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -77,24 +88,37 @@ def registered_kinds() -> tuple[str, ...]:
 
 
 def validate(obj: SignedObject, now_ms: int) -> KindSpec:
-    """Check envelope values and the body against the kind's schema. Returns the spec."""
-    if not 0 <= obj.ts <= MAX_TS_MS:
-        raise errors.IntOutOfRange(f"ts={obj.ts} is outside [0, {MAX_TS_MS}]")
+    """The checks after the envelope and signature (docs/protocol.md §4, steps 5-7): the
+    timestamp against the receiver's clock, then the kind, then its schema. Returns the spec.
+    `protocols.validity.check` runs the whole order, signature included."""
     if obj.ts > now_ms + MAX_FUTURE_SKEW_MS:
         ahead = (obj.ts - now_ms) // 1000
         raise errors.FutureTimestamp(
             f"ts is {ahead} s in the future; the limit is {MAX_FUTURE_SKEW_MS // 1000} s"
         )
+    return understand(obj)
+
+
+def understand(obj: SignedObject) -> KindSpec:
+    """Whether this release understands an (envelope-valid) object: envelope version, kind,
+    schema. Raises an OPAQUE or HIDE layer error otherwise."""
+    if obj.v != VERSION:
+        raise errors.UnsupportedVersion(
+            f"envelope version {obj.v} is newer than this release ({VERSION})"
+        )
     spec = kind_spec(obj.kind)
-    validate_body(spec, obj.body)
+    try:
+        validate_body(spec, obj.body)
+    except errors.SchemaError:
+        raise
+    except errors.ObjectError as exc:  # an extension's extra_check: still only a schema rule
+        raise errors.BadValue(str(exc)) from exc
     return spec
 
 
 def validate_body(spec: KindSpec, body: Mapping[str, Any]) -> None:
-    fields = spec.fields
-    for name in body:
-        if name not in fields:
-            raise errors.UnknownField(f"{spec.name} has no field {name!r}")
+    """Check the fields `spec` declares. Fields it does not declare are kept, unread: a later
+    release of the kind may add them (docs/protocol.md §3, "Forward compatibility")."""
     for name, qualified, fld in _checks(spec):
         if name not in body:
             if fld.required:
@@ -197,7 +221,10 @@ RETRACTION = register_kind(
 
 
 def create(key: Any, kind: str, body: Mapping[str, Any], ts: int) -> SignedObject:
-    """Sign a new object as `key` (an Ed25519PrivateKey) and validate it before anyone sees it."""
+    """Sign a new object as `key` (an Ed25519PrivateKey) and check it before anyone sees it:
+    every envelope rule, and the kind's schema (a member never publishes what would be hidden).
+    """
     obj = sign(key, kind, ts, body)
+    decode(obj.raw, oid=obj.id)
     validate(obj, ts)
     return obj

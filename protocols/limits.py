@@ -33,3 +33,9 @@ MAX_LABEL_CHARS = 48
 ID_BYTES = 32
 KEY_BYTES = 32
 SIG_BYTES = 64
+
+# Envelope versions a decoder accepts as an envelope (1 is the only one this release
+# understands; a higher one is stored as opaque: docs/protocol.md §1, "Forward compatibility").
+MAX_VERSION = 65_535
+# Kind names: 1..32 characters of a-z 0-9 _ . -, starting with a letter.
+MAX_KIND_CHARS = 32

@@ -16,6 +16,7 @@ Wire form of one object (docs/protocol.md has the byte-level detail)::
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from protocols import errors
-from protocols.limits import KEY_BYTES, MAX_DEPTH, MAX_OBJECT_BYTES, SIG_BYTES
+from protocols.limits import (
+    ID_BYTES,
+    KEY_BYTES,
+    MAX_DEPTH,
+    MAX_KIND_CHARS,
+    MAX_OBJECT_BYTES,
+    MAX_TS_MS,
+    MAX_VERSION,
+    SIG_BYTES,
+)
 
 VERSION = 1
 # Domain separation: a Percolab signature can never be replayed as another protocol's message.
@@ -75,35 +85,47 @@ def canonical(value: Any) -> Any:
     if t is dict or isinstance(value, Mapping):
         for k in value:
             if type(k) is not str:
-                raise errors.BadFieldType(f"map keys must be strings, got {type(k).__name__}")
+                raise errors.ForbiddenType(f"map keys must be strings, got {type(k).__name__}")
         return {k: canonical(value[k]) for k in sorted(value)}
     if t is list or t is tuple:
         return [canonical(v) for v in value]
     return value
 
 
-def _is_sorted(value: Any, depth: int = 0) -> bool:
-    """True if every map inside `value` (as decoded, in wire order) has sorted str keys."""
+_SCALARS = frozenset((str, int, bytes, bool, type(None)))
+# Kind names: identifiers, so they fit index keys (`kind + 0`) and logs.
+_KIND_RE = re.compile(rf"[a-z][a-z0-9_.-]{{0,{MAX_KIND_CHARS - 1}}}")
+
+
+def _check_value(value: Any, depth: int = 0) -> bool:
+    """The body's value model, the same for every kind and release: maps with str keys,
+    arrays, str, bin, int, bool, nil; no float, no ext; at most MAX_DEPTH levels of nesting.
+    Returns False if some map's keys are out of canonical order (the caller decides)."""
     t = type(value)
     if t is not dict and t is not list:
+        if t not in _SCALARS:
+            raise errors.ForbiddenType(f"a body may not hold a {t.__name__}")
         return True
     if depth >= MAX_DEPTH:
-        raise errors.Undecodable(f"body nests deeper than {MAX_DEPTH} levels")
+        raise errors.TooDeep(f"body nests deeper than {MAX_DEPTH} levels")
+    ordered = True
     if t is dict:
         keys = list(value)
         for k in keys:
             if type(k) is not str:
-                return False
+                raise errors.ForbiddenType(f"map keys must be strings, not {type(k).__name__}")
         if keys != sorted(keys):
-            return False
+            ordered = False
         items = value.values()
     else:
         items = value
     for v in items:  # the hot path: flat values need no call
         tv = type(v)
-        if (tv is dict or tv is list) and not _is_sorted(v, depth + 1):
-            return False
-    return True
+        if tv is dict or tv is list:
+            ordered = _check_value(v, depth + 1) and ordered
+        elif tv not in _SCALARS:
+            raise errors.ForbiddenType(f"a body may not hold a {tv.__name__}")
+    return ordered
 
 
 def _pack(value: Any) -> bytes:
@@ -139,44 +161,44 @@ def object_id(raw: bytes) -> bytes:
 
 
 def decode(raw: bytes, *, oid: bytes | None = None) -> SignedObject:
-    """Parse signed bytes into a SignedObject; structural and canonical checks only.
+    """Parse signed bytes into a SignedObject: every envelope rule but the signature
+    (docs/protocol.md §1 and §4, steps 1-3), the same for every kind and release.
 
-    Schema rules of the kind are `kinds.validate`'s job; the signature is `verify`'s.
-    Pass `oid` when the caller already hashed `raw`.
+    The kind's schema is `kinds.validate`'s job, the signature `verify`'s, and the order of
+    all checks `protocols.validity.check`'s. Pass `oid` when the caller already hashed `raw`.
     """
     if len(raw) > MAX_OBJECT_BYTES:
         raise errors.TooLarge(f"object is {len(raw)} bytes; the limit is {MAX_OBJECT_BYTES}")
     try:
-        arr = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+        arr = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=False)
     except Exception as exc:  # msgpack raises a zoo of types on garbage; all mean "undecodable"
         raise errors.Undecodable(f"not a msgpack value: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(arr, list) or len(arr) != _ENVELOPE_FIELDS:
+    if type(arr) is not list or len(arr) != _ENVELOPE_FIELDS:
         raise errors.BadEnvelope(f"an object is an array of {_ENVELOPE_FIELDS} items")
     v, kind, author, ts, body, sig = arr
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise errors.BadEnvelope("version must be an integer")
-    if v != VERSION:
-        raise errors.UnsupportedVersion(f"object version {v} is not supported (only {VERSION})")
-    if not isinstance(kind, str):
-        raise errors.BadEnvelope("kind must be a string")
-    if not isinstance(author, bytes) or len(author) != KEY_BYTES:
+    if type(v) is not int or not 1 <= v <= MAX_VERSION:
+        raise errors.BadEnvelope(f"version must be an integer in 1..{MAX_VERSION}")
+    if type(kind) is not str or not _KIND_RE.fullmatch(kind):
+        raise errors.BadEnvelope(
+            f"kind must be 1..{MAX_KIND_CHARS} of a-z 0-9 _ . - starting with a letter"
+        )
+    if type(author) is not bytes or len(author) != KEY_BYTES:
         raise errors.BadEnvelope(f"author must be {KEY_BYTES} bytes (an Ed25519 public key)")
-    if not isinstance(ts, int) or isinstance(ts, bool):
+    if type(ts) is not int:
         raise errors.BadEnvelope("ts must be an integer (milliseconds)")
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise errors.BadEnvelope("body must be a map")
-    if not isinstance(sig, bytes) or len(sig) != SIG_BYTES:
+    if type(sig) is not bytes or len(sig) != SIG_BYTES:
         raise errors.BadEnvelope(f"sig must be {SIG_BYTES} bytes")
     # Canonical iff every map is in key order and re-packing (which keeps that order and
     # picks msgpack's shortest forms) reproduces the bytes exactly.
-    try:
-        again = _pack(arr) if _is_sorted(body) else b""
-    except errors.ObjectError:
-        raise
-    except Exception as exc:  # e.g. an ext type msgpack cannot re-pack
-        raise errors.Undecodable(f"cannot re-encode object: {exc}") from exc
-    if again != raw:
+    if not _check_value(body) or _pack(arr) != raw:
         raise errors.NonCanonical("bytes are not the canonical encoding of this object")
+    if not 0 <= ts <= MAX_TS_MS:
+        raise errors.BadTimestamp(f"ts={ts} is outside [0, {MAX_TS_MS}]")
+    lab = body.get("lab")
+    if lab is not None and (type(lab) is not bytes or len(lab) != ID_BYTES):
+        raise errors.BadScope(f"lab must be nil or a {ID_BYTES}-byte object id")
     return _built(v, kind, author, ts, body, sig, raw, oid or object_id(raw))
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.store import Store
 from node.store_read import U64, u64
-from protocols import kinds
+from protocols import errors, kinds
 from protocols.objects import SignedObject, decode, object_id
 from protocols.search import words_of
 
@@ -116,6 +116,7 @@ def check_consistency(store: Store) -> list[str]:
         label_target = dict(txn.cursor(db=db["label_target"]))
         orphan_tags = dict(txn.cursor(db=db["orphan_tags"]))
         meta = dict(txn.cursor(db=db["meta"]))
+        unindexed = {k: v.decode() for k, v in txn.cursor(db=db["unindexed"])}
 
     live: dict[bytes, SignedObject] = {}
     for seq, raw in objs.items():
@@ -163,7 +164,15 @@ def check_consistency(store: Store) -> list[str]:
     tags_per_label_target: dict[bytes, int] = {}
     live_tags: list[tuple[bytes, SignedObject]] = []
     projects: dict[bytes, SignedObject] = {}
+    problems += [f"unindexed mark on seq {U64.unpack(k)[0]}, not live" for k in unindexed.keys()
+                 - live.keys()]  # fmt: skip
     for seq, o in live.items():
+        code = unindexed.get(seq)
+        if code is not None:  # opaque or hidden: a reconciliation key and a counter only
+            expected["sync"][kinds.scope_of(o.body) + u64(o.ts) + o.id] = b""
+            name = "count:~" + errors.layer_of(code).value
+            counts[name] = counts.get(name, 0) + 1
+            continue
         if not indexed(seq, o):
             continue
         spec = kinds.kind_spec(o.kind)

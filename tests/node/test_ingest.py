@@ -19,6 +19,16 @@ from protocols.limits import MAX_FUTURE_SKEW_MS, MAX_OBJECT_BYTES
 
 from .helpers import NOW, check_consistency, member
 
+# Verdicts that store the object (not shown): docs/protocol.md §4.
+STORED_LAYERS = (errors.Layer.OPAQUE, errors.Layer.HIDE)
+
+
+def signed_with_version(key: Any, v: int, kind: str, ts: int, body: dict[str, Any]) -> bytes:
+    """An object with envelope version `v`, signed the way every version signs."""
+    author = objects.public_key_bytes(key)
+    sig = key.sign(objects.SIGN_DOMAIN + msgpack.packb([v, kind, author, ts, body]))
+    return bytes(msgpack.packb([v, kind, author, ts, body, sig]))
+
 
 def _world():
     ada, bob = member("ada"), member("bob")
@@ -83,7 +93,6 @@ def _bad_objects(good):
     stolen = _resign_envelope(good[3], author=objects.public_key_bytes(member("eve").key))
     no_title = objects.sign(ada.key, "project", p1.ts, {k: v for k, v in p1.body.items()
                                                         if k != "title"})  # fmt: skip
-    extra = objects.sign(ada.key, "lab", lab.ts, dict(lab.body) | {"x": 1})
     wrong_type = objects.sign(ada.key, "lab", lab.ts, dict(lab.body) | {"name": 5})
     unknown = objects.sign(ada.key, "no-such-kind", lab.ts, {})
     future = objects.sign(ada.key, "lab", NOW + MAX_FUTURE_SKEW_MS + 1, dict(lab.body))
@@ -95,7 +104,6 @@ def _bad_objects(good):
         (bytes(flipped), errors.BadSignature.code),
         (stolen, errors.BadSignature.code),
         (no_title.raw, errors.MissingField.code),
-        (extra.raw, errors.UnknownField.code),
         (wrong_type.raw, errors.BadFieldType.code),
         (unknown.raw, errors.UnknownKind.code),
         (future.raw, errors.FutureTimestamp.code),
@@ -105,7 +113,8 @@ def _bad_objects(good):
         (b"\xc1garbage", errors.Undecodable.code),
         (b"", errors.Undecodable.code),
         (msgpack.packb([1, 2, 3]), errors.BadEnvelope.code),
-        (msgpack.packb([2, "lab", bytes(32), 0, {}, bytes(64)]), errors.UnsupportedVersion.code),
+        (signed_with_version(ada.key, 2, "lab", lab.ts, {"n": 1}), errors.UnsupportedVersion.code),
+        (msgpack.packb([2, "lab", bytes(32), 0, {}, bytes(64)]), errors.BadSignature.code),
         (non_canonical, errors.NonCanonical.code),
     ]
 
@@ -121,19 +130,24 @@ def test_mixed_batch_keeps_good_objects_and_reports_bad_ones(store: Store, inges
             batch.append(raw)
         batch.append(obj.raw)
     result = ingest.ingest(batch, now=NOW)
-    assert {s.obj.id for s in result.stored} == {o.id for o in good}
-    got = {r.index: r.code for r in result.rejected}
-    assert got == expected
-    assert all(r.reason for r in result.rejected)
+    kept = {i for i, code in expected.items() if errors.layer_of(code) in STORED_LAYERS}
+    assert {s.obj.id for s in result.stored if s.visible} == {o.id for o in good}
+    assert {s.obj.raw for s in result.stored if not s.visible} == {batch[i] for i in kept}
+    assert {r.index: r.code for r in result.rejected} == {
+        i: c for i, c in expected.items() if i not in kept
+    }
+    # Opaque (unknown kind, newer version) and hidden (schema) verdicts: stored, not shown.
+    assert {r.index: r.code for r in result.unindexed} == {i: expected[i] for i in kept}
+    assert all(r.reason for r in result.rejected + result.unindexed)
     assert check_consistency(store) == []
     with store.read() as txn:
         assert store.count(txn) == len(good)
         assert store.count(txn, "project") == 2
         stored_raws = {raw for _, raw in store.iter_objects(txn)}
-    assert stored_raws == {o.raw for o in good}
+    assert stored_raws == {o.raw for o in good} | {batch[i] for i in kept}
     # The rejected ones were not remembered as known: a corrected re-send is judged afresh.
     again = ingest.ingest([raw for raw, _ in bad], now=NOW)
-    assert again.known == 0 and len(again.rejected) == len(bad)
+    assert again.known == len(kept) and len(again.rejected) == len(bad) - len(kept)
 
 
 def test_large_batches_across_the_commit_and_thread_boundaries(
@@ -171,10 +185,11 @@ def test_extension_kind_objects_are_ingested_and_indexed(store: Store, ingest: I
     review = ada.make(name, {"lab": lab.id, "on": p.id, "score": 5})
     bad = objects.sign(ada.key, name, review.ts, {"lab": lab.id, "on": p.id, "score": 6})
     result = ingest.ingest([lab.raw, p.raw, review.raw, bad.raw], now=NOW)
-    assert len(result.stored) == 3
-    assert [r.code for r in result.rejected] == [errors.IntOutOfRange.code]
+    assert [s.visible for s in result.stored] == [True, True, True, False]
+    assert [r.code for r in result.unindexed] == [errors.IntOutOfRange.code]
     with store.read() as txn:
         assert store.count(txn, name) == 1
+        assert store.unindexed_code(txn, bad.id) == errors.IntOutOfRange.code
     assert check_consistency(store) == []
 
 

@@ -163,9 +163,9 @@ def test_a_large_call_waits_for_the_workers_rather_than_checking_inline(
     lets them go before its last writes) instead of checking on the node's own thread."""
     ing = Ingest(store)
     inline: list[int] = []
-    check_inline = ingest_mod._check_inline
+    check_inline = ingest_mod.validity.check
     monkeypatch.setattr(
-        ingest_mod, "_check_inline", lambda *a: inline.append(1) or check_inline(*a)
+        ingest_mod.validity, "check", lambda *a, **k: inline.append(1) or check_inline(*a, **k)
     )
     asked = threading.Event()
     acquire = ing._pool.acquire

@@ -1,0 +1,119 @@
+"""The one-off review of stored objects when the release changes what it understands.
+
+Run by `Store` when it opens, before anything else writes (docs/protocol.md §3.2):
+
+* Objects stored **opaque** (a kind or envelope version the release that stored them did not
+  know) or **hidden** (their kind's schema refused them) are read again against this
+  release's kinds. Those it now understands are indexed as if they had just arrived; those it
+  still cannot show keep their mark, with the current reason. Nothing is fetched again.
+* A kind whose `KindSpec.version` differs from the one recorded in the store (a release that
+  added rules to a kind) has its visible objects checked again; those that break the new rules
+  become hidden (removed from the views, kept in the store and the reconciled set).
+
+The store records each kind's version once done (`meta` "schema:<kind>"), so a later open
+with the same release reads one small table and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from node.store_read import U64, prefix_keys, u64
+from protocols import kinds, validity
+from protocols.objects import decode
+
+if TYPE_CHECKING:
+    from node.store import Store
+
+log = logging.getLogger(__name__)
+
+# Objects reviewed per write transaction (keeps one transaction's dirty pages bounded).
+REVIEW_BATCH = 4096
+_SCHEMA_PREFIX = "schema:"
+
+
+def review(store: Store) -> None:
+    with store.read() as txn:
+        marks = [(bytes(k), bytes(v).decode()) for k, v in txn.cursor(db=store.db["unindexed"])]
+        recorded = {
+            name: _recorded_version(store, txn, name) for name in kinds.registered_kinds()
+        }
+    bumped = [
+        name for name, version in recorded.items() if version != kinds.kind_spec(name).version
+    ]
+    if marks:
+        _review_marked(store, marks)
+    for name in bumped:
+        _review_kind(store, name)
+    if bumped or any(v is None for v in recorded.values()):
+        with store.env.begin(write=True) as txn:
+            for name in recorded:
+                key = (_SCHEMA_PREFIX + name).encode()
+                txn.put(key, u64(kinds.kind_spec(name).version), db=store.db["meta"])
+
+
+def _recorded_version(store: Store, txn: Any, name: str) -> int | None:
+    """The kind's version the store was last reviewed for; None if never recorded (a new
+    store, or one older than this review: its objects were checked by older rules)."""
+    raw = txn.get((_SCHEMA_PREFIX + name).encode(), db=store.db["meta"])
+    if raw is not None:
+        return int(U64.unpack(raw)[0])
+    return None
+
+
+def _review_marked(store: Store, marks: list[tuple[bytes, str]]) -> None:
+    promoted = recoded = 0
+    for start in range(0, len(marks), REVIEW_BATCH):
+        with store.env.begin(write=True) as txn:
+            store._begin_batch(txn)
+            for seq, code in marks[start : start + REVIEW_BATCH]:
+                raw = txn.get(seq, db=store.db["objects"])
+                if not raw:  # withdrawn meanwhile (a retraction removes the mark too)
+                    continue
+                obj = decode(raw)
+                verdict = validity.understood(obj)
+                if verdict.code == code:
+                    continue
+                store._remove_unindexed(txn, obj, seq, code)
+                if verdict.spec is not None:
+                    store._index(txn, obj, verdict.spec, seq, add=True)
+                    store._count(obj, verdict.spec, 1)
+                    promoted += 1
+                else:
+                    assert verdict.code is not None
+                    store._flush(txn)  # the sync key deleted above, before it is re-added
+                    store._add_unindexed(obj, seq, verdict.code)
+                    recoded += 1
+            store._end_batch(txn)
+    if promoted or recoded:
+        log.info(
+            "review of stored objects: %d now shown, %d with a new reason", promoted, recoded
+        )
+
+
+def _review_kind(store: Store, name: str) -> None:
+    """Check the visible objects of a kind whose rules changed; hide those that break them."""
+    with store.read() as txn:
+        seqs = [bytes(k[-8:]) for k in prefix_keys(txn, store.db["by_kind"], name.encode() + b"\0")]
+    if not seqs:
+        return
+    hidden = 0
+    for start in range(0, len(seqs), REVIEW_BATCH):
+        with store.env.begin(write=True) as txn:
+            store._begin_batch(txn)
+            for seq in seqs[start : start + REVIEW_BATCH]:
+                raw = txn.get(seq, db=store.db["objects"])
+                if not raw:
+                    continue
+                obj = decode(raw)
+                verdict = validity.understood(obj)
+                if verdict.code is None:
+                    continue
+                spec = kinds.kind_spec(name)
+                store._index(txn, obj, spec, seq, add=False)
+                store._count(obj, spec, -1)
+                store._add_unindexed(obj, seq, verdict.code)
+                hidden += 1
+            store._end_batch(txn)
+    log.info("kind %s has new rules: %d of %d stored objects now hidden", name, hidden, len(seqs))
