@@ -140,10 +140,12 @@ class LocalBackend:
     """Opens the store in this process (no node running for the data directory)."""
 
     def __init__(self, data_dir: Path) -> None:
+        from node.config import load_extensions
         from node.ingest import Ingest
         from node.service import Service
         from node.store import Store
 
+        load_extensions(data_dir)  # before the store opens: it indexes the kinds it knows
         self.store = Store(data_dir / STORE_DIR)
         self.ingest = Ingest(self.store)
         self.service = Service(data_dir, self.store, self.ingest)

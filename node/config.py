@@ -6,6 +6,7 @@ Everything here has a default; the file only overrides. A corrupt file is a clea
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ class Config:
     bootstrap: list[str] = field(default_factory=list)
     mdns: bool = True
     http: str | None = DEFAULT_HTTP
+    # Python modules that register extension kinds (docs/extending.md), imported before the
+    # store opens so that objects of those kinds are indexed, not kept opaque.
+    extensions: list[str] = field(default_factory=list)
 
 
 def resolve_data_dir(arg: str | None) -> Path:
@@ -53,11 +57,12 @@ def load_config(data_dir: Path) -> Config:
     node = raw.get("node", {})
     if not isinstance(node, dict):
         raise ConfigError(f"{path}: [node] must be a table")
-    for name in ("listen", "bootstrap"):
+    for name in ("listen", "bootstrap", "extensions"):
         if name in node:
             value = node[name]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: node.{name} must be a list of multiaddr strings")
+                what = "module names" if name == "extensions" else "multiaddr strings"
+                raise ConfigError(f"{path}: node.{name} must be a list of {what}")
             setattr(cfg, name, value)
     if "mdns" in node:
         if not isinstance(node["mdns"], bool):
@@ -67,7 +72,22 @@ def load_config(data_dir: Path) -> Config:
         if not isinstance(node["http"], str | bool) or node["http"] is True:
             raise ConfigError(f'{path}: node.http must be "HOST:PORT" or false')
         cfg.http = node["http"] or None
-    unknown = set(node) - {"listen", "bootstrap", "mdns", "http"}
+    unknown = set(node) - {"listen", "bootstrap", "mdns", "http", "extensions"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) node.{', node.'.join(sorted(unknown))}")
     return cfg
+
+
+def load_extensions(data_dir: Path) -> list[str]:
+    """Import the extension modules the data directory's config names (each registers its
+    kinds when imported). Returns their names; a module that fails is a ConfigError."""
+    names = load_config(data_dir).extensions
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # ImportError, or the module's own error at import
+            raise ConfigError(
+                f"{data_dir / CONFIG_FILE}: extension {name!r} did not load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return names

@@ -18,7 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.backend import data_dir_lock
-from node.config import LOG_FILE, SOCKET_FILE, STORE_DIR, ConfigError, load_config
+from node.config import (
+    LOG_FILE,
+    SOCKET_FILE,
+    STORE_DIR,
+    ConfigError,
+    load_config,
+    load_extensions,
+)
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -67,6 +74,8 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
 
     cfg = load_config(data_dir)
     setup_logging(data_dir, stderr=args.log_stderr, level=args.log_level)
+    if cfg.extensions:
+        log.info("extensions loaded: %s", ", ".join(load_extensions(data_dir)))
     http = None if args.no_http else (args.http or cfg.http)
     opts = NodeOptions(
         data_dir=data_dir,

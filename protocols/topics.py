@@ -7,6 +7,8 @@ from protocols.kinds import PUBLIC_SCOPE, scope_of
 from protocols.objects import decode
 
 PUBLIC_TOPIC = "percolab/public/1"
+# The verdict on a gossip message whose object belongs to another topic (a strike).
+WRONG_TOPIC = "wrong_topic"
 _LAB_PREFIX = "percolab/lab/"
 _LAB_SUFFIX = "/1"
 
