@@ -57,6 +57,13 @@ Wire economy (measured in bench/gossip.py; see docs/gossip.md):
     so the later copy could not be judged differently).
 12. ``GossipSub._get_adaptive_gossip_peers_count`` hard-codes Dlazy = max(6, 25% of the
     non-mesh topic peers); we use the named ``GOSSIP_LAZY_PEERS`` / ``GOSSIP_FACTOR``.
+13. ``GossipSub._handle_topic_heartbeat`` picks IHAVE targets with ``backoff_check=True``,
+    so a peer under PRUNE backoff (``PRUNE_BACKOFF_S`` = 60 s) got no IHAVE at all. A peer
+    that sent us PRUNE (it declined our GRAFT, or pruned us from its mesh) is exactly such a
+    peer: it sat outside the mesh *and* outside gossip, and a new object reached it only
+    through the next sync (every 30 s). Backoff in the spec only forbids re-GRAFTing; go-libp2p's
+    ``emitGossip`` filters by gossip score and direct peers only. ``HardenedGossipSub``
+    selects IHAVE targets without the backoff filter (``gossip_heartbeat``).
 
 Down-scoring: :class:`PeerGuard` counts strikes (invalid objects, undecodable frames, bad
 signatures) per peer; ``INVALID_STRIKE_THRESHOLD`` strikes within ``INVALID_STRIKE_WINDOW_S``
@@ -220,8 +227,8 @@ class HardenedPubsub(Pubsub):
 
 class HardenedGossipSub(GossipSub):
     """``GossipSub`` whose spam limit never applies to the node's own publishes, without
-    upstream's per-heartbeat opportunistic grafting, with a named Dlazy and a message cache
-    keyed by the node's message id."""
+    upstream's per-heartbeat opportunistic grafting, with a named Dlazy, a message cache
+    keyed by the node's message id, and IHAVE to non-mesh peers even under backoff."""
 
     def __init__(self, *args: Any, msg_id_fn: MsgIdFn, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -237,6 +244,40 @@ class HardenedGossipSub(GossipSub):
     def _get_adaptive_gossip_peers_count(self, topic: str, total_peers: int) -> int:
         # Behaviour 12: IHAVE goes to max(GOSSIP_LAZY_PEERS, GOSSIP_FACTOR x non-mesh peers).
         return max(GOSSIP_LAZY_PEERS, int(total_peers * GOSSIP_FACTOR))
+
+    def gossip_heartbeat(self) -> collections.defaultdict[Any, dict[str, list[bytes]]]:
+        """IHAVE targets of this heartbeat: ``{peer: {topic: [message id, ...]}}``.
+
+        Behaviour 13: upstream's selection drops peers under PRUNE backoff, i.e. the very
+        peers that declined our mesh. Here, for every topic we are in (mesh) or publish to
+        (fanout) with ids in the gossip window, the candidates are the topic's GossipSub
+        peers outside that mesh/fanout, minus direct peers and peers scored below the gossip
+        threshold (go-libp2p's rule), backoff or not; Dlazy of them (behaviour 12) get IHAVE.
+        """
+        peers_to_gossip: collections.defaultdict[Any, dict[str, list[bytes]]] = (
+            collections.defaultdict(dict)
+        )
+        pubsub = self.pubsub
+        if pubsub is None:
+            return peers_to_gossip
+        targets = list(self.mesh.items())
+        targets += [(t, peers) for t, peers in self.fanout.items() if t not in self.mesh]
+        for topic, full_peers in targets:
+            msg_ids = self.mcache.window(topic)
+            if not msg_ids:
+                continue
+            candidates = [
+                peer
+                for peer in pubsub.peer_topics.get(topic, ())
+                if peer not in full_peers
+                and peer not in self.direct_peers
+                and self._is_gossipsub_peer(peer)
+                and (self.scorer is None or self.scorer.allow_gossip(peer, [topic]))
+            ]
+            count = self._get_adaptive_gossip_peers_count(topic, len(candidates))
+            for peer in self.select_from_minus(count, candidates, ()):
+                peers_to_gossip[peer][topic] = list(msg_ids)
+        return peers_to_gossip
 
     def _check_spam_protection(self, peer_id: Any, msg: Any) -> bool:
         pubsub = self.pubsub

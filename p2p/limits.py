@@ -26,6 +26,9 @@ GOSSIP_WINDOW = 3  # heartbeats of message ids advertised in IHAVE
 GOSSIP_HISTORY = 5  # heartbeats of messages kept to answer IWANT
 # Dlazy: the spec's 6 (and upstream's hard-coded value). Our nodes have few non-mesh peers
 # (50-node bench: ~2.6 on average), so IHAVE stays ~5-10% of loopback bytes; kept for repair.
+# With <= 6 non-mesh topic peers, every one of them (under PRUNE backoff too: hardening.py
+# behaviour 13) gets IHAVE each heartbeat, so a peer outside the mesh learns a new object
+# within ~1 heartbeat (docs/gossip.md, "Peers outside the mesh").
 GOSSIP_LAZY_PEERS = 6  # Dlazy: non-mesh peers sent IHAVE per heartbeat (at least) ...
 GOSSIP_FACTOR = 0.25  # ... or this share of the non-mesh topic peers, if more
 FANOUT_TTL_S = 60
