@@ -165,16 +165,20 @@ def cmd_import(b: Backend, a: argparse.Namespace) -> None:
         raise CliError(f"cannot read {a.file}: {exc.strerror}") from exc
     except ExportFileError as exc:
         raise CliError(f"{a.file}: {exc}") from exc
-    total: dict[str, Any] = {"accepted": 0, "known": 0, "rejected": []}
+    total: dict[str, Any] = {"accepted": 0, "known": 0, "rejected": [], "unindexed": []}
     chunks = list(_import_chunks(objects))
     replies = b.call_each("import_objects", [{"objects": chunk} for _, chunk in chunks])
     for (start, _), r in zip(chunks, replies, strict=True):
         total["accepted"] += r["accepted"]
         total["known"] += r["known"]
-        total["rejected"] += [x | {"index": x["index"] + start} for x in r["rejected"]]
+        for name in ("rejected", "unindexed"):
+            total[name] += [x | {"index": x["index"] + start} for x in r.get(name, [])]
     _out(a, total, lambda t: f"imported {t['accepted']} new, {t['known']} already known, "
          f"{len(t['rejected'])} rejected" + "".join(
-             f"\n  #{x['index']}: {x['reason']}" for x in t["rejected"][:20]))  # fmt: skip
+             f"\n  #{x['index']}: {x['code']}: {x['reason']}" for x in t["rejected"][:20])
+         + (f"\n{len(t['unindexed'])} stored but not shown here (an unknown kind or version, "
+            "or broken rules): " + ", ".join(sorted({x["code"] for x in t["unindexed"]}))
+            if t["unindexed"] else ""))  # fmt: skip
 
 
 def _import_chunks(objects: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:

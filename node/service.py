@@ -29,10 +29,12 @@ EXPORT_PAGE_BYTES = MAX_RPC_FRAME // 2
 
 
 class ServiceError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, object_code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # For invalid_object: the verdict code (docs/protocol.md §4) of the refused object.
+        self.object_code = object_code
 
 
 def _str(params: Mapping[str, Any], name: str, default: str | None = None) -> str:
@@ -92,7 +94,7 @@ class Service:
         except queries.QueryError as exc:
             raise ServiceError(exc.code, str(exc)) from exc
         except errors.ObjectError as exc:
-            raise ServiceError("invalid_object", str(exc)) from exc
+            raise ServiceError("invalid_object", str(exc), exc.code) from exc
         except IdentityError as exc:
             raise ServiceError("identity", str(exc)) from exc
 
@@ -115,7 +117,8 @@ class Service:
         obj = kinds.create(self._require_key(), kind, body, now_ms())
         result = self.ingest.ingest([obj.raw])
         if result.rejected:
-            raise ServiceError("invalid_object", result.rejected[0].reason)
+            rej = result.rejected[0]
+            raise ServiceError("invalid_object", rej.reason, rej.code)
         for hook in self.on_created:
             hook(obj)
         return obj
@@ -125,6 +128,12 @@ class Service:
             oid = queries.resolve_id(self.store, txn, ref)
             obj = self.store.get(txn, oid)
         if obj is None:
+            with self.store.read() as txn:
+                code = self.store.unindexed_code(txn, oid)
+            if code is not None:
+                raise ServiceError(
+                    "not_found", f"object {ref} is stored but not shown here ({code})"
+                )
             raise ServiceError("not_found", f"object {ref} was withdrawn by its author")
         return obj
 

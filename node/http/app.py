@@ -73,7 +73,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _json_error(exc: HttpError) -> Response:
-    resp = Response(exc.status, error_body(exc.code, exc.message), JSON)
+    resp = Response(exc.status, error_body(exc.code, exc.message, exc.object_code), JSON)
     if exc.status == 401:
         resp.headers.append(("www-authenticate", 'Bearer realm="percolab"'))
     return resp

@@ -49,13 +49,16 @@ class NodeLike(Protocol):
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, object_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.object_code = object_code  # for invalid_object: the verdict code
 
 
-def error_for(code: str, message: str) -> HttpError:
-    return HttpError(STATUS_OF_CODE.get(code, 500), code, message)
+def error_for(code: str, message: str, object_code: str | None = None) -> HttpError:
+    return HttpError(STATUS_OF_CODE.get(code, 500), code, message, object_code)
 
 
 def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:  # noqa: E501
@@ -114,11 +117,11 @@ class Ctx:
         try:
             return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
         except ServiceError as exc:
-            raise error_for(exc.code, exc.message) from exc
+            raise error_for(exc.code, exc.message, exc.object_code) from exc
         except QueryError as exc:
             raise error_for(exc.code, str(exc)) from exc
         except errors.ObjectError as exc:
-            raise error_for("invalid_object", str(exc)) from exc
+            raise error_for("invalid_object", str(exc), exc.code) from exc
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """`Service.call` (blocking: use inside `run`)."""

@@ -63,7 +63,9 @@ def _items(schema: dict[str, Any], paged: bool = False) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Error": _obj({"error": {"type": "string"}, "message": {"type": "string"}},
+    "Error": _obj({"error": {"type": "string"}, "message": {"type": "string"},
+                   "code": {"type": "string", "description": "for invalid_object: the verdict "
+                            "code of docs/protocol.md section 4 (e.g. bad_signature)"}},
                   ["error", "message"], extra=False),
     "Object": _view({}, []),
     "Lab": _view({"name": {"type": "string"}, "description": {"type": "string"},
@@ -100,7 +102,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Peers": _items(_obj({"peer_id": {"type": "string"}, "addrs": _STRS}, ["peer_id", "addrs"])),
     "Created": _obj({"id": ID, "object": _ref("Object")}, ["id", "object"]),
     "Submitted": _obj({"id": ID, "object": {"allOf": [_ref("Object")], "nullable": True},
-                       "known": {"type": "boolean"}}, ["id", "object", "known"]),
+                       "known": {"type": "boolean"},
+                       "unindexed": {"type": "string", "nullable": True,
+                                     "description": "stored and relayed but not shown here: "
+                                     "unknown_kind or unsupported_version (opaque)"}},
+                      ["id", "object", "known"]),
     "OpenApi": {"type": "object"},
     # ---- request bodies ----
     "NewProject": _obj({

@@ -71,8 +71,11 @@ class _TooLarge(Exception):
     pass
 
 
-def error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
+def error_body(code: str, message: str, object_code: str | None = None) -> bytes:
+    body = {"error": code, "message": message}
+    if object_code:  # why an object was refused: a verdict code of docs/protocol.md §4
+        body["code"] = object_code
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -11,8 +11,9 @@ from typing import Any
 from node.http import data
 from node.http.common import Ctx, HttpError, json_response
 from node.http.server import Response
-from node.ingest import IngestResult
+from node.ingest import IngestResult, now_ms
 from node.queries import NotFound
+from protocols import errors, validity
 from protocols.objects import object_id
 
 
@@ -53,8 +54,20 @@ def _raw_of(ctx: Ctx) -> bytes:
 
 
 def _ingest(ctx: Ctx, raw: bytes) -> tuple[IngestResult, dict[str, Any] | None]:
+    """Store an object signed elsewhere. Stricter than the network (docs/protocol.md §4): a
+    member's own client gets a 422 for an object its node would hide or defer, where a peer's
+    copy would be stored; objects of a kind this node does not know are taken (a newer client)."""
+    if not ctx.node.store.has(object_id(raw)):
+        try:
+            verdict = validity.check(raw, now_ms())
+        except errors.ObjectError as exc:
+            raise HttpError(422, "invalid_object", str(exc), exc.code) from exc
+        if verdict.layer is errors.Layer.HIDE:
+            raise HttpError(422, "invalid_object", verdict.reason, verdict.code)
     result = ctx.node.ingest.ingest([raw])
     if result.rejected:
+        return result, None
+    if result.unindexed:
         return result, None
     try:
         return result, data.object_view(ctx.node.service, object_id(raw).hex())
@@ -68,10 +81,14 @@ async def submit_object(ctx: Ctx) -> Response:
         raise HttpError(400, "bad_request", "no object bytes in the request")
     result, view = await ctx.run(_ingest, ctx, raw)
     if result.rejected:
-        raise HttpError(422, "invalid_object", result.rejected[0].reason)
+        rej = result.rejected[0]
+        raise HttpError(422, "invalid_object", rej.reason, rej.code)
     for stored in result.stored:
         ctx.node.publish_object(stored.obj)
     oid = object_id(raw).hex()
-    body = {"id": oid, "object": view, "known": not result.stored}
+    body = {
+        "id": oid, "object": view, "known": not result.stored,
+        "unindexed": result.unindexed[0].code if result.unindexed else None,
+    }  # fmt: skip
     status = 201 if result.stored else 200
     return json_response(body, status, [("location", f"/api/v1/objects/{oid}")])

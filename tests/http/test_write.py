@@ -8,7 +8,7 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocols import kinds
+from protocols import kinds, objects
 from protocols.objects import SignedObject
 from tests.http.conftest import Lab
 
@@ -96,6 +96,31 @@ def test_externally_signed_object(lab: Lab) -> None:
     assert lab.client.post(f"{V1}/objects", json={"raw": raw_b64}).status_code == 401
 
 
+def test_verdict_codes_of_objects_signed_elsewhere(lab: Lab) -> None:
+    """docs/protocol.md §4 over HTTP: a kind this node does not know is taken (a newer
+    client), stored but not shown; an object the node would hide or defer is a 422 naming
+    the rule."""
+    auth = lab.node.auth | {"content-type": "application/octet-stream"}
+    key = Ed25519PrivateKey.generate()
+    now = time.time_ns() // 1_000_000
+    pledge = objects.sign(key, "pledge", now, {"lab": bytes.fromhex(lab.lab_id), "offer": "build"})
+    r = lab.client.post(f"{V1}/objects", content=pledge.raw, headers=auth)
+    assert r.status_code == 201 and r.json()["unindexed"] == "unknown_kind", r.text
+    assert r.json()["object"] is None
+    assert lab.client.get(f"{V1}/objects/{pledge.id_hex}").status_code == 404
+    status = lab.client.get(f"{V1}/status").json()
+    assert status["unindexed"]["opaque"] >= 1
+    body = {"lab": bytes.fromhex(lab.lab_id), "title": "x" * 141, "summary": "", "body": "",
+            "stage": "idea", "needs": []}  # fmt: skip
+    for raw, code in [
+        (objects.sign(key, "project", now, body).raw, "string_too_long"),
+        (objects.sign(key, "project", now + 3_600_000, body | {"title": "t"}).raw,
+         "future_timestamp"),
+    ]:  # fmt: skip
+        r = lab.client.post(f"{V1}/objects", content=raw, headers=auth)
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+
+
 def test_tampered_object_rejected(lab: Lab) -> None:
     auth = lab.node.auth
     raw = bytearray(external_project(lab.lab_id, "Tamper me").raw)
@@ -104,10 +129,10 @@ def test_tampered_object_rejected(lab: Lab) -> None:
     r = lab.client.post(f"{V1}/objects", json={"raw": base64.b64encode(raw).decode()},
                         headers=auth)  # fmt: skip
     assert r.status_code == 422 and r.json()["error"] == "invalid_object"
-    assert "signature" in r.json()["message"]
+    assert "signature" in r.json()["message"] and r.json()["code"] == "bad_signature"
     r = lab.client.post(f"{V1}/objects", content=b"\x93\x01\x02\x03",
                         headers=auth | {"content-type": "application/octet-stream"})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["code"] == "bad_envelope"
     r = lab.client.post(f"{V1}/objects", json={"raw": "***"}, headers=auth)
     assert r.status_code == 400
     r = lab.client.post(f"{V1}/objects", json={"raw": ""}, headers=auth)

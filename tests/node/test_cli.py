@@ -165,14 +165,14 @@ def test_export_import_is_byte_exact(world, tmp_path: Path) -> None:
     ids = {decode(raw).id.hex() for raw in objects}
     assert {world[k] for k in ("lab", "p1", "p2", "p3", "c1", "c2", "t1")} <= ids
     result = js("import", str(a_file), data=b)
-    assert result == {"accepted": len(objects), "known": 0, "rejected": []}
+    assert result == {"accepted": len(objects), "known": 0, "rejected": [], "unindexed": []}
     run("export", str(b_file), data=b)
     assert b_file.read_bytes() == data
     assert js("list", data=b) == js("list", data=world["dir"])  # same ids, same views
     assert [p["id"] for p in js("list", data=b)["items"]] == [world["p3"], world["p2"],
                                                                world["p1"]]  # fmt: skip
     again = js("import", str(a_file), data=b)
-    assert again == {"accepted": 0, "known": len(objects), "rejected": []}
+    assert again == {"accepted": 0, "known": len(objects), "rejected": [], "unindexed": []}
     # A lab-only export holds the lab and what lives in it, nothing of the other lab.
     lab_file = tmp_path / "lab.percolab"
     run("export", str(lab_file), "--lab", "Hackerspace Sud", data=world["dir"])
