@@ -142,7 +142,8 @@ def run(nodes: int, rate: float, seconds: float, seed: int = 7) -> dict[str, Any
                 break
             time.sleep(0.1)
         wire = lo_bytes() - bytes_before
-        exported = clients[0].call("export", lab=lab)
+        # One export page (objects of the lab, first page only: a sample of sizes).
+        exported = clients[0].call("export", lab=lab)["objects"]
         by_size = {len(r) for r in exported}
         sizes = sorted(by_size)
         payload = statistics.median(sizes) if sizes else 1024
