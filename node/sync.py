@@ -229,7 +229,8 @@ class SyncService:
         io = SessionIO()
         fetch = FetchQueue(self, peer_id)
         summary: dict[str, Any] = {"peer": peer_id, "scope": scope.hex(), "role": "initiator"}
-        init = Initiator(LmdbItems(self.store, scope))
+        opening = SyncOpen(scope)  # the whole window: [0, MAX_TS)
+        init = Initiator(LmdbItems(self.store, scope), *opening.bounds)
         self._active_out[peer_id] = self._active_out.get(peer_id, 0) + 1
         try:
             with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
@@ -245,7 +246,7 @@ class SyncService:
                             return reply
 
                         status = await initiate_sync(
-                            stream, SyncOpen(scope), first, step, lambda: init.done, io=io
+                            stream, opening, first, step, lambda: init.done, io=io
                         )
                     except BaseException:
                         await reset_stream(stream)
@@ -302,7 +303,9 @@ class SyncService:
                     nonlocal resp
                     if over:
                         return Accept.BUSY, None, lambda: True
-                    resp = Responder(LmdbItems(self.store, opening.scope))
+                    # Only the opening's window [lower_ts, upper_ts) is reconciled; a message
+                    # naming ranges outside it is a violation (ReconcileError).
+                    resp = Responder(LmdbItems(self.store, opening.scope), *opening.bounds)
                     r = resp
 
                     async def step(data: bytes) -> bytes | None:
@@ -413,12 +416,15 @@ class SyncService:
                     result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
                     stored += len(result.stored)
                     self._pass_on(result.stored)
-                    if result.rejected:
+                    faults = result.peer_faults
+                    if faults:
                         # One strike per frame holding invalid objects (bounded work: the
-                        # frame was bounded, and a blocked peer's streams end).
+                        # frame was bounded, and a blocked peer's streams end). Deferred
+                        # objects (ahead of our clock) are nobody's fault: fetched again
+                        # by a later session once their time has come.
                         self._violation(
-                            peer_id, f"fetch: {len(result.rejected)} invalid objects "
-                            f"({result.rejected[0].reason})",
+                            peer_id, f"fetch: {len(faults)} invalid objects "
+                            f"({faults[0].reason})",
                         )  # fmt: skip
             except BaseException:
                 await reset_stream(stream)

@@ -4,8 +4,8 @@ This module moves frames; it knows nothing of LMDB. The reconciliation state mac
 driven through a ``step`` callable (the node runs it in a worker thread because its
 `ItemStore` reads LMDB), and objects are looked up through a ``lookup`` callable.
 
-Errors: `FrameError` (transport: EOF, reset, timeout, oversized frame) and
-`PeerViolation` (the peer broke the protocol: undecodable message, unrequested object,
+Errors: `FrameError` (transport: EOF, reset, timeout) and `PeerViolation` (the peer broke
+the protocol: an oversized frame header, an undecodable message, an unrequested object,
 frames after END...). Callers report violations with ``P2PNode.report_invalid``.
 """
 
@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from p2p.framing import MAX_FRAME, FrameError, read_frame, write_end, write_frame
+from p2p.framing import (
+    FRAME_TOO_LARGE,
+    MAX_FRAME,
+    FrameError,
+    read_frame,
+    write_end,
+    write_frame,
+)
 from protocols.objects import object_id
 from protocols.reconcile_wire import MAX_MESSAGE_BYTES, ReconcileError
 from protocols.sync_messages import (
@@ -67,9 +74,14 @@ async def _send(stream: Any, data: bytes, io: SessionIO) -> None:
 
 
 async def _recv(stream: Any, io: SessionIO, max_bytes: int, timeout: float) -> bytes | None:
-    """One frame; a frame within the transport limit but over this message's limit is a
-    protocol violation (a frame over the transport limit is a FrameError)."""
-    data = await read_frame(stream, max_frame=MAX_FRAME, timeout=timeout)
+    """One frame. A length over the transport limit (MAX_FRAME) or over this message's
+    limit is a protocol violation; EOF, reset and timeouts stay FrameErrors (no strike)."""
+    try:
+        data = await read_frame(stream, max_frame=MAX_FRAME, timeout=timeout)
+    except FrameError as exc:
+        if exc.code == FRAME_TOO_LARGE:
+            raise PeerViolation(str(exc)) from exc
+        raise
     io.frames_received += 1
     io.bytes_received += 4 + (len(data) if data is not None else 0)
     if data is not None and len(data) > max_bytes:
@@ -180,11 +192,12 @@ async def fetch_objects(
 ) -> AsyncIterator[list[bytes]]:
     """Request ``ids`` and yield the objects as they arrive, one list per frame.
 
-    Every object must be one of the requested ids, at most once (else `PeerViolation`).
-    Ids the peer does not send are simply missing from the output.
+    Every object must be one of the requested ids, at most once and in request order (else
+    `PeerViolation`). Ids the peer does not send are simply missing from the output.
     """
     io = io or SessionIO()
-    wanted = set(ids)
+    position = {oid: i for i, oid in enumerate(ids)}
+    last = -1  # position of the last object received
     try:
         request = FetchRequest(tuple(ids)).encode()
     except SyncMessageError as exc:
@@ -200,10 +213,12 @@ async def fetch_objects(
         except SyncMessageError as exc:
             raise _violation(exc) from exc
         for raw in raws:
-            oid = object_id(raw)
-            if oid not in wanted:
+            at = position.get(object_id(raw), -1)
+            if at < 0:
                 raise PeerViolation("fetch answer holds an object that was not requested")
-            wanted.discard(oid)
+            if at <= last:  # also catches an object sent twice
+                raise PeerViolation("fetch answer out of request order (or repeated)")
+            last = at
         yield raws
     with contextlib.suppress(Exception):
         await stream.close()

@@ -48,6 +48,7 @@ from protocols.reconcile_store import (
     ItemStore,
     Key,
     SortedItems,
+    Windowed,
     fingerprint,
     minimal_bound,
     range_aggregate,
@@ -61,10 +62,12 @@ from protocols.reconcile_wire import (
     MAX_ROUNDS,
     SALT_BYTES,
     SHORT_ID_BYTES,
+    DecodeCode,
     Message,
     Mode,
     Range,
     ReconcileError,
+    SessionCode,
     decode_message,
     encode_message,
 )
@@ -90,6 +93,7 @@ __all__ = [
     "Responder",
     "Result",
     "SortedItems",
+    "Windowed",
     "decode_message",
     "encode_message",
     "fingerprint",
@@ -139,13 +143,17 @@ class _Out:
 class _Session:
     """State and logic shared by both sides (the protocol is symmetric after message 0)."""
 
-    def __init__(self, store: ItemStore, salt: bytes) -> None:
-        self._store = store
+    def __init__(self, store: ItemStore, salt: bytes, lower: Bound, upper: Bound) -> None:
+        if not lower < upper:
+            raise ValueError("lower must be below upper")
+        self._store = store  # as given
+        # Every query goes through the window: nothing outside it is offered or compared.
+        self._view: ItemStore = Windowed(store, lower, upper)
         self._salt = salt
         self._have: set[bytes] = set()
         self._need: set[bytes] = set()
-        self._lower: Bound = MIN_BOUND
-        self._upper: Bound = INFINITY
+        self._lower: Bound = lower  # the session's bounds (the responder narrows them to
+        self._upper: Bound = upper  # what message 0 covers)
         self._lists: dict[Bound, tuple[Bound, list[Key]]] = {}  # my IDLISTs awaiting a DIFF
         self._diffs: dict[Bound, tuple[Bound, set[bytes]]] = {}  # my DIFFs awaiting a HAVE
         self._ids_used = 0
@@ -174,7 +182,9 @@ class _Session:
 
     def _emit(self, index: int, out: _Out, salt: bytes | None = None) -> bytes:
         if index >= 2 * MAX_ROUNDS:
-            raise ReconcileError("reconciliation did not finish within MAX_ROUNDS")
+            raise ReconcileError(
+                "reconciliation did not finish within MAX_ROUNDS", SessionCode.TOO_MANY_ROUNDS
+            )
         lower, ranges = out.finish()
         data = encode_message(Message(index, lower, ranges, salt))
         expects_reply = bool(self._diffs) or any(
@@ -187,19 +197,19 @@ class _Session:
         return data
 
     def _send_list(self, lo: Bound, up: Bound, out: _Out) -> None:
-        keys = list(self._store.iter_keys(lo, up, IDLIST_THRESHOLD))
+        keys = list(self._view.iter_keys(lo, up, IDLIST_THRESHOLD))
         out.add(Range(Mode.IDLIST, up, b"".join(short_id(self._salt, k[1]) for k in keys)))
         self._lists[lo] = (up, keys)
         self._ids_used += len(keys)
 
     def _split(self, lo: Bound, up: Bound, out: _Out) -> bool:
         """Cut a range into up to BUCKETS sub-ranges; False if the store found no cut."""
-        points = [p for p in self._store.split_points(lo, up, BUCKETS) if lo < p < up]
+        points = [p for p in self._view.split_points(lo, up, BUCKETS) if lo < p < up]
         if not points or any(a >= b for a, b in itertools.pairwise(points)):
             return False
         edges = [lo, *points, up]
         for a, b in itertools.pairwise(edges):
-            sub = self._store.count_and_sum(a, b)
+            sub = self._view.count_and_sum(a, b)
             if sub.count == 0:
                 self._send_list(a, b, out)  # an empty list costs less than a fingerprint
             else:
@@ -208,17 +218,21 @@ class _Session:
 
     def _own_fingerprint(self, lo: Bound, up: Bound, out: _Out) -> None:
         if lo < up:
-            out.add(Range(Mode.FINGERPRINT, up, fingerprint(self._store.count_and_sum(lo, up))))
+            out.add(Range(Mode.FINGERPRINT, up, fingerprint(self._view.count_and_sum(lo, up))))
 
     # --- incoming ---------------------------------------------------------------------
 
     def _decode(self, data: bytes) -> Message:
         if self.done:
-            raise ReconcileError("message received after the session finished")
+            raise ReconcileError(
+                "message received after the session finished", SessionCode.AFTER_DONE
+            )
         msg = decode_message(data)
         self.bytes_received += len(data)
         if msg.index != self._next_index:
-            raise ReconcileError(f"expected message {self._next_index}, got {msg.index}")
+            raise ReconcileError(
+                f"expected message {self._next_index}, got {msg.index}", SessionCode.WRONG_INDEX
+            )
         self._last_index = msg.index
         if msg.index > 0:
             self._check_scope(msg)
@@ -226,7 +240,7 @@ class _Session:
 
     def _check_scope(self, msg: Message) -> None:
         if msg.lower < self._lower or (msg.ranges and msg.ranges[-1].upper > self._upper):
-            raise ReconcileError("ranges outside the session's bounds")
+            raise ReconcileError("ranges outside the session's bounds", SessionCode.OUT_OF_BOUNDS)
 
     def _answer(self, msg: Message) -> bytes | None:
         """Answer every range of ``msg`` within the per-message limits.
@@ -287,7 +301,7 @@ class _Session:
                 tail = self._on_idlist(lo, r, out, ids_limit, partial_ok)
                 coalesce = tail is not None
             else:
-                agg = self._store.count_and_sum(lo, up)
+                agg = self._view.count_and_sum(lo, up)
                 room = MAX_RANGES_PER_MESSAGE - len(out)
                 if fingerprint(agg) == r.data:
                     out.skip(up)
@@ -319,7 +333,7 @@ class _Session:
         index: dict[bytes, int] = {}
         for j, sid in enumerate(theirs):
             if index.setdefault(sid, j) != j:
-                raise ReconcileError("duplicate short id in IDLIST")
+                raise ReconcileError("duplicate short id in IDLIST", SessionCode.DUPLICATE_SHORT_ID)
         budget = ids_limit - self._ids_used
         if budget <= 0:
             self._own_fingerprint(lo, r.upper, out)
@@ -328,7 +342,7 @@ class _Session:
         extras: list[bytes] = []
         prev: Key | None = None
         cut: Key | None = None
-        for key in self._store.iter_keys(lo, r.upper, len(theirs) + budget + 1):
+        for key in self._view.iter_keys(lo, r.upper, len(theirs) + budget + 1):
             hit = index.get(short_id(self._salt, key[1]))
             if hit is not None:
                 bits[hit >> 3] |= 1 << (hit & 7)
@@ -355,18 +369,20 @@ class _Session:
     ) -> None:
         entry = lists.pop(lo, None)
         if entry is None or r.upper > entry[0]:
-            raise ReconcileError("DIFF does not answer an IDLIST of ours")
+            raise ReconcileError("DIFF does not answer an IDLIST of ours", SessionCode.BAD_DIFF)
         keys = entry[1]
         if len(r.bitmap) != (len(keys) + 7) // 8:
-            raise ReconcileError("DIFF bitmap length does not match our IDLIST")
+            raise ReconcileError(
+                "DIFF bitmap length does not match our IDLIST", SessionCode.BAD_DIFF
+            )
         if len(keys) % 8 and r.bitmap[-1] >> (len(keys) % 8):
-            raise ReconcileError("DIFF bitmap has bits beyond our IDLIST")
+            raise ReconcileError("DIFF bitmap has bits beyond our IDLIST", SessionCode.BAD_DIFF)
         covered = bisect_left(keys, r.upper)
         missing = [keys[j][1] for j in range(covered) if not r.bitmap[j >> 3] >> (j & 7) & 1]
         listed = {k[1] for k in keys}
         extras = r.chunks(ID_BYTES)
         if any(x in listed for x in extras):
-            raise ReconcileError("DIFF claims we lack an id we listed")
+            raise ReconcileError("DIFF claims we lack an id we listed", SessionCode.BAD_DIFF)
         self._need.update(extras)
         self._have.update(missing)
         if missing:
@@ -378,18 +394,18 @@ class _Session:
     def _on_have(self, lo: Bound, r: Range, diffs: dict[Bound, tuple[Bound, set[bytes]]]) -> None:
         entry = diffs.pop(lo, None)
         if entry is None or entry[0] != r.upper:
-            raise ReconcileError("HAVE does not answer a DIFF of ours")
+            raise ReconcileError("HAVE does not answer a DIFF of ours", SessionCode.BAD_HAVE)
         unmatched = entry[1]
         for item_id in r.chunks(ID_BYTES):
             sid = short_id(self._salt, item_id)
             if sid not in unmatched:
-                raise ReconcileError("HAVE lists an id we did not ask for")
+                raise ReconcileError("HAVE lists an id we did not ask for", SessionCode.BAD_HAVE)
             unmatched.discard(sid)
             self._need.add(item_id)
 
 
 class Initiator(_Session):
-    """Opens a session over ``[lower, upper)`` of ``store``."""
+    """Opens a session over ``[lower, upper)`` of ``store`` (the session's window)."""
 
     def __init__(
         self,
@@ -398,21 +414,18 @@ class Initiator(_Session):
         upper: Bound = INFINITY,
         salt: bytes | None = None,
     ) -> None:
-        if not lower < upper:
-            raise ValueError("lower must be below upper")
         if salt is not None and len(salt) != SALT_BYTES:
             raise ValueError(f"salt must be {SALT_BYTES} bytes")
-        super().__init__(store, salt if salt is not None else os.urandom(SALT_BYTES))
-        self._lower, self._upper = lower, upper
+        super().__init__(store, salt if salt is not None else os.urandom(SALT_BYTES), lower, upper)
         self._started = False
 
     def start(self) -> bytes:
         """First message (message 0)."""
         if self._started:
-            raise ReconcileError("session already started")
+            raise ReconcileError("session already started", SessionCode.MISUSE)
         self._started = True
         out = _Out(self._lower)
-        agg = self._store.count_and_sum(self._lower, self._upper)
+        agg = self._view.count_and_sum(self._lower, self._upper)
         if agg.count <= IDLIST_THRESHOLD or not self._split(self._lower, self._upper, out):
             self._send_list(self._lower, self._upper, out)
         return self._emit(0, out, self._salt)
@@ -420,22 +433,29 @@ class Initiator(_Session):
     def receive(self, data: bytes) -> bytes | None:
         """Process a responder message; return the next message, or None when done."""
         if not self._started:
-            raise ReconcileError("start() first")
+            raise ReconcileError("start() first", SessionCode.MISUSE)
         return self._answer(self._decode(data))
 
 
 class Responder(_Session):
-    """Answers a session opened by an Initiator (salt and bounds come from message 0)."""
+    """Answers a session opened by an Initiator over the window ``[lower, upper)`` (from
+    the SyncOpen). Salt and the session's bounds come from message 0, which must lie
+    inside the window."""
 
-    def __init__(self, store: ItemStore) -> None:
-        super().__init__(store, b"")
+    def __init__(self, store: ItemStore, lower: Bound = MIN_BOUND, upper: Bound = INFINITY) -> None:
+        super().__init__(store, b"", lower, upper)
 
     def receive(self, data: bytes) -> bytes | None:
         """Process an initiator message; return the reply, or None when done."""
         msg = self._decode(data)
         if msg.index == 0:
-            if msg.salt is None or not msg.ranges:
-                raise ReconcileError("message 0 must carry a salt and at least one range")
+            if msg.salt is None or not msg.ranges:  # the decoder already refuses both
+                raise ReconcileError("message 0 without salt or range", DecodeCode.EMPTY_OPENING)
+            if msg.lower < self._lower or msg.ranges[-1].upper > self._upper:
+                raise ReconcileError(
+                    "message 0 names ranges outside the session's window",
+                    SessionCode.OUT_OF_BOUNDS,
+                )
             self._salt = msg.salt
             self._lower, self._upper = msg.lower, msg.ranges[-1].upper
         return self._answer(msg)
@@ -461,7 +481,7 @@ def reconcile_in_memory(
 ) -> Result:
     """Run a whole session between two stores in memory (a initiates)."""
     init = Initiator(a, lower, upper, salt)
-    resp = Responder(b)
+    resp = Responder(b, lower, upper)
     messages = 1
     msg: bytes | None = init.start()
     while msg is not None:
@@ -472,7 +492,7 @@ def reconcile_in_memory(
         msg = init.receive(msg)
         messages += msg is not None
     if not (init.done and resp.done):
-        raise ReconcileError("session ended with a side not done")
+        raise ReconcileError("session ended with a side not done", SessionCode.INCONSISTENT)
     if init.have != resp.need or init.need != resp.have:
-        raise ReconcileError("the two sides disagree on the differences")
+        raise ReconcileError("the two sides disagree on the differences", SessionCode.INCONSISTENT)
     return Result(init.have, init.need, init.rounds, (init.bytes_sent, resp.bytes_sent), messages)

@@ -187,6 +187,40 @@ class SortedItems:
         return points
 
 
+class Windowed:
+    """``store`` seen through the window ``[lower, upper)``: every query is clamped to it,
+    so items outside the window are neither counted, listed nor used as cuts.
+
+    A sync session covers only the keys of its scope with ``lower_ts <= ts < upper_ts``
+    (the SyncOpen window); both sides reconcile through this view.
+    """
+
+    def __init__(self, store: ItemStore, lower: Bound, upper: Bound) -> None:
+        if not lower < upper:
+            raise ValueError("lower must be below upper")
+        self.store = store
+        self.lower = lower
+        self.upper = upper
+
+    def _clamp(self, lower: Bound, upper: Bound) -> tuple[Bound, Bound] | None:
+        lo, hi = max(lower, self.lower), min(upper, self.upper)
+        return (lo, hi) if lo < hi else None
+
+    def count_and_sum(self, lower: Bound, upper: Bound) -> Aggregate:
+        span = self._clamp(lower, upper)
+        return self.store.count_and_sum(*span) if span else Aggregate()
+
+    def iter_keys(self, lower: Bound, upper: Bound, limit: int) -> Iterator[Key]:
+        span = self._clamp(lower, upper)
+        return self.store.iter_keys(*span, limit) if span else iter(())
+
+    def split_points(self, lower: Bound, upper: Bound, parts: int) -> Sequence[Bound]:
+        span = self._clamp(lower, upper)
+        if span is None:
+            return []
+        return [p for p in self.store.split_points(*span, parts) if lower < p < upper]
+
+
 # --- Pre-aggregated buckets: how a persistent store answers range queries in O(buckets) ---
 
 

@@ -8,7 +8,7 @@ before anything is allocated for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import msgpack
@@ -35,12 +35,86 @@ MAX_IDS_PER_MESSAGE = 8192  # short ids (IDLIST) + full ids (DIFF extras, HAVE) 
 MAX_MESSAGE_BYTES = 512 * 1024
 MAX_ROUNDS = 64  # round trips per session (initiator messages)
 MAX_BITMAP_BYTES = (IDLIST_THRESHOLD + 7) // 8
-MAX_BIN_BYTES = MAX_IDS_PER_MESSAGE * ID_BYTES
 _TOP_FIELDS = 5  # version, index, lower_ts, lower_prefix, ranges (+ salt in message 0)
+# Arrays nest at most this deep in any stream message (message -> ranges -> range). Deeper is
+# undecodable, whatever a msgpack library's own stack limit is.
+MAX_NESTING = 3
+
+
+class DecodeCode(StrEnum):
+    """Why a single message was rejected (docs/sync.md, "Decoding rules"); every code has
+    cases in docs/conformance/sync.json."""
+
+    TOO_LARGE = "too_large"  # over MAX_MESSAGE_BYTES (checked before parsing)
+    UNDECODABLE = "undecodable"  # not exactly one msgpack value of int, bin and array only
+    BAD_SHAPE = "bad_shape"  # an array with the wrong number of fields, or not an array
+    BAD_VERSION = "bad_version"
+    BAD_INDEX = "bad_index"  # not an int in [0, 2 * MAX_ROUNDS)
+    BAD_SALT = "bad_salt"  # absent in message 0, present in another, or not bin(16)
+    EMPTY_OPENING = "empty_opening"  # message 0 without ranges
+    BAD_TIMESTAMP = "bad_timestamp"  # a bound's ts not an int in [0, MAX_TS]
+    BAD_PREFIX = "bad_prefix"  # not bin, over 32 bytes, trailing 0x00, or on infinity
+    TOO_MANY_RANGES = "too_many_ranges"
+    BAD_MODE = "bad_mode"
+    NOT_ASCENDING = "not_ascending"  # a range's upper bound not above its lower bound
+    BAD_PAYLOAD = "bad_payload"  # payload or bitmap of the wrong type or size for its mode
+    TOO_MANY_IDS = "too_many_ids"
+
+
+class SessionCode(StrEnum):
+    """Why a well-formed message breaks the session (needs the session's state)."""
+
+    WRONG_INDEX = "wrong_index"
+    AFTER_DONE = "after_done"
+    OUT_OF_BOUNDS = "out_of_bounds"  # ranges outside the session's window or scope
+    BAD_DIFF = "bad_diff"
+    BAD_HAVE = "bad_have"
+    DUPLICATE_SHORT_ID = "duplicate_short_id"
+    TOO_MANY_ROUNDS = "too_many_rounds"
+    MISUSE = "misuse"  # local API misuse (start twice...), never a peer's fault
+    INCONSISTENT = "inconsistent"  # reconcile_in_memory: the two sides disagree
 
 
 class ReconcileError(ValueError):
-    """A reconciliation message is malformed, exceeds a limit, or breaks the protocol."""
+    """A reconciliation message is malformed, exceeds a limit, or breaks the protocol.
+    ``code`` is stable (corpus, logs, tests); str() is for people."""
+
+    def __init__(self, message: str, code: DecodeCode | SessionCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MsgpackError(ValueError):
+    """Bytes that are not one msgpack value of the plain types (see `unpack_plain`)."""
+
+
+def unpack_plain(data: bytes) -> Any:
+    """Exactly one msgpack value built from int, bin and array only (any int encoding),
+    arrays nested at most MAX_NESTING deep.
+
+    nil, bool, float, str, map and ext are refused anywhere, whatever their length, so a
+    value of the wrong msgpack type is always ``undecodable``, never a field's own error.
+    Callers check the size limit first; every length msgpack may allocate is capped by the
+    input's own size (a claim beyond it could never be satisfied), which bounds memory to a
+    small multiple of the input and never changes a verdict."""
+    cap = len(data)
+    try:
+        value = msgpack.unpackb(
+            bytes(data), raw=False, use_list=True, strict_map_key=True,
+            max_bin_len=cap, max_str_len=cap, max_array_len=cap, max_map_len=cap, max_ext_len=cap,
+        )  # fmt: skip
+    except Exception as exc:  # msgpack raises a zoo of types on garbage
+        raise MsgpackError(f"undecodable message: {type(exc).__name__}") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is list:
+            if depth > MAX_NESTING:
+                raise MsgpackError(f"undecodable message: arrays nested over {MAX_NESTING} deep")
+            stack.extend((x, depth + 1) for x in item)
+        elif type(item) is not int and type(item) is not bytes:
+            raise MsgpackError(f"undecodable message: {type(item).__name__} is not allowed")
+    return value
 
 
 class Mode(IntEnum):
@@ -89,13 +163,13 @@ class Message:
 
 def _check_bound(ts: int, prefix: bytes) -> Bound:
     if not 0 <= ts <= MAX_TS:
-        raise ReconcileError("bound timestamp out of range")
+        raise ReconcileError("bound timestamp out of range", DecodeCode.BAD_TIMESTAMP)
     if len(prefix) > ID_BYTES:
-        raise ReconcileError("bound prefix longer than an id")
+        raise ReconcileError("bound prefix longer than an id", DecodeCode.BAD_PREFIX)
     if prefix.endswith(b"\x00"):
-        raise ReconcileError("bound prefix has a trailing zero byte")
+        raise ReconcileError("bound prefix has a trailing zero byte", DecodeCode.BAD_PREFIX)
     if ts == MAX_TS and prefix:
-        raise ReconcileError("infinity bound with a prefix")
+        raise ReconcileError("infinity bound with a prefix", DecodeCode.BAD_PREFIX)
     return (ts, prefix)
 
 
@@ -115,25 +189,28 @@ def _payload_size_ok(mode: Mode, data: bytes, bitmap: bytes) -> bool:
 def validate_message(msg: Message) -> None:
     """Check every limit and invariant of a message; raise ReconcileError if one fails."""
     if type(msg.index) is not int or not 0 <= msg.index < 2 * MAX_ROUNDS:
-        raise ReconcileError("message index out of range")
+        raise ReconcileError("message index out of range", DecodeCode.BAD_INDEX)
     if (msg.salt is None) != (msg.index != 0):
-        raise ReconcileError("salt must be present exactly in message 0")
+        raise ReconcileError("salt must be present exactly in message 0", DecodeCode.BAD_SALT)
     if msg.salt is not None and len(msg.salt) != SALT_BYTES:
-        raise ReconcileError("bad salt length")
+        raise ReconcileError("bad salt length", DecodeCode.BAD_SALT)
+    if msg.index == 0 and not msg.ranges:
+        # The responder takes the session's bounds from message 0: it must name a range.
+        raise ReconcileError("message 0 must have at least one range", DecodeCode.EMPTY_OPENING)
     if len(msg.ranges) > MAX_RANGES_PER_MESSAGE:
-        raise ReconcileError("too many ranges")
+        raise ReconcileError("too many ranges", DecodeCode.TOO_MANY_RANGES)
     prev = _check_bound(*msg.lower)
     ids = 0
     for r in msg.ranges:
         _check_bound(*r.upper)
         if not r.upper > prev:
-            raise ReconcileError("range bounds not strictly ascending")
+            raise ReconcileError("range bounds not strictly ascending", DecodeCode.NOT_ASCENDING)
         prev = r.upper
         if not _payload_size_ok(r.mode, r.data, r.bitmap):
-            raise ReconcileError(f"bad payload size for {r.mode.name}")
+            raise ReconcileError(f"bad payload size for {r.mode.name}", DecodeCode.BAD_PAYLOAD)
         ids += r.id_count
     if ids > MAX_IDS_PER_MESSAGE:
-        raise ReconcileError("too many ids")
+        raise ReconcileError("too many ids", DecodeCode.TOO_MANY_IDS)
 
 
 def encode_message(msg: Message) -> bytes:
@@ -153,77 +230,70 @@ def encode_message(msg: Message) -> bytes:
         top.append(msg.salt)
     out: bytes = msgpack.packb(top, use_bin_type=True)
     if len(out) > MAX_MESSAGE_BYTES:
-        raise ReconcileError("encoded message exceeds MAX_MESSAGE_BYTES")
+        raise ReconcileError("encoded message exceeds MAX_MESSAGE_BYTES", DecodeCode.TOO_LARGE)
     return out
 
 
-def _int(value: object, what: str) -> int:
+def _int(value: object, what: str, code: DecodeCode) -> int:
     if type(value) is not int or value < 0:
-        raise ReconcileError(f"{what} must be a non-negative integer")
+        raise ReconcileError(f"{what} must be a non-negative integer", code)
     return value
 
 
-def _bin(value: object, what: str) -> bytes:
+def _bin(value: object, what: str, code: DecodeCode) -> bytes:
     if type(value) is not bytes:
-        raise ReconcileError(f"{what} must be binary")
+        raise ReconcileError(f"{what} must be binary", code)
     return value
 
 
 def decode_message(data: bytes) -> Message:
-    """Parse and validate one message. Raises only ReconcileError."""
+    """Parse and validate one message. Raises only ReconcileError (with a `DecodeCode`)."""
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise ReconcileError("message must be bytes")
+        raise ReconcileError("message must be bytes", DecodeCode.UNDECODABLE)
     if len(data) > MAX_MESSAGE_BYTES:
-        raise ReconcileError("message exceeds MAX_MESSAGE_BYTES")
+        raise ReconcileError("message exceeds MAX_MESSAGE_BYTES", DecodeCode.TOO_LARGE)
     try:
-        top = msgpack.unpackb(
-            bytes(data),
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            max_bin_len=MAX_BIN_BYTES,
-            max_str_len=0,
-            max_array_len=MAX_RANGES_PER_MESSAGE,
-            max_map_len=0,
-            max_ext_len=0,
-        )
-    except Exception as exc:  # msgpack raises a zoo of types on garbage
-        raise ReconcileError(f"undecodable message: {type(exc).__name__}") from None
+        top = unpack_plain(data)
+    except MsgpackError as exc:
+        raise ReconcileError(str(exc), DecodeCode.UNDECODABLE) from None
     if type(top) is not list or len(top) not in (_TOP_FIELDS, _TOP_FIELDS + 1):
-        raise ReconcileError("message must be an array of 5 or 6 fields")
+        raise ReconcileError("message must be an array of 5 or 6 fields", DecodeCode.BAD_SHAPE)
     if top[0] != PROTOCOL_VERSION or type(top[0]) is not int:
-        raise ReconcileError(f"unsupported protocol version {top[0]!r}")
-    index = _int(top[1], "index")
-    lower_ts = _int(top[2], "lower timestamp")
+        raise ReconcileError(f"unsupported protocol version {top[0]!r}", DecodeCode.BAD_VERSION)
+    index = _int(top[1], "index", DecodeCode.BAD_INDEX)
+    lower_ts = _int(top[2], "lower timestamp", DecodeCode.BAD_TIMESTAMP)
     if lower_ts > MAX_TS:
-        raise ReconcileError("bound timestamp out of range")
-    lower = _check_bound(lower_ts, _bin(top[3], "lower prefix"))
+        raise ReconcileError("bound timestamp out of range", DecodeCode.BAD_TIMESTAMP)
+    lower = _check_bound(lower_ts, _bin(top[3], "lower prefix", DecodeCode.BAD_PREFIX))
     raw_ranges = top[4]
     if type(raw_ranges) is not list:
-        raise ReconcileError("ranges must be an array")
-    salt = _bin(top[5], "salt") if len(top) == _TOP_FIELDS + 1 else None
+        raise ReconcileError("ranges must be an array", DecodeCode.BAD_SHAPE)
+    if len(raw_ranges) > MAX_RANGES_PER_MESSAGE:
+        raise ReconcileError("too many ranges", DecodeCode.TOO_MANY_RANGES)
+    salt = _bin(top[5], "salt", DecodeCode.BAD_SALT) if len(top) == _TOP_FIELDS + 1 else None
     ranges: list[Range] = []
     ts = lower_ts
     for item in raw_ranges:
         if type(item) is not list or not 3 <= len(item) <= 5:
-            raise ReconcileError("range must be an array of 3 to 5 fields")
-        mode_value = _int(item[0], "mode")
+            raise ReconcileError("range must be an array of 3 to 5 fields", DecodeCode.BAD_SHAPE)
+        mode_value = _int(item[0], "mode", DecodeCode.BAD_MODE)
         if mode_value > max(Mode):
-            raise ReconcileError(f"unknown mode {mode_value}")
+            raise ReconcileError(f"unknown mode {mode_value}", DecodeCode.BAD_MODE)
         mode = Mode(mode_value)
-        ts += _int(item[1], "timestamp delta")
-        if ts > MAX_TS:
-            raise ReconcileError("bound timestamp out of range")
-        upper = _check_bound(ts, _bin(item[2], "bound prefix"))
         want = 3 if mode == Mode.SKIP else 5 if mode == Mode.DIFF else 4
         if len(item) != want:
-            raise ReconcileError(f"{mode.name} range must have {want} fields")
+            raise ReconcileError(f"{mode.name} range must have {want} fields", DecodeCode.BAD_SHAPE)
+        ts += _int(item[1], "timestamp delta", DecodeCode.BAD_TIMESTAMP)
+        if ts > MAX_TS:
+            raise ReconcileError("bound timestamp out of range", DecodeCode.BAD_TIMESTAMP)
+        upper = _check_bound(ts, _bin(item[2], "bound prefix", DecodeCode.BAD_PREFIX))
         if mode == Mode.DIFF:
-            rng = Range(mode, upper, _bin(item[4], "ids"), _bin(item[3], "bitmap"))
+            ids = _bin(item[4], "ids", DecodeCode.BAD_PAYLOAD)
+            rng = Range(mode, upper, ids, _bin(item[3], "bitmap", DecodeCode.BAD_PAYLOAD))
         elif mode == Mode.SKIP:
             rng = Range(mode, upper)
         else:
-            rng = Range(mode, upper, _bin(item[3], "payload"))
+            rng = Range(mode, upper, _bin(item[3], "payload", DecodeCode.BAD_PAYLOAD))
         ranges.append(rng)
     msg = Message(index, lower, tuple(ranges), salt)
     validate_message(msg)

@@ -4,20 +4,30 @@ store; the node keeps running."""
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from libp2p.crypto.ed25519 import create_new_key_pair
 
-from p2p.framing import read_frame, write_end, write_frame
+from p2p.framing import MAX_FRAME, read_frame, write_end, write_frame
 from p2p.host import P2PNode, open_p2p_node
+from p2p.sync_transport import (
+    PeerViolation,
+    fetch_objects,
+    initiate_sync,
+    respond_sync,
+    serve_fetch,
+)
 from protocols import kinds, objects
 from protocols.reconcile import Initiator, Responder, SortedItems
 from protocols.sync_messages import (
@@ -25,8 +35,10 @@ from protocols.sync_messages import (
     MAX_FETCH_IDS,
     SYNC_PROTOCOL_ID,
     Accept,
+    FetchRequest,
     SyncOpen,
     decode_accept,
+    decode_request,
     encode_fetch_batches,
 )
 from tests.integration.nodes import NodeProc
@@ -120,9 +132,12 @@ def test_peer_lying_about_ids_and_serving_invalid_objects(tmp_path: Path) -> Non
 
         async def fetch_handler(stream: Any) -> None:
             served["fetches"] += 1
+            request = decode_request(await read_frame(stream) or b"")
             await read_frame(stream)
-            await read_frame(stream)
-            for frame in encode_fetch_batches(bad):  # the invalid ones; never the lies
+            by_id = dict(zip(bad_ids, bad, strict=True))
+            # The invalid ones (never the lies), in request order as the rules want.
+            answer = [by_id[oid] for oid in request.ids if oid in by_id]
+            for frame in encode_fetch_batches(answer):
                 await write_frame(stream, frame)
             await write_end(stream)
 
@@ -209,7 +224,113 @@ def test_garbage_and_limits_on_incoming_streams(tmp_path: Path) -> None:
         assert await read_frame(s, timeout=10) is None
         assert len(init.need) >= 1  # the node's own profile
         after = await call(node, "status")
-        assert after["sync"]["violations"] >= before["sync"]["violations"] + 3
+        # garbage opening, garbage message, oversized frame header, over-long fetch request
+        assert after["sync"]["violations"] >= before["sync"]["violations"] + 4
         assert after["digest"] == before["digest"]
 
     run_case(tmp_path, case)
+
+
+# ---- the stream rules over in-memory streams (p2p/sync_transport.py, docs/sync.md) --------
+
+
+class MemStream:
+    """One end of an in-memory byte stream with the calls the transport makes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._s = inner
+
+    async def read(self, n: int | None = None) -> bytes:
+        data: bytes = await self._s.receive_some(n)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        await self._s.send_all(data)
+
+    async def close(self) -> None:
+        await self._s.send_stream.aclose()
+
+    async def reset(self) -> None:
+        await self._s.aclose()
+
+
+def stream_pair() -> tuple[MemStream, MemStream]:
+    a, b = trio.testing.memory_stream_pair()
+    return MemStream(a), MemStream(b)
+
+
+def test_fetch_answers_must_follow_request_order() -> None:
+    ids = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
+    raws = {oid: bytes([i]) for i, oid in enumerate(ids)}  # object_id(raw) == oid
+
+    async def serve(stream: MemStream, order: list[bytes]) -> None:
+        assert await read_frame(stream) is not None
+        assert await read_frame(stream) is None
+        for frame in encode_fetch_batches(order):
+            await write_frame(stream, frame)
+        await write_end(stream)
+
+    async def fetch(order: list[bytes]) -> list[bytes]:
+        client, server = stream_pair()
+        got: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, server, order)
+            with trio.fail_after(10):
+                async for batch in fetch_objects(client, ids):
+                    got += batch
+        return got
+
+    in_order = [raws[ids[0]], raws[ids[2]]]  # ids[1] unknown: omitted
+    assert trio.run(fetch, in_order) == in_order
+    for bad in ([raws[ids[2]], raws[ids[0]]], [raws[ids[0]], raws[ids[0]]]):
+        with pytest.raises(BaseExceptionGroup) as info:
+            trio.run(fetch, bad)
+        assert info.group_contains(PeerViolation, match="order")
+
+
+def test_fetch_server_answers_after_end_and_sends_end_alone_for_unknown_ids() -> None:
+    looked_up: list[int] = []
+
+    async def lookup(ids: Any) -> list[bytes]:
+        looked_up.append(len(ids))
+        return []
+
+    async def body() -> None:
+        client, server = stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(serve_fetch, server, lookup))
+            await write_frame(client, FetchRequest((bytes(32),)).encode())
+            await trio.testing.wait_all_tasks_blocked()
+            assert looked_up == []  # the request's END has not come yet: nothing answered
+            await write_end(client)
+            with trio.fail_after(10):
+                assert await read_frame(client) is None  # END alone: it knows none
+            assert looked_up == [1]
+
+    trio.run(body)
+
+
+def test_oversized_frame_header_is_a_violation_and_busy_ends_cleanly() -> None:
+    async def body() -> None:
+        client, server = stream_pair()
+        await client.write(struct.pack(">I", MAX_FRAME + 1))
+        with pytest.raises(PeerViolation, match="exceeds"), trio.fail_after(10):
+            await respond_sync(server, busy)
+        # BUSY: status, then END both ways; the initiator gets the status, no error.
+        client, server = stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(respond_sync, server, busy))
+            with trio.fail_after(10):
+                status = await initiate_sync(
+                    client, SyncOpen(kinds.PUBLIC_SCOPE), Initiator(SortedItems()).start(),
+                    never_called, lambda: False,
+                )  # fmt: skip
+        assert status == Accept.BUSY
+
+    async def busy(opening: SyncOpen) -> Any:
+        return Accept.BUSY, None, lambda: True
+
+    async def never_called(data: bytes) -> bytes | None:
+        raise AssertionError("no reconciliation after BUSY")
+
+    trio.run(body)

@@ -32,6 +32,7 @@ from protocols.reconcile import (
     ReconcileError,
     Responder,
     SortedItems,
+    Windowed,
     decode_message,
     encode_message,
     fingerprint,
@@ -39,7 +40,13 @@ from protocols.reconcile import (
     reconcile_in_memory,
 )
 from protocols.reconcile_store import MAX_TS, Key, encode_varint, minimal_bound
-from protocols.reconcile_wire import IDLIST_THRESHOLD, SALT_BYTES, SHORT_ID_BYTES
+from protocols.reconcile_wire import (
+    IDLIST_THRESHOLD,
+    SALT_BYTES,
+    SHORT_ID_BYTES,
+    DecodeCode,
+    SessionCode,
+)
 
 T0 = 1_700_000_000_000
 
@@ -391,23 +398,80 @@ def test_endless_splitting_responder_hits_round_limit() -> None:
 def test_hostile_responder_messages_are_rejected() -> None:
     keys = make_keys(50, 2)
     fp = Range(Mode.FINGERPRINT, INFINITY, bytes(16))
-    cases: list[tuple[bytes, str]] = [
-        (_msg(3, fp), "expected message 1"),  # wrong round count
-        (_msg(1, Range(Mode.DIFF, INFINITY, bytes(32), b"")), "DIFF"),  # unsolicited
-        (_msg(1, Range(Mode.HAVE, INFINITY, bytes(32))), "HAVE"),
-        (b"\x93\x01\x01", "undecodable"),
-        (b"\x80", "array"),
+    cases: list[tuple[bytes, str, str]] = [
+        (_msg(3, fp), "expected message 1", SessionCode.WRONG_INDEX),  # wrong round count
+        (_msg(1, Range(Mode.DIFF, INFINITY, bytes(32), b"")), "DIFF", SessionCode.BAD_DIFF),
+        (_msg(1, Range(Mode.HAVE, INFINITY, bytes(32))), "HAVE", SessionCode.BAD_HAVE),
+        (b"\x93\x01\x01", "undecodable", DecodeCode.UNDECODABLE),
+        (b"\x80", "undecodable", DecodeCode.UNDECODABLE),  # a map, even an empty one
+        (b"\x90", "array", DecodeCode.BAD_SHAPE),
     ]
-    for data, match in cases:
+    for data, match, code in cases:
         init = Initiator(SortedItems(keys))
         init.start()
-        with pytest.raises(ReconcileError, match=match):
+        with pytest.raises(ReconcileError, match=match) as info:
             init.receive(data)
+        assert info.value.code == code
     # ranges outside the session's scope
     init = Initiator(SortedItems(keys), lower=(T0, b""), upper=(T0 + 10**9, b""))
     init.start()
-    with pytest.raises(ReconcileError, match="bounds"):
+    with pytest.raises(ReconcileError, match="bounds") as info:
         init.receive(_msg(1, fp))
+    assert info.value.code == SessionCode.OUT_OF_BOUNDS
+
+
+# ------------------------------------------------------------------ windows
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(keys_st, max_size=80), st.data())
+def test_windowed_view_matches_brute_force(keys: list[Key], data: st.DataObject) -> None:
+    bounds = st.tuples(st.integers(0, 42), st.binary(max_size=2).filter(lambda p: p[-1:] != b"\0"))
+    w_lo, w_hi = sorted([data.draw(bounds), data.draw(bounds)])
+    lo, hi = sorted([data.draw(bounds), data.draw(bounds)])
+    if not w_lo < w_hi:
+        return
+    view = Windowed(SortedItems(keys), w_lo, w_hi)
+    inside = sorted(k for k in set(keys) if max(lo, w_lo) <= k < min(hi, w_hi))
+    assert view.count_and_sum(lo, hi) == Aggregate.of_ids(k[1] for k in inside)
+    assert list(view.iter_keys(lo, hi, 5)) == inside[:5]
+    points = view.split_points(lo, hi, 4)
+    assert all(lo < p < hi and w_lo < p < w_hi for p in points)
+
+
+def test_window_limits_both_sides() -> None:
+    """A session over [1000, 2000) reconciles only keys with 1000 <= ts < 2000, even when
+    both stores hold more; each side's view is clamped to the window."""
+    a = [(500, b"\x01" * 32), (1500, b"\x02" * 32), (5000, b"\x03" * 32)]
+    b = [(400, b"\x04" * 32), (1999, b"\x05" * 32), (2000, b"\x06" * 32)]
+    lower, upper = (1000, b""), (2000, b"")
+    init, resp = Initiator(SortedItems(a), lower, upper), Responder(SortedItems(b), lower, upper)
+    msg: bytes | None = init.start()
+    while msg is not None:
+        msg = resp.receive(msg)
+        msg = init.receive(msg) if msg is not None else None
+    assert init.done and resp.done
+    assert init.have == resp.need == {b"\x02" * 32}
+    assert init.need == resp.have == {b"\x05" * 32}
+
+
+def test_responder_refuses_message_0_outside_its_window() -> None:
+    keys = [(500, b"\x01" * 32), (5000, b"\x02" * 32)]
+    # The peer opened [0, 1000) but its message 0 covers everything: a protocol violation.
+    wide = Initiator(SortedItems()).start()
+    with pytest.raises(ReconcileError, match="window") as info:
+        Responder(SortedItems(keys), MIN_BOUND, (1000, b"")).receive(wide)
+    assert info.value.code == SessionCode.OUT_OF_BOUNDS
+    below = Initiator(SortedItems(), (0, b""), (600, b"")).start()
+    with pytest.raises(ReconcileError, match="window"):
+        Responder(SortedItems(keys), (100, b""), (1000, b"")).receive(below)
+    # Inside the window (even narrower than it): answered, only the item inside.
+    resp = Responder(SortedItems(keys), MIN_BOUND, (1000, b""))
+    init = Initiator(SortedItems(), (0, b""), (1000, b""))
+    reply = resp.receive(init.start())
+    assert reply is not None
+    init.receive(reply)
+    assert init.done and init.need == {b"\x01" * 32} and resp.have == {b"\x01" * 32}
 
 
 def test_diff_with_wrong_bitmap_or_bogus_have_is_rejected() -> None:

@@ -11,13 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.limits import MAX_OBJECT_BYTES
-from protocols.reconcile_store import MAX_TS
+from protocols.reconcile_store import INFINITY, MAX_TS, MIN_BOUND
 from protocols.sync_messages import (
     MAX_FETCH_FRAME_BYTES,
     MAX_FETCH_IDS,
     Accept,
     FetchRequest,
     SyncAccept,
+    SyncErrorCode,
     SyncMessageError,
     SyncOpen,
     decode_accept,
@@ -64,6 +65,19 @@ def test_limits() -> None:
         decode_fetch_batch(msgpack.packb([]))
     with pytest.raises(SyncMessageError):
         decode_fetch_batch(msgpack.packb([b"x" * (MAX_OBJECT_BYTES + 1)]))
+
+
+def test_window_bounds_and_codes() -> None:
+    assert SyncOpen(bytes(32), 5, 10).bounds == ((5, b""), (10, b""))
+    assert SyncOpen(bytes(32)).bounds == (MIN_BOUND, INFINITY)  # the default: all of time
+    # One id too many is named as such (the byte limit leaves room for it).
+    ids = [i.to_bytes(32, "big") for i in range(MAX_FETCH_IDS + 1)]
+    with pytest.raises(SyncMessageError) as info:
+        decode_request(msgpack.packb([1, ids]))
+    assert info.value.code == SyncErrorCode.TOO_MANY_IDS
+    with pytest.raises(SyncMessageError) as info:
+        decode_open(msgpack.packb([1, bytes(32), 10, 10]))
+    assert info.value.code == SyncErrorCode.BAD_WINDOW
 
 
 def test_batches_fit_frames() -> None:
