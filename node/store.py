@@ -335,6 +335,8 @@ class Store(StoreReader):
                 self._unword_tags(txn, o.id, seq)
             elif o.kind == "tag" and isinstance(target := o.body.get("target"), bytes):
                 txn.delete(target + seq, db=self.db["orphan_tags"])  # if it was one
+            elif o.kind == "profile" and txn.get(o.author, db=self.db["profiles"]) == seq:
+                self._repoint_profile(txn, o.author)
         if o.kind == "profile" and add:
             old = txn.get(o.author, db=self.db["profiles"])
             if old is None or self._ts_of(txn, old) <= o.ts:
@@ -461,6 +463,15 @@ class Store(StoreReader):
                     txn.put(target + tag_seq, b"", db=self.db["orphan_tags"])
             txn.put(marker, b"1", db=self.db["meta"])
 
+    def _repoint_profile(self, txn: Any, author: bytes) -> None:
+        """The author's current profile went (withdrawn or hidden): the newest one left."""
+        for key in prefix_keys(txn, self.db["by_author"], author, reverse=True):
+            raw = txn.get(key[-8:], db=self.db["objects"])
+            if raw and raw[2:10] == _PROFILE_KIND_BYTES:
+                txn.put(author, key[-8:], db=self.db["profiles"])
+                return
+        txn.delete(author, db=self.db["profiles"])
+
     def _ts_of(self, txn: Any, seq: bytes) -> int:
         raw = txn.get(seq, db=self.db["objects"])
         return decode(raw).ts if raw else -1
@@ -484,6 +495,8 @@ class Store(StoreReader):
                 txn.put(name.encode(), value, db=self.db["meta"])
 
 
+# Canonical bytes: 0x96, v=1, then the kind as fixstr: "profile" is a7 70 72 6f 66 69 6c 65.
+_PROFILE_KIND_BYTES = b"\xa7profile"
 _KIND_KEYS: dict[str, bytes] = {}
 
 

@@ -7,21 +7,24 @@ Run by `Store` when it opens, before anything else writes (docs/protocol.md §3.
   release's kinds. Those it now understands are indexed as if they had just arrived; those it
   still cannot show keep their mark, with the current reason. Nothing is fetched again.
 * A kind whose `KindSpec.version` differs from the one recorded in the store (a release that
-  added rules to a kind) has its visible objects checked again; those that break the new rules
-  become hidden (removed from the views, kept in the store and the reconciled set).
+  added rules to a kind), and every kind when `RULES_REVISION` changed (a release that changed
+  rules shared by all kinds, e.g. text), has its visible objects checked again; those that
+  break the new rules become hidden (removed from the views, kept in the store and the
+  reconciled set).
 
-The store records each kind's version once done (`meta` "schema:<kind>"), so a later open
-with the same release reads one small table and stops.
+The store records each kind's version once done (`meta` "schema:<kind>") and a stamp of the
+rules it was reviewed by, so a later open with the same release reads one key and stops.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from node.store_read import U64, prefix_keys, u64
 from protocols import kinds, validity
-from protocols.objects import decode
+from protocols.objects import VERSION, decode
 
 if TYPE_CHECKING:
     from node.store import Store
@@ -30,27 +33,48 @@ log = logging.getLogger(__name__)
 
 # Objects reviewed per write transaction (keeps one transaction's dirty pages bounded).
 REVIEW_BATCH = 4096
+# Bumped by a release that changes a validation rule of the envelope or of the text fields
+# without a kind's version (e.g. 2: issue 20's text and label rules): every open store then
+# reads its opaque and hidden objects once more against the new rules.
+RULES_REVISION = 2
 _SCHEMA_PREFIX = "schema:"
+_STAMP_KEY = b"review:stamp"
+_RULES_KEY = b"review:rules"
+
+
+def rules_stamp() -> bytes:
+    """What this process understands: the envelope version, every registered kind with its
+    version, and the release's rule revision. The review runs only when it changes."""
+    parts = [f"v{VERSION}", f"rules{RULES_REVISION}"]
+    parts += sorted(f"{n}:{kinds.kind_spec(n).version}" for n in kinds.registered_kinds())
+    return hashlib.sha256("\n".join(parts).encode()).digest()
 
 
 def review(store: Store) -> None:
+    stamp = rules_stamp()
     with store.read() as txn:
+        if txn.get(_STAMP_KEY, db=store.db["meta"]) == stamp:
+            return  # reviewed by this very set of rules already: nothing to read
         marks = [(bytes(k), bytes(v).decode()) for k, v in txn.cursor(db=store.db["unindexed"])]
         recorded = {
             name: _recorded_version(store, txn, name) for name in kinds.registered_kinds()
         }
+        raw_rules = txn.get(_RULES_KEY, db=store.db["meta"])
+    rules_changed = raw_rules is None or U64.unpack(raw_rules)[0] != RULES_REVISION
     bumped = [
-        name for name, version in recorded.items() if version != kinds.kind_spec(name).version
-    ]
+        name for name, version in recorded.items()
+        if rules_changed or version != kinds.kind_spec(name).version
+    ]  # fmt: skip
     if marks:
         _review_marked(store, marks)
     for name in bumped:
         _review_kind(store, name)
-    if bumped or any(v is None for v in recorded.values()):
-        with store.env.begin(write=True) as txn:
-            for name in recorded:
-                key = (_SCHEMA_PREFIX + name).encode()
-                txn.put(key, u64(kinds.kind_spec(name).version), db=store.db["meta"])
+    with store.env.begin(write=True) as txn:
+        for name in recorded:
+            key = (_SCHEMA_PREFIX + name).encode()
+            txn.put(key, u64(kinds.kind_spec(name).version), db=store.db["meta"])
+        txn.put(_RULES_KEY, u64(RULES_REVISION), db=store.db["meta"])
+        txn.put(_STAMP_KEY, stamp, db=store.db["meta"])
 
 
 def _recorded_version(store: Store, txn: Any, name: str) -> int | None:

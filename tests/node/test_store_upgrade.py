@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from node import sync_index
+from node import queries, sync_index
 from node.ingest import Ingest
 from node.store import Store
 from protocols import errors, kinds, objects
@@ -144,3 +144,34 @@ def test_an_opaque_object_can_be_withdrawn_by_its_author(store: Store, ingest: I
     with store.read() as txn:
         assert store.is_retracted(txn, other.id) and store.count(txn, "~opaque") == 0
     assert check_consistency(store) == []
+
+
+def test_a_store_from_before_the_text_rules_hides_what_they_refuse(tmp_path: Path) -> None:
+    """Objects an older release accepted and indexed (a bidi override in a name, which issue
+    20's rules refuse) are hidden the first time the store opens under the new rules, as a node
+    that receives them now would store them: same objects, same view on every node."""
+    ada = member("ada")
+    ok = ada.profile("Ada")
+    trojan = objects.sign(ada.key, "profile", ok.ts + 1, {"name": "Ada\u202e", "about": ""})
+    path = tmp_path / "store"
+    store = Store(path, map_size=1 << 30)
+    try:  # as the older release stored them: indexed as visible, no review recorded
+        store.write_batch([(ok, kinds.PROFILE), (trojan, kinds.PROFILE)])
+        with store.env.begin(write=True) as txn:
+            for key in (b"review:stamp", b"review:rules"):
+                txn.delete(key, db=store.db["meta"])
+        before = _state(store)[:2]
+    finally:
+        store.close()
+    store = Store(path, map_size=1 << 30)
+    try:
+        assert _state(store)[:2] == before
+        with store.read() as txn:
+            assert store.unindexed_code(txn, trojan.id) == errors.BadText.code
+            assert store.get(txn, trojan.id) is None and store.get(txn, ok.id) is not None
+            assert store.count(txn, "profile") == 1
+            # Her name is the newest profile left, as on a node that never showed the other.
+            assert queries.Views(store, txn).author_name(ok.author) == "Ada"
+        assert check_consistency(store) == []
+    finally:
+        store.close()
