@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -46,11 +47,14 @@ class NodeProc:
     def __init__(
         self, data_dir: Path, name: str, extra: list[str] | None = None, *,
         prefix: list[str] | None = None, listen: str = "/ip4/127.0.0.1/tcp/0",
+        env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.data_dir, self.name = data_dir, name
         self.extra = extra or []
         self.prefix = prefix or []  # e.g. ["ip", "netns", "exec", NS]
         self.listen = listen
+        # Variables set (over the inherited environment) for the node process only.
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._rpc: RpcBackend | None = None
 
@@ -69,7 +73,10 @@ class NodeProc:
             args.append("--no-mdns")
         for b in bootstrap or []:
             args += ["--bootstrap", b]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
         sock = self.data_dir / "node.sock"
 
         def up() -> bool:
