@@ -283,3 +283,20 @@ def test_the_gc_comes_back_when_a_large_call_fails(
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_an_early_object_is_deferred_then_taken_once_its_time_has_come(
+    store: Store, ingest: Ingest
+) -> None:
+    """docs/protocol.md §4: a timestamp more than 15 min ahead of the receiver's clock is not
+    stored yet, not remembered as known and blames nobody; the same bytes offered again once
+    the clock has caught up (by a later sync session) are stored."""
+    ada = member("ada")
+    early = ada.make("profile", {"name": "Early", "about": ""}, ts=NOW + MAX_FUTURE_SKEW_MS + 1)
+    first = ingest.ingest([early.raw], now=NOW)
+    assert [(r.code, r.blames_peer) for r in first.rejected] == [
+        (errors.FutureTimestamp.code, False)
+    ]
+    assert first.stored == [] and not store.has(early.id)
+    later = ingest.ingest([early.raw], now=NOW + 2)
+    assert [s.obj.id for s in later.stored] == [early.id] and later.rejected == []
