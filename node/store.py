@@ -184,7 +184,12 @@ class Store(StoreReader):
                 if kind == "retraction":
                     self._flush(txn)  # retractions read and delete: settle the batch first
                     if not self._retraction_allowed(txn, obj):
-                        # Stored (so it is not fetched again) but not applied or indexed.
+                        # Stored but not applied or indexed; still reconciled, as on a node
+                        # that got it before its target (where it is indexed as pending):
+                        # every node reconciles the same set, whatever the arrival order.
+                        sync_key = kinds.scope_of(obj.body) + U64.pack(obj.ts) + obj.id
+                        self._deferred["sync"].append(sync_key)
+                        self._sync_deltas.note(sync_key, True)
                         seq += 1
                         continue
                 rid = self._pending_retraction(txn, obj) if self._pending_any else None

@@ -175,3 +175,31 @@ def test_a_store_from_before_the_text_rules_hides_what_they_refuse(tmp_path: Pat
         assert check_consistency(store) == []
     finally:
         store.close()
+
+
+def test_the_reconciled_set_does_not_depend_on_arrival_order(tmp_path: Path) -> None:
+    """A retraction of someone else's object is stored, not applied, on every node; both
+    orders of arrival must reconcile the same set (it used to be in the set only where it
+    arrived before its target)."""
+    ada, eve = member("ada"), member("eve")
+    lab = ada.lab()
+    p = ada.project(lab, "Mine")
+    foreign = eve.retract(p)
+    digests = []
+    for name, order in (
+        ("target-first", [lab, p, foreign]),
+        ("retraction-first", [foreign, lab, p]),
+    ):
+        store = Store(tmp_path / name, map_size=1 << 30)
+        ing = Ingest(store, check_workers=0)
+        try:
+            for obj in order:
+                ing.ingest([obj.raw], now=NOW)
+            with store.read() as txn:
+                digests.append(sync_index.digest(store, txn))
+                assert store.get(txn, p.id) is not None  # not withdrawn: not eve's to withdraw
+            assert check_consistency(store) == []
+        finally:
+            ing.close()
+            store.close()
+    assert digests[0] == digests[1] and digests[0][0] == 3
