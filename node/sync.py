@@ -71,6 +71,11 @@ MAX_SESSIONS_TOTAL = 16  # ... and in total
 MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
+# Ids a served session keeps of what it learnt we lack (fetched from the initiator at its
+# end). A peer could name made-up ids up to MAX_ROUNDS x MAX_IDS_PER_MESSAGE (~524k) per
+# session; beyond this, the rest is left to our own sessions with that peer, whose fetch
+# queue is bounded (node/sync_fetch.py, MAX_FETCH_BACKLOG).
+MAX_RESPONDER_NEED = 16_384
 
 LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
 # After a session stored new objects (or objects were imported, which are not gossiped),
@@ -242,7 +247,10 @@ class SyncService:
 
                         async def step(data: bytes) -> bytes | None:
                             reply = await trio.to_thread.run_sync(init.receive, data)
-                            fetch.add(init.need)
+                            # Handed over and forgotten by the session; the fetch queue
+                            # bounds them: reconcile no further until it has room.
+                            fetch.add(init.take_need())
+                            await fetch.wait_for_room()
                             return reply
 
                         status = await initiate_sync(
@@ -271,7 +279,7 @@ class SyncService:
             if not self._active_out[peer_id]:
                 del self._active_out[peer_id]
         summary |= {
-            "rounds": init.rounds, "need": len(init.need), "have": len(init.have),
+            "rounds": init.rounds, "need": init.need_learnt, "have": len(init.have),
             "fetched": fetch.stored, "unserved": fetch.unserved,
             "bytes_sent": io.bytes_sent + fetch.io.bytes_sent,
             "bytes_received": io.bytes_received + fetch.io.bytes_received,
@@ -305,7 +313,10 @@ class SyncService:
                         return Accept.BUSY, None, lambda: True
                     # Only the opening's window [lower_ts, upper_ts) is reconciled; a message
                     # naming ranges outside it is a violation (ReconcileError).
-                    resp = Responder(LmdbItems(self.store, opening.scope), *opening.bounds)
+                    resp = Responder(
+                        LmdbItems(self.store, opening.scope), *opening.bounds,
+                        need_limit=MAX_RESPONDER_NEED,
+                    )  # fmt: skip
                     r = resp
 
                     async def step(data: bytes) -> bytes | None:

@@ -2,6 +2,11 @@
 
 Ids a session learns it lacks are queued here while reconciliation goes on and fetched in
 batches from the same peer; a peer that serves much less than it claimed gets a strike.
+
+Memory is bounded whatever the peer claims: the session waits (`wait_for_room`) while more
+than MAX_FETCH_BACKLOG of its ids are queued or being fetched, so a peer naming made-up ids
+round after round gets no further than one backlog before its first batch goes unserved (a
+violation) or times out.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 # the second call checked inline beside the first).
 FETCH_PARALLEL = 2
 MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
+# ... judged per batch of at least MIN_JUDGED_IDS ids, and over the session so far (so that
+# many small unserved batches count too).
+MIN_JUDGED_IDS = 16
+# Ids one session may have queued or in flight before its reconciliation waits for the fetch
+# to catch up: bounds what a peer can make a session remember (~100 B an id with the
+# bookkeeping: ~1.6 MB), and MAX_PARALLEL_PEERS sessions bound the node's total. An honest
+# catch-up loses nothing: fetching, not reconciling, is the slow part.
+MAX_FETCH_BACKLOG = 8 * FETCH_BATCH
 
 
 class FetchQueue:
@@ -34,25 +47,36 @@ class FetchQueue:
     def __init__(self, sync: SyncService, peer_id: str) -> None:
         self.sync = sync
         self.peer_id = peer_id
-        self.seen: set[bytes] = set()
         self.queue: list[bytes] = []
         self.io = SessionIO()
         self.stored = 0
+        self.requested = 0  # ids asked of the peer (not known here when asked)
         self.unserved = 0
         self._closed = False
         self._event = trio.Event()
         self._claimed: list[bytes] = []
 
     def add(self, ids: Iterable[bytes]) -> None:
-        new = [oid for oid in ids if oid not in self.seen]
-        if not new:
+        """Queue ids to fetch. Ids some session is fetching already are skipped; ids fetched
+        already are dropped when their batch is taken (`SyncService._unknown`)."""
+        fresh = [oid for oid in dict.fromkeys(ids) if oid not in self.sync._wanted]
+        if not fresh:
             return
-        self.seen.update(new)
-        fresh = [oid for oid in new if oid not in self.sync._wanted]
         self.sync._want(fresh)
         self._claimed += fresh
         self.queue += fresh
         self._wake()
+
+    @property
+    def backlog(self) -> int:
+        """Ids of this session queued or being fetched."""
+        return len(self._claimed)
+
+    async def wait_for_room(self) -> None:
+        """Wait until the backlog is at most MAX_FETCH_BACKLOG (the fetch drains it; a fetch
+        that fails ends the session, and so this wait)."""
+        while self.backlog > MAX_FETCH_BACKLOG:
+            await self._event.wait()
 
     def close(self) -> None:
         self._closed = True
@@ -83,15 +107,18 @@ class FetchQueue:
             if todo:
                 received, stored = await self.sync.fetch_from(self.peer_id, todo, self.io)
                 self.stored += stored
-                missing = len(todo) - received
-                self.unserved += missing
-                if len(todo) >= 16 and received < MIN_SERVED_FRACTION * len(todo):
-                    raise PeerViolation(
-                        f"served {received} of {len(todo)} objects it claimed to hold"
-                    )
+                self.requested += len(todo)
+                self.unserved += len(todo) - received
+                for asked, missed in ((len(todo), len(todo) - received),
+                                      (self.requested, self.unserved)):  # fmt: skip
+                    if asked >= MIN_JUDGED_IDS and asked - missed < MIN_SERVED_FRACTION * asked:
+                        raise PeerViolation(
+                            f"served {asked - missed} of {asked} objects it claimed to hold"
+                        )
             self.sync._unwant(batch)
             done = set(batch)
             self._claimed = [oid for oid in self._claimed if oid not in done]
+            self._wake()  # room for the session (wait_for_room)
 
 
 async def reset_stream(stream: Any) -> None:

@@ -143,9 +143,19 @@ class _Out:
 class _Session:
     """State and logic shared by both sides (the protocol is symmetric after message 0)."""
 
-    def __init__(self, store: ItemStore, salt: bytes, lower: Bound, upper: Bound) -> None:
+    def __init__(
+        self, store: ItemStore, salt: bytes, lower: Bound, upper: Bound,
+        need_limit: int | None = None,
+    ) -> None:  # fmt: skip
         if not lower < upper:
             raise ValueError("lower must be below upper")
+        # Ids the peer says we lack are the one thing a peer can make us remember without
+        # bound (a liar names made-up ids round after round): `need_limit` caps how many this
+        # side keeps at once (None: no cap); `take_need` hands them over and forgets them.
+        self._need_limit = need_limit
+        self._fresh_need: list[bytes] = []
+        self.need_learnt = 0  # ids learnt as needed over the session (taken or not)
+        self.need_dropped = 0  # ids learnt beyond need_limit, not kept
         self._store = store  # as given
         # Every query goes through the window: nothing outside it is offered or compared.
         self._view: ItemStore = Windowed(store, lower, upper)
@@ -170,8 +180,27 @@ class _Session:
 
     @property
     def need(self) -> frozenset[bytes]:
-        """Ids the peer holds that this side lacks (complete once ``done``)."""
+        """Ids the peer holds that this side lacks and that were not taken with `take_need`
+        (complete once ``done`` if nothing was taken and no `need_limit` was hit)."""
         return frozenset(self._need)
+
+    def take_need(self) -> list[bytes]:
+        """The needed ids learnt since the last call, in order; this side forgets them
+        (the caller owns them now, and a repeat is the caller's to spot)."""
+        fresh, self._fresh_need = self._fresh_need, []
+        self._need.difference_update(fresh)
+        return fresh
+
+    def _add_need(self, ids: list[bytes]) -> None:
+        for item_id in ids:
+            if item_id in self._need:
+                continue
+            self.need_learnt += 1
+            if self._need_limit is not None and len(self._need) >= self._need_limit:
+                self.need_dropped += 1
+                continue
+            self._need.add(item_id)
+            self._fresh_need.append(item_id)
 
     @property
     def rounds(self) -> int:
@@ -383,7 +412,7 @@ class _Session:
         extras = r.chunks(ID_BYTES)
         if any(x in listed for x in extras):
             raise ReconcileError("DIFF claims we lack an id we listed", SessionCode.BAD_DIFF)
-        self._need.update(extras)
+        self._add_need(extras)
         self._have.update(missing)
         if missing:
             out.add(Range(Mode.HAVE, r.upper, b"".join(missing)))
@@ -401,7 +430,7 @@ class _Session:
             if sid not in unmatched:
                 raise ReconcileError("HAVE lists an id we did not ask for", SessionCode.BAD_HAVE)
             unmatched.discard(sid)
-            self._need.add(item_id)
+            self._add_need([item_id])
 
 
 class Initiator(_Session):
@@ -442,8 +471,11 @@ class Responder(_Session):
     the SyncOpen). Salt and the session's bounds come from message 0, which must lie
     inside the window."""
 
-    def __init__(self, store: ItemStore, lower: Bound = MIN_BOUND, upper: Bound = INFINITY) -> None:
-        super().__init__(store, b"", lower, upper)
+    def __init__(
+        self, store: ItemStore, lower: Bound = MIN_BOUND, upper: Bound = INFINITY,
+        need_limit: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(store, b"", lower, upper, need_limit)
 
     def receive(self, data: bytes) -> bytes | None:
         """Process an initiator message; return the reply, or None when done."""
