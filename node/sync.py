@@ -30,6 +30,7 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -38,6 +39,7 @@ from node.store import Store, Stored
 from node.sync_fetch import FETCH_DEADLINE_S, FetchQueue, reset_stream, unwrap
 from node.sync_index import LmdbItems
 from node.sync_refs import RefResolver
+from node.sync_serve import PeerServeBudget, ServeBudgets
 from p2p.framing import FrameError
 from p2p.sync_transport import (
     PeerViolation,
@@ -48,8 +50,9 @@ from p2p.sync_transport import (
     respond_sync,
     serve_fetch,
 )
-from protocols import kinds
-from protocols.objects import object_id
+from protocols import errors, kinds
+from protocols.limits import MAX_FUTURE_SKEW_MS
+from protocols.objects import decode, object_id
 from protocols.reconcile import Initiator, Responder
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
@@ -71,6 +74,8 @@ MAX_SESSIONS_TOTAL = 16  # ... and in total
 MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
+# Objects deferred by their timestamp, remembered so as not to fetch them before their time.
+MAX_DEFERRED_IDS = 65_536
 # Ids a served session keeps of what it learnt we lack (fetched from the initiator at its
 # end). A peer could name made-up ids up to MAX_ROUNDS x MAX_IDS_PER_MESSAGE (~524k) per
 # session; beyond this, the rest is left to our own sessions with that peer, whose fetch
@@ -112,6 +117,8 @@ class SyncService:
         self._peer_limit = trio.CapacityLimiter(MAX_PARALLEL_PEERS)
         self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
         self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
+        self._deferred: dict[bytes, int] = {}  # id -> ts of objects deferred (too far ahead)
+        self._budgets = ServeBudgets()  # what serving fetches may cost, per peer
         self.refs = RefResolver(self)
         self._news = trio.Event()
         node.ingest.listeners.append(self._on_stored)
@@ -371,7 +378,10 @@ class SyncService:
         try:
             async with self._fetch_serve_limit:
                 with trio.move_on_after(FETCH_DEADLINE_S) as deadline:
-                    sent = await serve_fetch(stream, self._lookup, chunk=LOOKUP_CHUNK)
+                    budget = self._budgets.of(peer_id)
+                    sent = await serve_fetch(
+                        stream, partial(self._lookup, budget), chunk=LOOKUP_CHUNK
+                    )
                     self.stats.served += sent
                 if deadline.cancelled_caught:
                     await reset_stream(stream)
@@ -385,7 +395,11 @@ class SyncService:
             if not self._serving_fetch[peer_id]:
                 del self._serving_fetch[peer_id]
 
-    async def _lookup(self, ids: Sequence[bytes]) -> list[bytes]:
+    async def _lookup(self, budget: PeerServeBudget, ids: Sequence[bytes]) -> list[bytes]:
+        """The objects of `ids` we hold, within the asking peer's budget (node/sync_serve.py:
+        a repeat-asking peer is a violation, a fast one waits)."""
+        budget.note_asked(ids)
+
         def read() -> list[bytes]:
             out = []
             with self.store.read() as txn:
@@ -395,7 +409,9 @@ class SyncService:
                         out.append(raw)
             return out
 
-        return await trio.to_thread.run_sync(read)
+        found = await trio.to_thread.run_sync(read)
+        await budget.take(sum(len(r) for r in found))
+        return found
 
     # ---- fetching ----------------------------------------------------------------------
 
@@ -464,10 +480,25 @@ class SyncService:
         for oid in oids:
             self._source[oid] = peer_id
         try:
-            return self.node.ingest.ingest(raws)
+            result = self.node.ingest.ingest(raws)
         finally:
             for oid in oids:
                 self._source.pop(oid, None)
+        for rej in result.rejected:
+            if rej.code == errors.FutureTimestamp.code and rej.oid is not None:
+                self._defer(rej.oid, raws[rej.index])
+        return result
+
+    def _defer(self, oid: bytes, raw: bytes) -> None:
+        """Remember not to fetch a deferred object again before its time (docs/protocol.md
+        §4): every session would re-fetch it, and its server would see repeats."""
+        try:
+            ts = decode(raw, oid=oid).ts
+        except errors.ObjectError:
+            return
+        self._deferred[oid] = ts
+        while len(self._deferred) > MAX_DEFERRED_IDS:
+            self._deferred.pop(next(iter(self._deferred)))
 
     # ---- missing references (node/sync_refs.py) -----------------------------------------
 
@@ -479,8 +510,16 @@ class SyncService:
         self.refs.on_stored(stored)
 
     def _unknown(self, ids: Sequence[bytes]) -> list[bytes]:
+        """Ids to fetch: not stored here, and not deferred to a time still to come."""
+        deferred = self._deferred
+        if deferred:
+            horizon = time.time_ns() // 1_000_000 + MAX_FUTURE_SKEW_MS
+            for oid in [o for o in ids if o in deferred and deferred[o] <= horizon]:
+                del deferred[oid]  # its time has come: fetch it again
         with self.store.read() as txn:
-            return [oid for oid in ids if not self.store.has(oid, txn)]
+            return [
+                oid for oid in ids if oid not in deferred and not self.store.has(oid, txn)
+            ]
 
     # ---- misc --------------------------------------------------------------------------
 
