@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from node.store import Store, Stored
+from node.store import Store, Stored, StoreError
 from protocols import kinds
 from protocols.objects import SignedObject
 
@@ -72,27 +72,56 @@ class IngestWriter:
             return group
 
     def _run(self) -> None:
-        while group := self._next_group():
-            try:
-                stored = self._store.write_batch([pair for good, _ in group for pair in good])
-            except Exception as exc:  # every request of the group gets the error
-                log.exception("ingest write failed")
-                for _, fut in group:
-                    fut.set_exception(exc)
-                continue
-            if len(group) == 1:
-                group[0][1].set_result(stored)
-                continue
-            # Back to each request, in its own order: write_batch keeps the order it was given,
-            # so a request's stored objects are the next ones in line that are its own (by
-            # identity: no per-object dict). An object in two requests of the group was stored
-            # once: the first request has it, the second counts it as known.
-            nxt = iter(stored)
-            pending = next(nxt, None)
-            for good, fut in group:
-                mine = []
-                for obj, _ in good:
-                    if pending is not None and pending.obj is obj:
-                        mine.append(pending)
-                        pending = next(nxt, None)
-                fut.set_result(mine)
+        group: list[tuple[Checked, Future[list[Stored]]]] = []
+        try:
+            while group := self._next_group():
+                self._write(group)
+        except BaseException:  # the thread ends either way: say so, where it is seen
+            log.critical("the ingest writer stopped; every later write fails", exc_info=True)
+        finally:
+            # Nothing may wait forever on a writer that stopped (only a bug stops it early):
+            # what it held and what is queued fail, and later submits raise WriterClosed.
+            with self._cond:
+                self._closed = True
+                group += self._queue
+                self._queue.clear()
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(WriterClosed("the ingest writer stopped"))
+
+    def _write(self, group: list[tuple[Checked, Future[list[Stored]]]]) -> None:
+        """Store one group; every request of it gets its own objects, or the error."""
+        try:
+            stored = self._store.write_batch([pair for good, _ in group for pair in good])
+            self._hand_back(group, stored)
+        except StoreError as exc:  # disk full, read-only, damaged: the callers report it
+            log.info("ingest write failed: %s", exc)
+            self._fail(group, exc)
+        except Exception as exc:
+            log.exception("ingest write failed")
+            self._fail(group, exc)
+
+    @staticmethod
+    def _fail(group: list[tuple[Checked, Future[list[Stored]]]], exc: Exception) -> None:
+        for _, fut in group:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    @staticmethod
+    def _hand_back(group: list[tuple[Checked, Future[list[Stored]]]], stored: list[Stored]) -> None:
+        if len(group) == 1:
+            group[0][1].set_result(stored)
+            return
+        # Back to each request, in its own order: write_batch keeps the order it was given,
+        # so a request's stored objects are the next ones in line that are its own (by
+        # identity: no per-object dict). An object in two requests of the group was stored
+        # once: the first request has it, the second counts it as known.
+        nxt = iter(stored)
+        pending = next(nxt, None)
+        for good, fut in group:
+            mine = []
+            for obj, _ in good:
+                if pending is not None and pending.obj is obj:
+                    mine.append(pending)
+                    pending = next(nxt, None)
+            fut.set_result(mine)

@@ -41,14 +41,20 @@ Reads (objects by id or sequence, counters, local state) are in node/store_read.
 
 from __future__ import annotations
 
+import errno
+import importlib
 import itertools
 import logging
+import os
+import struct
+import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lmdb
 
@@ -83,8 +89,33 @@ IDS_MERGE_AT = 262_144
 IDS_MERGE_CHUNK = 131_072
 
 
+# The LMDB data file in the store's directory (LMDB's own name for it).
+DATA_FILE = "data.mdb"
+# What to do about a damaged data file: the objects are replicated, so a peer has them.
+RESTORE_ADVICE = (
+    "restore it from a backup, or move it away and fetch the objects again from a peer "
+    "(let the node sync, or `percolab export` there and `percolab import` here)"
+)
+# A generic write error (EIO) with less than this free on the disk is a full disk: LMDB
+# reports a short write of its pages as EIO, and the short write itself used the space up.
+LOW_DISK_BYTES = 64 * 1024**2
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or is inconsistent."""
+
+
+class StoreDamaged(StoreError):
+    """The data file is damaged: truncated, not an LMDB file, or a corrupt page."""
+
+
+class StoreFull(StoreError):
+    """A write failed for lack of space (the disk, or the map). What was stored before it
+    is kept and can be read."""
+
+
+class StoreReadOnly(StoreError):
+    """A write (or a one-off upgrade that writes) on a store opened read-only."""
 
 
 @dataclass(frozen=True)
@@ -97,32 +128,91 @@ class Stored:
 
 
 class Store(StoreReader):
-    def __init__(self, path: Path, *, map_size: int = MAP_SIZE) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+    """The store at `path` (a directory). `readonly`: open it for reading only (a directory
+    or file this process may not write); every write then raises StoreReadOnly, and a store
+    that would need a one-off upgrade at open (an index to build) is refused with a
+    StoreReadOnly that says so."""
+
+    def __init__(self, path: Path, *, map_size: int = MAP_SIZE, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            if not (path / DATA_FILE).is_file():
+                raise StoreError(f"there is no store at {path} (no {DATA_FILE})")
+        else:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store directory {path}: {exc}") from exc
+        # LMDB maps the file and trusts it: a page it reads beyond the end of a truncated
+        # file kills the process with SIGBUS. So the header is checked first, with reads.
+        check_data_file(path / DATA_FILE)
+        env = _open_env(path, map_size, readonly)
         try:
-            env = lmdb.open(
-                str(path), map_size=map_size, max_dbs=MAX_DBS, subdir=True,
-                sync=True, metasync=True, writemap=False, readahead=False,
-            )  # fmt: skip
+            super().__init__(env, self._open_dbs(env))
+            # Index entries of the batch, per database: bare keys (value b"") or (key, value).
+            self._deferred: defaultdict[str, list[Any]] = defaultdict(list)
+            self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
+            self._words = WordBlocks()  # the batch's search-word blocks, written in _flush
+            self._counts: dict[str, int] = {}  # meta counter deltas of the batch
+            # orphan_tags may hold entries (read per batch): most stores have none, and then
+            # a new project needs no lookup for tags that came before it (see _adopt_tags).
+            self._orphans_any = True
+            self._pending_any = True  # the pending database may hold entries (set per batch)
+            # The first reads (and the one-off upgrades) touch the file's pages: a corrupt
+            # page shows here as an lmdb.Error, or a stored object that no longer decodes.
+            ensure_built(self)
+            word_index.ensure_built(self)
+            self._ensure_orphan_tags()
+            self._review_unindexed()
         except lmdb.Error as exc:
-            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-        super().__init__(env, {name: env.open_db(name.encode()) for name in _DB_NAMES})
-        # Index entries of the batch, per database: bare keys (value b"") or (key, value).
-        self._deferred: defaultdict[str, list[Any]] = defaultdict(list)
-        self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
-        self._words = WordBlocks()  # the batch's search-word blocks, written in _flush
-        self._counts: dict[str, int] = {}  # meta counter deltas of the batch
-        # orphan_tags may hold entries (read per batch): most stores have none, and then a
-        # new project needs no lookup for tags that came before it (see _adopt_tags).
-        self._orphans_any = True
-        self._pending_any = True  # the pending database may hold entries (set per batch)
-        ensure_built(self)
-        word_index.ensure_built(self)
-        self._ensure_orphan_tags()
-        self._review_unindexed()
+            env.close()
+            raise store_error(exc, path, "open it", opening=True) from exc
+        except errors.ObjectError as exc:  # stored bytes were checked: they changed on disk
+            env.close()
+            raise StoreDamaged(
+                f"{path / DATA_FILE} is damaged (a stored object no longer decodes: {exc}): "
+                + RESTORE_ADVICE
+            ) from exc
+        except BaseException:
+            env.close()
+            raise
+
+    def _open_dbs(self, env: Any) -> dict[str, Any]:
+        if not self.readonly:
+            return {name: env.open_db(name.encode()) for name in _DB_NAMES}
+        dbs, missing = {}, []
+        for name in _DB_NAMES:
+            try:
+                dbs[name] = env.open_db(name.encode(), create=False)
+            except lmdb.NotFoundError:
+                missing.append(name)
+        if missing:
+            self.require_writable("to create its databases " + ", ".join(missing))
+        return dbs
+
+    def require_writable(self, why: str) -> None:
+        """Refuse, with one clear error, a one-off upgrade at open on a read-only store."""
+        if self.readonly:
+            raise StoreReadOnly(
+                f"the store at {self.path} needs a one-off upgrade {why}, which writes, but "
+                "it is open read-only: open it once with write access (any percolab command "
+                "run by its owner) and it can be read read-only again"
+            )
 
     def close(self) -> None:
         self.env.close()
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        """A write transaction's errors as StoreErrors (disk full, map full, damage): once
+        per transaction, never per object."""
+        if self.readonly:
+            raise StoreReadOnly(f"the store at {self.path} is open read-only: cannot {doing}")
+        try:
+            yield
+        except lmdb.Error as exc:
+            raise store_error(exc, self.path, doing) from exc
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -153,6 +243,19 @@ class Store(StoreReader):
         order given, each with the very object it was given (node/ingest_writer.py relies on
         both to hand each request its own).
         """
+        with self._writing("store objects"):
+            stored, merge = self._write_batch(objs)
+        if merge:
+            try:
+                self.merge_ids()
+            except StoreError as exc:  # the batch is durable: its caller gets it
+                log.warning("stored, but the id tiers were not merged (next write): %s", exc)
+        return stored
+
+    def _write_batch(
+        self, objs: Iterable[tuple[SignedObject, kinds.KindSpec | str]]
+    ) -> tuple[list[Stored], bool]:
+        """write_batch's transaction: the objects newly stored, and whether to merge ids."""
         stored: list[Stored] = []
         with self.env.begin(write=True) as txn:
             self._begin_batch(txn)
@@ -203,13 +306,15 @@ class Store(StoreReader):
                 seq += 1
             self._end_batch(txn)
             merge = txn.stat(self._ids_new)["entries"] >= IDS_MERGE_AT
-        if merge:
-            self.merge_ids()
-        return stored
+        return stored, merge
 
     def merge_ids(self) -> None:
         """Move every id from `ids_new` to `ids`, in sorted runs of IDS_MERGE_CHUNK, each run
         one transaction (an id is in exactly one of the two trees at every commit)."""
+        with self._writing("merge the id tiers"):
+            self._merge_ids()
+
+    def _merge_ids(self) -> None:
         while True:
             with self.env.begin(write=True) as txn:
                 cur = txn.cursor(db=self._ids_new)
@@ -459,6 +564,7 @@ class Store(StoreReader):
         with self.read() as txn:
             if txn.get(marker, db=self.db["meta"]) is not None:
                 return
+        self.require_writable("to list its tags that came before their project")
         with self.env.begin(write=True) as txn:
             for key in list(prefix_keys(txn, self.db["by_kind"], _kind_key("tag"))):
                 tag_seq = bytes(key[-8:])
@@ -493,7 +599,7 @@ class Store(StoreReader):
     # ---- local state (not replicated) -------------------------------------------------
 
     def meta_put(self, name: str, value: bytes | None) -> None:
-        with self.env.begin(write=True) as txn:
+        with self._writing("save local state"), self.env.begin(write=True) as txn:
             if value is None:
                 txn.delete(name.encode(), db=self.db["meta"])
             else:
@@ -511,3 +617,313 @@ def _kind_key(kind: str) -> bytes:
     if key is None:
         key = _KIND_KEYS[kind] = kind.encode() + b"\0"
     return key
+
+
+# ---- opening, and the errors of the file -------------------------------------------------
+
+
+def _open_env(path: Path, map_size: int, readonly: bool) -> Any:
+    opts: dict[str, Any] = {
+        "map_size": map_size, "max_dbs": MAX_DBS, "subdir": True, "readonly": readonly,
+        "sync": True, "metasync": True, "writemap": False, "readahead": False,
+    }  # fmt: skip
+    try:
+        try:
+            return lmdb.open(str(path), **opts)
+        except lmdb.Error as exc:
+            # A read-only directory: LMDB cannot create (or open for writing) its lock file.
+            # Without it writers do not see this reader: one running meanwhile (as a user
+            # who may write here) could reuse pages a long read still reads.
+            if not (readonly and _errno_of(exc) in _NO_ACCESS):
+                raise
+            log.info("opening %s without its lock file (%s)", path, exc)
+            return lmdb.open(str(path), lock=False, **opts)
+    except lmdb.Error as exc:
+        raise store_error(exc, path, "open it", opening=True) from exc
+
+
+_NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
+# lmdb.Error for the LMDB codes that mean the file's bytes are not what LMDB wrote.
+_DAMAGE_ERRORS = (
+    lmdb.CorruptedError,
+    lmdb.PageNotFoundError,
+    lmdb.InvalidError,
+    lmdb.VersionMismatchError,
+)
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of an lmdb.Error (py-lmdb 3 has `code`; older ones only the message)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and code > 0:
+        return code
+    if isinstance(exc, lmdb.ReadonlyError):
+        return errno.EACCES
+    if isinstance(exc, lmdb.DiskError):
+        return errno.ENOSPC
+    text = str(exc)
+    for known in (errno.EIO, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+        if os.strerror(known) in text:
+            return known
+    return None
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def store_error(exc: BaseException, path: Path, doing: str, *, opening: bool = False) -> StoreError:
+    """The StoreError that says what an lmdb.Error from the store at `path` means, and what
+    to do about it. A failed write transaction stored nothing: say so. `opening`: raised
+    while the store opened, where a transaction gone bad (MDB_BAD_TXN) can only come from a
+    corrupt page that an earlier call of it met."""
+    code = _errno_of(exc)
+    if isinstance(exc, lmdb.MapFullError):
+        return StoreFull(
+            f"the store at {path} is full (it reached its map size) and could not {doing}: "
+            "nothing of that write was stored, what was stored before is kept"
+        )
+    free = _free_bytes(path)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (
+        code == errno.EIO and free is not None and free < LOW_DISK_BYTES
+    ):
+        room = f", {free // 1024**2} MiB free" if free is not None else ""
+        return StoreFull(
+            f"the disk holding {path} is full{room}: could not {doing}; nothing of that write "
+            "was stored, what was stored before is kept and can still be read. Free some "
+            "space on that disk and try again"
+        )
+    if isinstance(exc, _DAMAGE_ERRORS) or (opening and isinstance(exc, lmdb.BadTxnError)):
+        return StoreDamaged(f"{path / DATA_FILE} is damaged ({exc}): {RESTORE_ADVICE}")
+    if code in _NO_ACCESS:
+        return StoreReadOnly(
+            f"no write access to the store at {path}: could not {doing} ({os.strerror(code)})"
+        )
+    return StoreError(f"the store at {path}: could not {doing}: {exc}")
+
+
+# The data file's layout, read before LMDB maps it (LMDB's mdb.c: MDB_meta, MDB_page,
+# MDB_node; 64-bit, native byte order). Two meta pages open the file; each records the page
+# size, the last page in use (mm_last_pg) and the transaction that wrote it, and LMDB uses
+# the one with the higher transaction id.
+_MDB_MAGIC = 0xBEEFC0DE
+_E = "<" if sys.byteorder == "little" else ">"
+# magic, version, address, mapsize, free db (48), main db (48), last page, txnid
+_META = struct.Struct(_E + "IIQQ48s48sQQ")
+# md_pad (the page size, in the free db), flags, depth, branch/leaf/overflow pages,
+# entries, root page
+_DB = struct.Struct(_E + "IHHQQQQQ")
+_U16 = struct.Struct(_E + "H")
+_U64 = struct.Struct(_E + "Q")
+_NODE = struct.Struct(_E + "HHHH")  # lo, hi (data size or child page), flags, key size
+_P_BRANCH, _P_LEAF, _P_OVERFLOW, _P_META = 0x01, 0x02, 0x04, 0x08
+_F_BIGDATA = 0x01
+_P_INVALID = 2**64 - 1
+_NUM_METAS = 2
+_MAX_DEPTH = 32  # LMDB's cursor stack: no tree is deeper
+_MIN_PAGE = 256
+_CHECK_TRIES = 3  # a writer may commit while the header is read: read it again
+
+
+class _Layout(NamedTuple):
+    """A data format: its page header size, where node offsets start, its version."""
+
+    header: int
+    base: int
+    version: int
+    max_page: int
+    even_keys: bool  # 1.0 pads a leaf node's key to an even length
+
+
+# By the offset of the magic in the first page: LMDB 0.9 (py-lmdb's default) and 1.0.
+_LAYOUTS = {
+    16: _Layout(16, 0, 1, 0x8000, False),
+    24: _Layout(24, 24, 3, 0x10000, True),
+}
+
+
+class _Meta(NamedTuple):
+    flags: int
+    magic: int
+    version: int
+    page_size: int
+    free_root: int
+    last_page: int
+    txnid: int
+
+
+def check_data_file(data: Path) -> None:
+    """Refuse, before LMDB maps it, a data file that would fault: one too short for the
+    pages its header says are in use (LMDB reads them through the map, and a page beyond
+    the end of the file is SIGBUS), or whose header pages are not LMDB's. Raises
+    StoreDamaged naming the file; a missing file is a new store."""
+    try:
+        fd = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read {data}: {exc.strerror}") from exc
+    try:
+        problem, txnid = _checked_once(fd)
+        for _ in range(_CHECK_TRIES):
+            if problem is None or txnid is None:
+                break
+            # A verdict on a header that a writer replaced meanwhile is no verdict.
+            again, newer = _checked_once(fd)
+            if newer == txnid:
+                break
+            problem, txnid = again, newer
+    finally:
+        os.close(fd)
+    if problem is not None:
+        raise StoreDamaged(f"{data} is damaged ({problem}): {RESTORE_ADVICE}")
+
+
+def verify_data_file(data: Path) -> list[str] | None:
+    """Every structural problem of the data file, found by reading each page it uses with
+    plain reads, never through a map: what `check_data_file` cannot see at open (a corrupt
+    page, which LMDB may still meet with SIGBUS, SIGSEGV or an abort). Seconds per GB: for a
+    process that died of a signal, or a check on request, not for every open. None when
+    this py-lmdb has no offline verifier (it came with py-lmdb 3)."""
+    try:
+        verify: Any = importlib.import_module("lmdb.verify")  # py-lmdb >= 3
+    except ImportError:
+        return None
+    try:
+        problems: list[str] = verify.verify(str(data), subdir=False)
+    except verify.VerifyError as exc:
+        return [str(exc)]
+    except OSError as exc:
+        return [f"unreadable: {exc.strerror}"]
+    return problems
+
+
+def _data_file_problem(fd: int) -> tuple[str | None, int | None]:
+    """What is wrong with the data file (None if nothing seen), and the transaction id of
+    the header that was checked."""
+    head = os.pread(fd, _META.size + 64, 0)
+    if not head:
+        return "empty: 0 bytes", None
+    layout = next(
+        (lay for off, lay in _LAYOUTS.items() if head[off : off + 4] == _magic_bytes()), None
+    )
+    if layout is None:
+        if len(head) < _META.size + 16:
+            return f"truncated: {len(head)} bytes, shorter than its header", None
+        return "not an LMDB data file: its first page has no LMDB magic number", None
+    if len(head) < layout.header + _META.size:
+        return f"truncated: {len(head)} bytes, shorter than its header", None
+    first = _meta(head, layout)
+    psize = first.page_size
+    if psize & (psize - 1) or not _MIN_PAGE <= psize <= layout.max_page:
+        return f"its header page 0 is corrupt: page size {psize}", None
+    second_raw = os.pread(fd, layout.header + _META.size, psize)
+    if len(second_raw) < layout.header + _META.size:
+        return f"truncated: shorter than its two header pages ({2 * psize} bytes)", None
+    metas = (first, _meta(second_raw, layout))
+    for i, m in enumerate(metas):
+        if m.magic != _MDB_MAGIC or not m.flags & _P_META:
+            return f"its header page {i} is corrupt: no LMDB magic number", None
+        if m.version != layout.version:
+            return f"its header page {i} is corrupt: unknown format version {m.version}", None
+        if m.page_size != psize:
+            return f"its header pages disagree on the page size ({psize}, {m.page_size})", None
+    meta = max(metas, key=lambda m: m.txnid)
+    # The size is read after the header: a writer writes its pages before the header that
+    # points at them, so a concurrent commit cannot make a sound file look short.
+    size = os.fstat(fd).st_size
+    if size < _NUM_METAS * psize:
+        return f"truncated: {size} bytes, shorter than its two header pages", meta.txnid
+    pages = meta.last_page + 1
+    if pages * psize <= size:
+        return None, meta.txnid
+    # The file may end before the last page when the final pages are free (pages that a
+    # transaction took and gave back are never written: LMDB's mdb.c, MDB_meta.mm_last_pg).
+    in_file = size // psize
+    free = _free_pages(fd, layout, psize, meta.free_root, in_file, pages)
+    if free is not None and len(free) == pages - in_file:
+        return None, meta.txnid
+    return f"truncated: {size} bytes, but its last page ends at byte {pages * psize}", meta.txnid
+
+
+def _magic_bytes() -> bytes:
+    return struct.pack(_E + "I", _MDB_MAGIC)
+
+
+def _meta(raw: bytes, layout: _Layout) -> _Meta:
+    flags = _U16.unpack_from(raw, layout.header - 6)[0]
+    magic, version, _, _, free_db, _, last, txnid = _META.unpack_from(raw, layout.header)
+    pad, _, _, _, _, _, _, root = _DB.unpack(free_db)
+    return _Meta(flags, magic, version, pad, root, last, txnid)
+
+
+def _checked_once(fd: int) -> tuple[str | None, int | None]:
+    try:
+        return _data_file_problem(fd)
+    except OSError as exc:  # an I/O error reading the header
+        return f"unreadable: {exc.strerror}", None
+
+
+def _free_pages(
+    fd: int, layout: _Layout, psize: int, root: int, lo: int, hi: int
+) -> set[int] | None:
+    """The pages in [lo, hi) that the free-page database lists, read with pread (each page
+    it is made of must lie in the file). None if it cannot be read: a page of it beyond the
+    end of the file, or one that is not a B-tree page."""
+    found: set[int] = set()
+    if root == _P_INVALID:
+        return found
+    in_file = os.fstat(fd).st_size // psize
+    todo = [(root, 0)]
+    visited = 0
+    while todo:
+        pgno, depth = todo.pop()
+        visited += 1
+        if not _NUM_METAS <= pgno < in_file or depth > _MAX_DEPTH or visited > in_file:
+            return None
+        page = os.pread(fd, psize, pgno * psize)
+        flags = _U16.unpack_from(page, layout.header - 6)[0]
+        lower = _U16.unpack_from(page, layout.header - 4)[0]
+        n = (lower - (layout.header - layout.base)) >> 1
+        if n < 0 or layout.header + 2 * n > psize:
+            return None
+        for i in range(n):
+            node = _U16.unpack_from(page, layout.header + 2 * i)[0] + layout.base
+            if node + _NODE.size > psize:
+                return None
+            lo16, hi16, nflags, ksize = _NODE.unpack_from(page, node)
+            if flags & _P_BRANCH:
+                todo.append((lo16 | hi16 << 16 | nflags << 32, depth + 1))
+                continue
+            if not flags & _P_LEAF:
+                return None
+            dsize = lo16 | hi16 << 16
+            doff = node + _NODE.size + (ksize + (ksize & 1) if layout.even_keys else ksize)
+            if nflags & _F_BIGDATA:
+                if doff + 8 > psize:
+                    return None
+                ov = _U64.unpack_from(page, doff)[0]
+                npages = (layout.header - 1 + dsize) // psize + 1
+                if ov < _NUM_METAS or ov + npages > in_file:
+                    return None
+                ovpage = os.pread(fd, npages * psize, ov * psize)
+                if not _U16.unpack_from(ovpage, layout.header - 6)[0] & _P_OVERFLOW:
+                    return None
+                ids = ovpage[layout.header : layout.header + dsize]
+            elif doff + dsize <= psize:
+                ids = page[doff : doff + dsize]
+            else:
+                return None
+            # An ID list: its count, then page numbers (the count may be less than the room).
+            if len(ids) < 8:
+                return None
+            count = min(_U64.unpack_from(ids)[0], len(ids) // 8 - 1)
+            for k in range(1, count + 1):
+                p = _U64.unpack_from(ids, 8 * k)[0]
+                if lo <= p < hi:
+                    found.add(p)
+    return found

@@ -55,6 +55,10 @@ def review(store: Store) -> None:
     with store.read() as txn:
         if txn.get(_STAMP_KEY, db=store.db["meta"]) == stamp:
             return  # reviewed by this very set of rules already: nothing to read
+    if store.readonly:  # the views stay as the last writer left them: all still readable
+        log.info("store open read-only: not reviewing its objects against this release's rules")
+        return
+    with store.read() as txn:
         marks = [(bytes(k), bytes(v).decode()) for k, v in txn.cursor(db=store.db["unindexed"])]
         recorded = {
             name: _recorded_version(store, txn, name) for name in kinds.registered_kinds()

@@ -165,6 +165,7 @@ def ensure_built(store: Store) -> None:
     with store.read() as txn:
         if txn.get(BUILT_MARKER.encode(), db=store.db["meta"]) is not None:
             return
+    store.require_writable("to build its reconciliation index")
     rebuild(store)
 
 

@@ -123,6 +123,7 @@ def ensure_built(store: Store) -> None:
         if txn.get(BUILT_MARKER.encode(), db=meta) is not None:
             return
         fresh = txn.stat(store.db["objects"])["entries"] == 0
+    store.require_writable("to build its search index")
     with store.env.begin(write=True) as txn:
         if not fresh:
             _rebuild(store, txn)
