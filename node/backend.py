@@ -8,6 +8,7 @@ and a CLI command never have the store open together.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -20,10 +21,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from node.config import SOCKET_FILE, STORE_DIR
+from node.identity import make_private_dir
 from node.service import ServiceError
 from protocols import rpc
 
 LOCK_FILE = "node.lock"
+# LMDB's files in the store directory: all must be writable to open the store for writing.
+STORE_FILES = ("data.mdb", "lock.mdb")
+# Errors that mean "this directory cannot be written", as opposed to "it is not there".
+_NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 # How long the CLI waits for a starting node's socket before giving up.
 SOCKET_WAIT_S = 10.0
 RPC_TIMEOUT_S = 120.0
@@ -49,11 +55,46 @@ class DataDirBusy(RuntimeError):
     pass
 
 
+class DataDirError(RuntimeError):
+    """The data directory cannot be created or used (a one-line error in the CLI)."""
+
+
+def data_dir_writable(data_dir: Path) -> bool:
+    """Whether the directory and the store's files (those that exist) can be written: if
+    not, only reading commands can run, on a store opened read-only."""
+    store = data_dir / STORE_DIR
+    paths = [data_dir, store, *(store / name for name in STORE_FILES)]
+    return all(os.access(p, os.W_OK) for p in paths if p.exists())
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data directory (mode 0700) if it is missing; DataDirError if it cannot be."""
+    try:
+        make_private_dir(data_dir)
+    except OSError as exc:
+        raise DataDirError(f"cannot create the data directory {data_dir}: {exc.strerror}") from exc
+
+
 @contextmanager
 def data_dir_lock(data_dir: Path) -> Iterator[bool]:
-    """Try to hold the data directory's lock; yields False if another process holds it."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    """Try to hold the data directory's lock; yields False if another process holds it.
+
+    In a directory this process cannot write, an existing lock file is locked through a
+    read-only descriptor (flock does not need write access); with no lock file there, no
+    node can be running (a node creates it), so the directory counts as free."""
+    prepare_data_dir(data_dir)
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise DataDirError(f"cannot use {data_dir} as a data directory: "
+                               f"{exc.strerror}") from exc  # fmt: skip
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield True
+            return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,14 +180,14 @@ class RpcBackend:
 class LocalBackend:
     """Opens the store in this process (no node running for the data directory)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         from node.config import load_extensions
         from node.ingest import Ingest
         from node.service import Service
         from node.store import Store
 
         load_extensions(data_dir)  # before the store opens: it indexes the kinds it knows
-        self.store = Store(data_dir / STORE_DIR)
+        self.store = Store(data_dir / STORE_DIR, readonly=readonly)
         self.ingest = Ingest(self.store)
         self.service = Service(data_dir, self.store, self.ingest)
 
@@ -183,11 +224,17 @@ class LocalBackend:
 
 
 @contextmanager
-def open_backend(data_dir: Path) -> Iterator[Backend]:
+def open_backend(data_dir: Path, *, write: bool = True) -> Iterator[Backend]:
+    """A backend for one command; `write`: the command changes the store, so a read-only
+    data directory (no running node to go through) is a DataDirError for it."""
     sock = data_dir / SOCKET_FILE
     with data_dir_lock(data_dir) as free:
         if free:
-            local = LocalBackend(data_dir)
+            readonly = not data_dir_writable(data_dir)
+            if readonly and write:
+                raise DataDirError(f"{data_dir} is read-only: this command writes to the "
+                                   "store (reading commands work)")  # fmt: skip
+            local = LocalBackend(data_dir, readonly=readonly)
             try:
                 yield local
             finally:

@@ -1,23 +1,36 @@
 """The `percolab` command line.
 
 Data commands go through the running node for the data directory when there is one (so a
-post is published at once), else they open the store directly. Errors are one line on stderr
-and a non-zero exit, never a traceback.
+post is published at once), else they open the store directly.
+
+Every run goes through one error boundary (`main`): our errors become one line on stderr and
+an exit status from EXIT_*; anything unexpected becomes one line naming a crash report (the
+traceback, in the data directory or the temp directory), never a traceback on the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import os
 import sys
+import tempfile
+import time
+import traceback
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
-from node.backend import Backend, DataDirBusy, open_backend
+import lmdb
+
+from node.backend import Backend, DataDirBusy, DataDirError, open_backend
 from node.config import ConfigError, resolve_data_dir
-from node.identity import IdentityError
+from node.identity import IdentityError, holds_identity
+from node.queries import MAX_PAGE
 from node.service import ServiceError
 from node.store import StoreError
 from protocols.exportfile import MAGIC, ExportFileError, decode_export, encode_export
@@ -31,9 +44,73 @@ log = logging.getLogger(__name__)
 IMPORT_CHUNK = 8000
 IMPORT_CHUNK_BYTES = MAX_RPC_FRAME // 2
 
+# Exit statuses (README, "The command line").
+EXIT_OK = 0
+EXIT_ERROR = 1  # a refused value, an unknown id or lab, an unusable data directory...
+EXIT_USAGE = 2  # the command line does not parse (argparse's own status)
+EXIT_PARTIAL = 3  # `import` stored what it could but refused some objects
+EXIT_INTERNAL = 70  # a bug: one line names the crash report (EX_SOFTWARE, sysexits.h)
+EXIT_INTERRUPTED = 130  # ctrl-c (128 + SIGINT, as shells report it)
+EXIT_CODES = frozenset({EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERNAL,
+                        EXIT_INTERRUPTED})  # fmt: skip
+
+# An error line echoes user input (ids, names): bound it so a huge argument stays readable.
+MAX_ERROR_CHARS = 400
+# Line and paragraph separators and controls would break "one line"; surrogates (undecodable
+# bytes) cannot be printed as they are.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+CRASH_PREFIX = "crash-"
+# Commands that work on a data directory holding no identity (they create one, or a node).
+NO_IDENTITY_COMMANDS = frozenset({"init", "node", "app", "demo"})
+# Commands that only read the store: they also work on a read-only data directory.
+READ_COMMANDS = frozenset({"list", "show", "search", "export", "status", "peers"})
+READ_LAB_ACTIONS = frozenset({"list"})
+# Argument names that are file paths: any bytes the OS allows; every other string must be
+# UTF-8 text (it ends up in a signed object, or compared with one).
+PATH_ARGS = frozenset({"file"})
+STDIO = "-"  # `export -` / `import -`: stdout / stdin
+
 
 class CliError(Exception):
-    pass
+    """A one-line error (EXIT_ERROR)."""
+
+
+class UsageError(CliError):
+    """The command line itself is wrong (EXIT_USAGE)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: usage problems raise UsageError (the boundary prints
+    one line), instead of printing the usage block and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (package metadata costs a few ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> NoReturn:  # fmt: skip
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("percolab")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            v = "unknown (not installed)"
+        print(f"percolab {v}")
+        parser.exit()
+
+
+def _page_limit(text: str) -> int:
+    """--limit: 1 to MAX_PAGE (0 or a negative number used to be taken as 1)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= n <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_PAGE}, not {n}")
+    return n
 
 
 def _out(args: argparse.Namespace, data: Any, human: Callable[[Any], str] | None = None) -> None:
@@ -55,12 +132,37 @@ def _fmt_project_line(p: dict[str, Any]) -> str:
     return f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
 
 
-def _fmt_show(d: dict[str, Any]) -> str:
-    p = d["project"]
-    lines = [
+def _who(v: dict[str, Any]) -> str:
+    return str(v.get("author_name") or _short(v["author"]))
+
+
+def _fmt_comments(lines: list[str], cs: list[dict[str, Any]], depth: int,
+                  mark: str | None = None) -> None:  # fmt: skip
+    """Threaded comments, indented by depth; the comment `mark` (an id) flagged with >."""
+    for c in cs:
+        flag = "> " if c["id"] == mark else "- "
+        lines.append(f"{'  ' * depth}{flag}{_who(c)} ({_short(c['id'])}): {c['body']}")
+        _fmt_comments(lines, c.get("replies", []), depth + 1, mark)
+
+
+def _fmt_ref(v: dict[str, Any] | None) -> str:
+    """One line naming an object a comment or tag is about."""
+    if v is None:
+        return "an object not here (not arrived yet, or withdrawn)"
+    if v["kind"] == "project":
+        return f"project {v['title']} ({_short(v['id'])})"
+    if v["kind"] == "lab":
+        return f"lab {v['name']} ({_short(v['id'])})"
+    if v["kind"] == "comment":
+        return f"comment by {_who(v)} ({_short(v['id'])}): {v['body']}"
+    return f"{v['kind']} {_short(v['id'])} by {_who(v)}"
+
+
+def _fmt_project(p: dict[str, Any], lines: list[str]) -> None:
+    lines += [
         f"{p['title']}  [{p['stage']}]",
         f"id {p['id']}",
-        f"lab {p.get('lab_name') or _short(p['lab'])}, by {p.get('author_name') or _short(p['author'])}",  # noqa: E501
+        f"lab {p.get('lab_name') or _short(p['lab'])}, by {_who(p)}",
     ]
     if p.get("tags"):
         lines.append("tags: " + " ".join("#" + t for t in p["tags"]))
@@ -70,15 +172,50 @@ def _fmt_show(d: dict[str, Any]) -> str:
         if part:
             lines += ["", part]
 
-    def walk(cs: list[dict[str, Any]], depth: int) -> None:
-        for c in cs:
-            who = c.get("author_name") or _short(c["author"])
-            lines.append(f"{'  ' * depth}- {who} ({_short(c['id'])}): {c['body']}")
-            walk(c.get("replies", []), depth + 1)
 
-    if d["comments"]:
+def _fmt_lab(d: dict[str, Any], lab: dict[str, Any], lines: list[str]) -> None:
+    where = ", ".join(x for x in (lab.get("place"), lab.get("theme")) if x)
+    lines += [f"lab {lab['name']}" + (f"  ({where})" if where else ""), f"id {lab['id']}",
+              f"by {_who(lab)}" + (", followed" if lab.get("followed") else "")]  # fmt: skip
+    if lab.get("description"):
+        lines += ["", lab["description"]]
+    lines += ["", f"projects ({lab['projects']}):"]
+    lines += ["  " + _fmt_project_line(p) for p in d.get("projects", [])] or ["  none yet"]
+    if d.get("more_projects"):
+        lines.append(f"  ... all of them: percolab list --lab {_short(lab['id'])}")
+
+
+def _fmt_show(d: dict[str, Any]) -> str:
+    """`show` of any kind (queries.show): the object, then what places it."""
+    kind = d["kind"]
+    v = d[kind] if kind in d else d["object"]
+    lines: list[str] = []
+    if kind == "project":
+        _fmt_project(v, lines)
+    elif kind == "lab":
+        _fmt_lab(d, v, lines)
+    elif kind == "comment":
+        lines += [f"comment by {_who(v)}", f"id {v['id']}", f"on {_fmt_ref(d.get('target'))}"]
+        if d.get("thread"):
+            lines += ["", "thread:"]
+            _fmt_comments(lines, d["thread"], 1, mark=v["id"])
+        else:
+            lines += ["", v["body"]]
+    elif kind == "tag":
+        lines += [" ".join("#" + t for t in v.get("labels", [])), f"id {v['id']}",
+                  f"by {_who(v)}, on {_fmt_ref(d.get('target'))}"]  # fmt: skip
+    else:  # profile, retraction, an extension kind: its fields as they are
+        lines += [f"{kind} by {_who(v)}", f"id {v['id']}"]
+        if "target" in d:
+            lines.append(f"on {_fmt_ref(d['target'])}")
+        skip = {"id", "kind", "author", "author_name", "ts", "lab", "target"}
+        lines += [f"{k}: {val}" for k, val in v.items() if k not in skip and val not in ("", None)]
+    if d.get("tags") and kind != "project":
+        labels = {t for tag in d["tags"] for t in tag.get("labels", [])}
+        lines.append("tagged: " + " ".join("#" + t for t in sorted(labels)))
+    if d.get("comments") and kind != "comment":
         lines += ["", "comments:"]
-        walk(d["comments"], 1)
+        _fmt_comments(lines, d["comments"], 1)
     return "\n".join(lines)
 
 
@@ -117,7 +254,7 @@ def cmd_tag(b: Backend, a: argparse.Namespace) -> None:
 
 
 def cmd_retract(b: Backend, a: argparse.Namespace) -> None:
-    _out(a, {"id": b.call("retract", id=a.id)}, lambda d: d["id"])
+    _out(a, {"id": b.call("retract", id=a.id, force=a.force)}, lambda d: d["id"])
 
 
 def cmd_list(b: Backend, a: argparse.Namespace) -> None:
@@ -135,50 +272,80 @@ def cmd_search(b: Backend, a: argparse.Namespace) -> None:
     _out(a, hits, lambda h: "\n".join(map(_fmt_project_line, h)) or "no matches")
 
 
+def _write_export(b: Backend, lab: str | None, f: IO[bytes]) -> tuple[int, int]:
+    """Every page of the export (each page one call, so a large store fits the RPC frame)
+    into `f`; returns (objects, bytes)."""
+    f.write(MAGIC)
+    count, size, after = 0, len(MAGIC), 0
+    while after is not None:
+        page = b.call("export", lab=lab, after=after)
+        data = encode_export(page["objects"])[len(MAGIC) :]
+        f.write(data)
+        count, size, after = count + len(page["objects"]), size + len(data), page["next"]
+    return count, size
+
+
 def cmd_export(b: Backend, a: argparse.Namespace) -> None:
-    """Page by page (each page one call, so a large store fits the RPC frame), into a
-    `.part` file renamed at the end: a failed export leaves no truncated file behind."""
+    """Into a `.part` file renamed at the end (a failed export leaves no truncated file
+    behind), or to stdout for `-` (no summary then: stdout is the data)."""
+    if a.file == STDIO:
+        if sys.stdout.isatty():
+            raise CliError("will not write binary export data to a terminal: redirect "
+                           "stdout, or name a file")  # fmt: skip
+        sys.stdout.flush()
+        _write_export(b, a.lab, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
     path = Path(a.file)
-    part = path.with_name(path.name + ".part")
-    count, size, after = 0, 0, 0
+    if path.is_dir():
+        raise CliError(f"cannot write {a.file}: it is a directory")
+    # A device or a pipe (/dev/stdout, a fifo) is written as it is: a `.part` renamed over
+    # it would replace it with a regular file.
+    special = path.exists() and not path.is_file()
+    part = path if special else path.with_name(path.name + ".part")
     try:
         with part.open("wb") as f:
-            f.write(MAGIC)
-            while after is not None:
-                page = b.call("export", lab=a.lab, after=after)
-                data = encode_export(page["objects"])[len(MAGIC) :]
-                f.write(data)
-                count, size, after = count + len(page["objects"]), size + len(data), page["next"]
-        part.replace(path)
+            count, size = _write_export(b, a.lab, f)
+        if not special:
+            part.replace(path)
     except OSError as exc:
         raise CliError(f"cannot write {a.file}: {exc.strerror}") from exc
     finally:
-        part.unlink(missing_ok=True)
-    _out(a, {"objects": count, "bytes": len(MAGIC) + size, "file": a.file},
+        if not special:
+            part.unlink(missing_ok=True)
+    _out(a, {"objects": count, "bytes": size, "file": a.file},
          lambda d: f"exported {d['objects']} objects to {d['file']}")  # fmt: skip
 
 
-def cmd_import(b: Backend, a: argparse.Namespace) -> None:
+def cmd_import(b: Backend, a: argparse.Namespace) -> int:
+    """Exits EXIT_PARTIAL when some objects were refused (the others are stored)."""
+    name = "stdin" if a.file == STDIO else a.file
     try:
-        objects = decode_export(Path(a.file).read_bytes())
+        data = sys.stdin.buffer.read() if a.file == STDIO else Path(a.file).read_bytes()
+        objects = decode_export(data)
     except OSError as exc:
-        raise CliError(f"cannot read {a.file}: {exc.strerror}") from exc
+        raise CliError(f"cannot read {name}: {exc.strerror}") from exc
     except ExportFileError as exc:
-        raise CliError(f"{a.file}: {exc}") from exc
+        raise CliError(f"{name}: {exc}") from exc
     total: dict[str, Any] = {"accepted": 0, "known": 0, "rejected": [], "unindexed": []}
     chunks = list(_import_chunks(objects))
     replies = b.call_each("import_objects", [{"objects": chunk} for _, chunk in chunks])
     for (start, _), r in zip(chunks, replies, strict=True):
         total["accepted"] += r["accepted"]
         total["known"] += r["known"]
-        for name in ("rejected", "unindexed"):
-            total[name] += [x | {"index": x["index"] + start} for x in r.get(name, [])]
+        for key in ("rejected", "unindexed"):
+            total[key] += [x | {"index": x["index"] + start} for x in r.get(key, [])]
     _out(a, total, lambda t: f"imported {t['accepted']} new, {t['known']} already known, "
          f"{len(t['rejected'])} rejected" + "".join(
              f"\n  #{x['index']}: {x['code']}: {x['reason']}" for x in t["rejected"][:20])
          + (f"\n{len(t['unindexed'])} stored but not shown here (an unknown kind or version, "
             "or broken rules): " + ", ".join(sorted({x["code"] for x in t["unindexed"]}))
             if t["unindexed"] else ""))  # fmt: skip
+    if total["rejected"]:
+        _error(f"{len(total['rejected'])} of {len(objects)} objects refused (the others are "
+               "stored)")  # fmt: skip
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def _import_chunks(objects: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
@@ -205,7 +372,8 @@ def cmd_connect(b: Backend, a: argparse.Namespace) -> None:
     _out(a, b.call("connect", addr=a.addr), lambda _: f"connected to {a.addr}")
 
 
-DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], None]] = {
+# Each returns None (EXIT_OK) or its exit status.
+DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], int | None]] = {
     "init": cmd_init, "lab": cmd_lab, "post": cmd_post, "comment": cmd_comment,
     "tag": cmd_tag, "retract": cmd_retract, "list": cmd_list, "show": cmd_show,
     "search": cmd_search, "export": cmd_export, "import": cmd_import, "status": cmd_status,
@@ -214,13 +382,14 @@ DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], None]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--data-dir", default=argparse.SUPPRESS,
                         help="data directory (default: $PERCOLAB_HOME or the user data dir)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print JSON")  # fmt: skip
-    p = argparse.ArgumentParser(prog="percolab", parents=[common],
-                                description="Percolab: labs sharing projects, peer to peer.")
+    p = _Parser(prog="percolab", parents=[common],
+                description="Percolab: labs sharing projects, peer to peer.")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -257,22 +426,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("labels", nargs="+")
     s = add("retract", "withdraw one of your own objects")
     s.add_argument("id")
+    s.add_argument("--force", action="store_true",
+                   help="withdraw a lab even though it holds projects (they stay, in no lab)")
     s = add("list", "list projects, newest first")
     s.add_argument("--lab")
     s.add_argument("--tag")
     s.add_argument("--author", help="author public key (hex)")
-    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--limit", type=_page_limit, default=50, help=f"1 to {MAX_PAGE}")
     s.add_argument("--order", choices=("newest", "active"), default="newest")
-    s = add("show", "a project with its tags and threaded comments")
+    s = add("show", "any object: a project with its thread, a lab with its projects, a "
+                    "comment in its thread, a tag with its target")
     s.add_argument("id")
     s = add("search", "search project titles, summaries and tags")
     s.add_argument("query")
-    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--limit", type=_page_limit, default=50, help=f"1 to {MAX_PAGE}")
     s = add("export", "write signed objects to a file (byte-exact)")
-    s.add_argument("file")
+    s.add_argument("file", help="the file, or - for stdout")
     s.add_argument("--lab")
     s = add("import", "read signed objects from an export file")
-    s.add_argument("file")
+    s.add_argument("file", help="the file, or - for stdin")
     add("status", "node and store status (JSON)")
     add("peers", "connected peers (needs a running node)")
     s = add("connect", "dial a peer now (needs a running node)")
@@ -288,27 +460,166 @@ def add_runtime_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> 
     add_arguments(add)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.json = getattr(args, "json", False)
+def _one_line(text: str) -> str:
+    """`text` as one printable, bounded line: controls, line separators and undecodable
+    bytes escaped (\\n, \\u2028, \\udcff), the middle of a long text cut."""
+    if len(text) > MAX_ERROR_CHARS:
+        half = MAX_ERROR_CHARS // 2
+        text = f"{text[:half]} … {text[-half:]}"
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in _ESCAPED_CATEGORIES else c
+        for c in text
+    )  # fmt: skip
+
+
+def _error(message: str) -> None:
+    print(f"percolab: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename is not None else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _check_text_args(args: argparse.Namespace) -> None:
+    """Text arguments must be UTF-8: an undecodable byte reaches Python as a lone surrogate
+    that nothing can sign, store or print (file names may hold any bytes)."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if name in PATH_ARGS or not isinstance(v, str):
+                continue
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                what = name.replace("_", " ")
+                raise UsageError(f"the {what} {v!r} is not valid UTF-8 text") from None
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    if getattr(args, "data_dir", None) == "":  # would silently mean the default directory
+        raise UsageError("--data-dir must not be empty")
     try:
         data_dir = resolve_data_dir(getattr(args, "data_dir", None))
-        command = args.command or "app"
-        if command in DATA_COMMANDS:
-            with open_backend(data_dir) as backend:
-                DATA_COMMANDS[command](backend, args)
-            return 0
+    except RuntimeError as exc:  # "~nosuchuser/...", or a symlink loop
+        raise CliError(f"unusable data directory: {exc}") from None
+    try:
+        str(data_dir).encode("utf-8")
+    except UnicodeEncodeError:  # LMDB takes UTF-8 paths only
+        raise CliError(f"the data directory {str(data_dir)!r} is not a UTF-8 path") from None
+    if data_dir.exists() and not data_dir.is_dir():
+        raise CliError(f"the data directory {data_dir} is not a directory")
+    return data_dir
+
+
+def _require_identity(data_dir: Path, command: str) -> None:
+    """A command on a directory where neither `init` nor `node` ran is most likely a typo'd
+    --data-dir: say so rather than create an empty store there."""
+    if holds_identity(data_dir):
+        return
+    init = f"`percolab --data-dir {data_dir} init --name NAME`"
+    # `tui` needs a running node above all: say that first.
+    lead = f"no node is running for {data_dir}: " if command == "tui" else ""
+    if not data_dir.exists():
+        raise CliError(f"{lead}no data directory at {data_dir} (a typo?); {init} creates one")
+    raise CliError(f"{lead}{data_dir} holds no identity (no member.key, no node.key); {init} "
+                   "creates one")  # fmt: skip
+
+
+def _writes(args: argparse.Namespace) -> bool:
+    if args.command == "lab":
+        return args.lab_cmd not in READ_LAB_ACTIONS
+    return args.command not in READ_COMMANDS
+
+
+def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
+    """One command; `seen` gets the data directory once known (for a crash report)."""
+    _check_text_args(args)
+    args.json = getattr(args, "json", False)
+    command = args.command or "app"
+    if command == "demo":  # its own data directories
         from node.launch import run_command
 
-        return run_command(command, data_dir, args)
+        return run_command(command, Path(tempfile.gettempdir()), args)
+    data_dir = seen["data_dir"] = _data_dir(args)
+    if command not in NO_IDENTITY_COMMANDS:
+        _require_identity(data_dir, command)
+    if command in DATA_COMMANDS:
+        with open_backend(data_dir, write=_writes(args)) as backend:
+            return DATA_COMMANDS[command](backend, args) or EXIT_OK
+    from node.launch import run_command
+
+    return run_command(command, data_dir, args)
+
+
+def write_crash_report(exc: BaseException, argv: Sequence[str], data_dir: Path | None) -> Path:
+    """The traceback and what led to it, in `crash-<UTC time>-<pid>.txt` (mode 0600: the
+    arguments may be private) in the data directory, or the temp directory when that is
+    unusable. Raises OSError when neither can be written."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = f"{CRASH_PREFIX}{stamp}-{os.getpid()}.txt"
+    text = (
+        f"percolab crash report, {stamp}\n"
+        f"python {sys.version.split()[0]} on {sys.platform}\n"
+        f"argv: {[*argv]!r}\n\n" + "".join(traceback.format_exception(exc))
+    )
+    folders = [d for d in (data_dir, Path(tempfile.gettempdir())) if d is not None]
+    last: OSError | None = None
+    for folder in folders:
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as err:
+            last = err
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        return path
+    assert last is not None
+    raise last
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The error boundary: every `percolab` run returns one of EXIT_CODES, and prints at
+    most one line on stderr when it fails."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A file name given in undecodable bytes is echoed back escaped, not a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
+    seen: dict[str, Path] = {}
+    try:
+        return _run(build_parser().parse_args(argv), seen)
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
     except ServiceError as exc:
-        print(f"percolab: error: {exc.message}", file=sys.stderr)
-        return 1
-    except (CliError, ConfigError, IdentityError, StoreError, DataDirBusy) as exc:
-        print(f"percolab: error: {exc}", file=sys.stderr)
-        return 1
+        _error(exc.message)
+        return EXIT_ERROR
+    except (CliError, ConfigError, IdentityError, StoreError, DataDirBusy, DataDirError) as exc:
+        _error(str(exc))
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        # The reader went away (`percolab list | head -1`): stop quietly, and keep Python
+        # from complaining about the unflushed stdout at exit.
+        with contextlib.suppress(OSError, ValueError):  # no real stdout (in-process callers)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:  # the environment (a permission, a full disk), not a bug
+        _error(_os_error(exc))
+        return EXIT_ERROR
+    except lmdb.Error as exc:
+        _error(f"the store failed: {exc}")
+        return EXIT_ERROR
+    except Exception as exc:
+        try:
+            report = write_crash_report(exc, argv, seen.get("data_dir"))
+        except OSError as err:
+            _error(f"internal error ({type(exc).__name__}: {exc}); no crash report could be "
+                   f"written ({_os_error(err)})")  # fmt: skip
+        else:
+            _error(f"internal error ({type(exc).__name__}: {exc}); this is a bug, please "
+                   f"report it with {report}")  # fmt: skip
+        return EXIT_INTERNAL

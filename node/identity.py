@@ -10,12 +10,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 MEMBER_KEY_FILE = "member.key"
+# The libp2p key a node creates at its first start (the same name as node.runtime's
+# NODE_KEY_FILE, kept here so the CLI need not import the runtime to look for it).
+NODE_KEY_FILE = "node.key"
+# The data directory holds the member key and the store: its owner only.
+PRIVATE_DIR_MODE = 0o700
+# Group and other permission bits, none of which a data directory should have.
+SHARED_BITS = stat.S_IRWXG | stat.S_IRWXO
 
 
 class IdentityError(RuntimeError):
@@ -32,6 +40,39 @@ def write_private_file(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) with mode 0700 for the last one; an existing
+    directory is left as it is (the node tightens it at start, `tighten_private_dir`)."""
+    if path.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+    # mkdir's mode went through the umask; a umask never adds bits, but be exact.
+    os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def tighten_private_dir(path: Path) -> int | None:
+    """Take group and other permissions off a directory this user owns; returns the old mode
+    when it changed (for a log line), else None. Files inside are then out of others' reach
+    whatever their own modes (LMDB creates data.mdb 0644)."""
+    st = path.stat()
+    if st.st_uid != os.geteuid() or not st.st_mode & SHARED_BITS:
+        return None
+    old = stat.S_IMODE(st.st_mode)
+    os.chmod(path, old & ~SHARED_BITS)
+    return old
+
+
+def holds_identity(data_dir: Path) -> bool:
+    """A member key or a node key: `init` or `node` ran here (anything else is a new or
+    mistyped directory)."""
+    return any((data_dir / name).is_file() for name in (MEMBER_KEY_FILE, NODE_KEY_FILE))
 
 
 def member_key_path(data_dir: Path) -> Path:
@@ -59,7 +100,7 @@ def create_member_key(data_dir: Path) -> Ed25519PrivateKey:
     path = member_key_path(data_dir)
     if path.exists():
         raise IdentityError(f"{path} already exists; this data directory has an identity")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,

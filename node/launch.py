@@ -17,15 +17,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from node.backend import data_dir_lock
+from node.backend import DataDirError, data_dir_lock, data_dir_writable, prepare_data_dir
 from node.config import (
+    CONFIG_FILE,
     LOG_FILE,
     SOCKET_FILE,
     STORE_DIR,
+    Config,
     ConfigError,
+    check_bootstrap_addr,
+    check_http_addr,
+    check_listen_addr,
     load_config,
     load_extensions,
 )
+from node.identity import tighten_private_dir
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -34,6 +40,7 @@ NODE_START_TIMEOUT_S = 30.0
 # A CLI command (status, post...) holds the data directory while it reads or writes the store
 # itself: a node started meanwhile waits for it this long rather than failing at once.
 DATA_DIR_WAIT_S = 10.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -46,7 +53,7 @@ def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     s.add_argument("--http", metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8480)")
     s.add_argument("--no-http", action="store_true", help="no HTTP API")
     s.add_argument("--log-stderr", action="store_true", help="also log to stderr")
-    s.add_argument("--log-level", default="INFO")
+    s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     add("tui", "open the TUI on the running node of the data directory")
     s = add("demo", "three local lab nodes with sample projects, and the TUI on one")
     s.add_argument("--no-tui", action="store_true", help="seed and keep running, no TUI")
@@ -55,7 +62,7 @@ def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 def setup_logging(data_dir: Path, *, stderr: bool, level: str = "INFO") -> None:
     """Logs go to a file in the data directory; to stderr only when asked. Installing a
     root handler also stops libp2p's warnings reaching stderr via the last-resort handler."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     handlers: list[logging.Handler] = [logging.FileHandler(data_dir / LOG_FILE)]
     if stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
@@ -66,21 +73,59 @@ def setup_logging(data_dir: Path, *, stderr: bool, level: str = "INFO") -> None:
     logging.captureWarnings(True)
 
 
+def node_addresses(
+    data_dir: Path, args: argparse.Namespace, cfg: Config
+) -> tuple[list[str], list[str], str | None]:
+    """(listen, bootstrap, http) from the options and the config, each checked: a malformed
+    one stops the start with one line naming where it came from."""
+
+    def checked(check: Callable[[str], str], values: list[str], source: str) -> list[str]:
+        try:
+            return [check(v) for v in values]
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    conf = f"{data_dir / CONFIG_FILE}: node."
+    listen = (checked(check_listen_addr, args.listen, "--listen") if args.listen
+              else checked(check_listen_addr, cfg.listen, conf + "listen"))  # fmt: skip
+    bootstrap = (checked(check_bootstrap_addr, args.bootstrap or [], "--bootstrap")
+                 + checked(check_bootstrap_addr, cfg.bootstrap, conf + "bootstrap"))  # fmt: skip
+    http = None if args.no_http else (args.http or cfg.http)
+    if http is not None:
+        checked(check_http_addr, [http], "--http" if args.http else conf + "http")
+    return listen, bootstrap, http
+
+
+def prepare_node_dir(data_dir: Path) -> None:
+    """The node writes its store, keys, log and socket here: create it (0700), or refuse a
+    read-only one at once rather than start a node that dies."""
+    prepare_data_dir(data_dir)
+    if not data_dir_writable(data_dir):
+        raise DataDirError(f"{data_dir} is read-only: a node needs to write there")
+
+
 def run_node(data_dir: Path, args: argparse.Namespace) -> int:
+    cfg = load_config(data_dir)
+    listen, bootstrap, http = node_addresses(data_dir, args, cfg)
+    prepare_node_dir(data_dir)
+    setup_logging(data_dir, stderr=args.log_stderr, level=args.log_level)
+    old_mode = tighten_private_dir(data_dir)
+    if old_mode is not None:
+        log.warning("data directory %s was mode %04o, open to other users; now %04o",
+                    data_dir, old_mode, old_mode & 0o700)  # fmt: skip
+
     import trio
 
     from node.runtime import NodeOptions, serve_until_signal
     from node.store import Store
 
-    cfg = load_config(data_dir)
-    setup_logging(data_dir, stderr=args.log_stderr, level=args.log_level)
     if cfg.extensions:
         log.info("extensions loaded: %s", ", ".join(load_extensions(data_dir)))
-    http = None if args.no_http else (args.http or cfg.http)
     opts = NodeOptions(
         data_dir=data_dir,
-        listen=args.listen or cfg.listen,
-        bootstrap=(args.bootstrap or []) + cfg.bootstrap,
+        listen=listen,
+        listen_explicit=bool(args.listen) or cfg.listen_explicit,  # else: may move if taken
+        bootstrap=bootstrap,
         mdns=cfg.mdns and not args.no_mdns,
         http=http,
     )
@@ -170,6 +215,7 @@ def run_app(data_dir: Path) -> int:
     with data_dir_lock(data_dir) as free:
         pass
     if free:
+        prepare_node_dir(data_dir)  # a read-only directory: one line, not a node that dies
         proc = spawn_node(data_dir, [])
     try:
         wait_for_socket(sock, proc, NODE_START_TIMEOUT_S)

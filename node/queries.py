@@ -13,6 +13,7 @@ from typing import Any
 from node import word_index
 from node.store import Store
 from node.store_read import U64, prefix_keys
+from protocols.kinds import kind_spec, registered_kinds
 from protocols.objects import SignedObject
 from protocols.search import query_words
 
@@ -24,6 +25,15 @@ MAX_SEARCH_SCAN = 20_000
 MIN_PREFIX_CHARS = 2
 # Distinct indexed words a one-word query's prefix may expand to.
 MAX_PREFIX_WORDS = 64
+# Projects a `show` of a lab lists, newest first (`projects` with a cursor pages them all).
+SHOW_LAB_PROJECTS = 20
+# Labs an ambiguous lab name lists in its error (each with its short id).
+MAX_NAME_CANDIDATES = 5
+SHORT_ID_CHARS = 12
+# Keys of a `show` result beside the object's own view, which goes under its kind's name (an
+# extension kind named like one of these goes under "object" instead).
+SHOW_KEYS = frozenset({"kind", "object", "tags", "comments", "projects", "more_projects",
+                       "target", "thread"})  # fmt: skip
 
 
 class QueryError(ValueError):
@@ -126,6 +136,29 @@ class Views:
         return tags, roots
 
 
+def show(store: Store, views: Views, obj: SignedObject) -> dict[str, Any]:
+    """`show` of any object: {"kind": K, K: its view, "tags", "comments" (threaded) about it},
+    plus what places it: a lab's newest projects ("projects", "more_projects"); for a kind with a
+    target (comment, tag, retraction...) the target's view ("target", null when it is not
+    here or was withdrawn), and for a comment the whole thread it sits in ("thread")."""
+    key = obj.kind if obj.kind not in SHOW_KEYS else "object"
+    tags, comments = views.thread(obj.id)
+    out: dict[str, Any] = {"kind": obj.kind, key: views.view(obj), "tags": tags,
+                           "comments": comments}  # fmt: skip
+    if obj.kind == "lab":
+        page = page_projects(store, views, lab=obj.id, order="newest",
+                             limit=SHOW_LAB_PROJECTS, cursor=None)  # fmt: skip
+        out["projects"], out["more_projects"] = page["items"], page["next"] is not None
+    spec = kind_spec(obj.kind) if obj.kind in registered_kinds() else None
+    target_id = obj.body.get(spec.target_field) if spec and spec.target_field else None
+    if isinstance(target_id, bytes):
+        target = store.get(views.txn, target_id)
+        out["target"] = views.view(target) if target is not None else None
+        if obj.kind == "comment":
+            out["thread"] = views.thread(target_id)[1] if target is not None else []
+    return out
+
+
 def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) pairs whose key starts with `prefix`, ascending."""
     cur = txn.cursor(db=db)
@@ -162,17 +195,31 @@ def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
 
 
 def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) -> bytes:
-    """A lab by id, id prefix or exact name (case-insensitive)."""
+    """A lab by name (exact but for case: "fablab nord" finds "Fablab Nord"), by id or by
+    id prefix. Two labs of that name are Ambiguous: the error lists them by short id."""
     wanted = ref.strip().casefold()
-    for key in prefix_keys(txn, store.db["by_kind"], b"lab\0"):
-        o = store.get_seq(txn, key[-8:])
-        if o is not None and o.body["name"].casefold() == wanted:
-            return o.id
+    named = [
+        o for key in prefix_keys(txn, store.db["by_kind"], b"lab\0")
+        if (o := store.get_seq(txn, key[-8:])) is not None and o.body["name"].casefold() == wanted
+    ]  # fmt: skip
+    if len(named) == 1:
+        return named[0].id
+    if named:
+        listed = ", ".join(
+            f"{o.id.hex()[:SHORT_ID_CHARS]} ({o.body['name']}"
+            + (f", {o.body['place']})" if o.body.get("place") else ")")
+            for o in named[:MAX_NAME_CANDIDATES]
+        )
+        extra = len(named) - MAX_NAME_CANDIDATES
+        more = f" and {extra} more" if extra > 0 else ""
+        raise Ambiguous(f"{len(named)} labs are named {ref.strip()!r}: {listed}{more}; "
+                        "name one by its id")  # fmt: skip
     try:
         oid = resolve_id(store, txn, ref)
     except QueryError:
-        if not must_exist and len(ref) == 64:
-            return bytes.fromhex(ref)
+        full = ref.strip().lower()
+        if not must_exist and len(full) == 64 and all(c in "0123456789abcdef" for c in full):
+            return bytes.fromhex(full)  # following a lab before it arrives here
         raise NotFound(f"no lab named or numbered {ref!r}") from None
     o = store.get(txn, oid)
     if o is None or o.kind != "lab":

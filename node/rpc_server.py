@@ -26,7 +26,16 @@ CONNECTION_SEND_BUFFER = 1024
 MAX_CONTROL_CONNECTIONS = 64
 READ_CHUNK = 1 << 16
 
+# What a client's socket raises when the client went away (reset, broken pipe, closed).
+_CLIENT_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+CLIENT_GONE_LOG = "control client went away"
+
 Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+def _why(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(cause or exc).__name__}: {cause or exc}"
 
 
 class HandlerError(Exception):
@@ -79,24 +88,35 @@ class RpcServer:
     async def _connection(self, stream: trio.SocketStream) -> None:
         if self.connections >= MAX_CONTROL_CONNECTIONS:
             log.warning("refusing control connection: %d open", self.connections)
-            await stream.aclose()
+            await trio.aclose_forcefully(stream)
             return
         self.connections += 1
         send, recv = trio.open_memory_channel[bytes](CONNECTION_SEND_BUFFER)
         try:
-            async with stream, trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer, stream, recv)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, stream, recv, nursery.cancel_scope)
                 await self._reader(stream, send, nursery)
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        except Exception:
+            # Last line of defence: whatever one client's connection raises ends that
+            # connection only. (A nursery wraps errors in an ExceptionGroup, which is why the
+            # socket errors are caught inside _reader/_writer, where they are plain.)
+            log.exception("control connection failed; closing it")
         finally:
             self.subscribers.discard(send)
             self.connections -= 1
+            await trio.aclose_forcefully(stream)
 
-    async def _writer(self, stream: trio.SocketStream, recv: trio.MemoryReceiveChannel[bytes]) -> None:  # noqa: E501
-        async for frame in recv:
-            await stream.send_all(frame)
+    async def _writer(
+        self, stream: trio.SocketStream, recv: trio.MemoryReceiveChannel[bytes],
+        scope: trio.CancelScope,
+    ) -> None:  # fmt: skip
+        try:
+            async for frame in recv:
+                await stream.send_all(frame)
+        except _CLIENT_GONE as exc:  # EPIPE/ECONNRESET: the client left mid-write
+            log.info("%s while writing (%s)", CLIENT_GONE_LOG, _why(exc))
+            scope.cancel()
 
     async def _reader(
         self, stream: trio.SocketStream, send: trio.MemorySendChannel[bytes],
@@ -104,7 +124,13 @@ class RpcServer:
     ) -> None:  # fmt: skip
         decoder = rpc.FrameDecoder()
         while True:
-            data = await stream.receive_some(READ_CHUNK)
+            try:
+                data = await stream.receive_some(READ_CHUNK)
+            except _CLIENT_GONE as exc:
+                # ECONNRESET: e.g. a subscriber (the TUI) quit with a push unread in its
+                # socket buffer. A normal way to leave; it ends this connection only.
+                log.info("%s while reading (%s)", CLIENT_GONE_LOG, _why(exc))
+                return
             if not data:
                 return
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import msgpack
 import trio
 
+from node.config import ConfigError
 from node.http import serve_http
 from node.ingest import Ingest
 from node.queries import Views
@@ -25,7 +27,7 @@ from node.rpc_server import HandlerError, RpcServer
 from node.service import Service, ServiceError
 from node.store import Store, Stored
 from node.sync import SyncService
-from p2p.host import P2PNode, open_p2p_node
+from p2p.host import ListenError, P2PNode, check_listen_addr, open_p2p_node, tcp_listen_target
 from p2p.identity import load_or_create_node_key
 from protocols import kinds, topics
 from protocols.objects import SignedObject
@@ -37,6 +39,10 @@ NODE_KEY_FILE = "node.key"
 MAX_REMEMBERED_PEERS = 256
 # Pushes of new objects are built in batches of at most this many views.
 MAX_PUSH_BATCH = 500
+# A default listen address (not given by the user) whose port is taken: the node tries the
+# next ports up to this many, then any free port (tcp/0), and says where it went.
+LISTEN_FALLBACK_PORTS = 16
+MAX_PORT = 65535
 
 
 @dataclass
@@ -44,8 +50,64 @@ class NodeOptions:
     data_dir: Path
     listen: list[str]
     bootstrap: list[str] = field(default_factory=list)
+    # False: `listen` is the configured default, so a taken port moves to another one
+    # instead of being an error (an address the user gave is refused when taken).
+    listen_explicit: bool = True
     mdns: bool = False
     http: str | None = None
+
+
+class NodeStartError(ConfigError):
+    """The node cannot start as configured (a one-line error for the CLI, no traceback)."""
+
+
+def choose_listen_addrs(listen: list[str], explicit: bool) -> list[str]:
+    """The addresses to listen on: ``listen`` itself when every one is free. A taken one is
+    a NodeStartError, unless it is the default (``explicit`` False): then the next free port
+    stands in, and the node says so (log and stderr)."""
+    chosen = []
+    for addr in listen:
+        try:
+            check_listen_addr(addr)
+        except ListenError as exc:
+            if explicit or not exc.in_use:
+                raise NodeStartError(str(exc)) from None
+            moved = _free_alternative(addr)
+            note = f"the default listen address {addr} is taken; listening on {moved} instead"
+            log.warning("%s", note)
+            print(f"percolab: {note}", file=sys.stderr, flush=True)
+            addr = moved
+        chosen.append(addr)
+    return chosen
+
+
+def _free_alternative(addr: str) -> str:
+    """The same address on the next free port (or on any free port)."""
+    target = tcp_listen_target(addr)
+    assert target is not None  # only /ip4|ip6/IP/tcp/PORT addresses are ever "in use"
+    _, ip, port = target
+    proto = "ip6" if ":" in ip else "ip4"
+    nearby = [p for p in range(port + 1, port + 1 + LISTEN_FALLBACK_PORTS) if p <= MAX_PORT]
+    for candidate in [*nearby, 0]:  # 0: a free port the kernel picks
+        alt = f"/{proto}/{ip}/tcp/{candidate}"
+        try:
+            check_listen_addr(alt)
+        except ListenError:
+            continue
+        return alt
+    raise NodeStartError(f"cannot listen on {addr}, nor on any other port of {ip}")
+
+
+def _listen_error(group: BaseExceptionGroup[BaseException]) -> ListenError | None:
+    """The ListenError in a nursery's exception group (the listen check after listening)."""
+    for exc in group.exceptions:
+        if isinstance(exc, ListenError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _listen_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 class Node:
@@ -145,11 +207,14 @@ class Node:
         return addrs
 
     async def _peer_connected(self, peer_id: str, addrs: list[str]) -> None:
+        """Remember a peer's addresses, whichever side dialed (for a peer that dialed us,
+        p2p gives its listen addresses from identify), so a restart redials it."""
         full = [a if "/p2p/" in a else f"{a}/p2p/{peer_id}" for a in addrs if "/tcp/" in a]
         if full:
             await trio.to_thread.run_sync(
                 self.store.meta_put, "peer:" + peer_id, msgpack.packb(full)
             )
+            log.info("remembered peer %s at %s", peer_id, ", ".join(full))
 
     # ---- control RPC -------------------------------------------------------------------
 
@@ -220,6 +285,7 @@ class Node:
 
 async def serve_until_signal(opts: NodeOptions, store: Store) -> None:
     """Run a node until SIGINT/SIGTERM, then shut down cleanly."""
+    opts.listen = choose_listen_addrs(opts.listen, opts.listen_explicit)  # before anything runs
     node = Node(opts, store)
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -229,5 +295,12 @@ async def serve_until_signal(opts: NodeOptions, store: Store) -> None:
                     log.info("signal %s: shutting down", signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()
                     break
+    except BaseExceptionGroup as group:
+        # An address taken between the check above and libp2p's listen (p2p/host.py checks
+        # again after listening): one line, like the check's own error.
+        listen_error = _listen_error(group)
+        if listen_error is None:
+            raise
+        raise NodeStartError(str(listen_error)) from None
     finally:
         node.close()

@@ -15,7 +15,7 @@ from typing import Any
 from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
 from node.ingest import Ingest, now_ms
-from node.store import UNINDEXED_COUNTERS, Store
+from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull
 from node.store_read import prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
@@ -97,6 +97,10 @@ class Service:
             raise ServiceError("invalid_object", str(exc), exc.code) from exc
         except IdentityError as exc:
             raise ServiceError("identity", str(exc)) from exc
+        except StoreFull as exc:  # one line to the client, the node keeps serving reads
+            raise ServiceError("store_full", str(exc)) from exc
+        except StoreError as exc:
+            raise ServiceError("store", str(exc)) from exc
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -235,13 +239,20 @@ class Service:
                 raise ServiceError("bad_request", f"bad cursor: {exc}") from exc
 
     def m_project(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        obj = self._resolve(_str(params, "id"))
-        with self.store.read() as txn:
-            views = self._views(txn)
-            tags, comments = views.thread(obj.id)
-            return {"project": views.view(obj), "tags": tags, "comments": comments}
+        """A project with its tags and threaded comments (the TUI's project screen)."""
+        ref = _str(params, "id")
+        obj = self._resolve(ref)
+        if obj.kind != "project":
+            raise ServiceError("not_found", f"{ref} is a {obj.kind}, not a project (use show)")
+        return self._show(obj)
 
-    m_show = m_project
+    def m_show(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Any object, under a key named after its kind, with its context (queries.show)."""
+        return self._show(self._resolve(_str(params, "id")))
+
+    def _show(self, obj: SignedObject) -> dict[str, Any]:
+        with self.store.read() as txn:
+            return queries.show(self.store, self._views(txn), obj)
 
     def m_post(self, params: Mapping[str, Any]) -> str:
         lab = self._lab(params)
@@ -281,9 +292,28 @@ class Service:
         return self.create("tag", body).id_hex
 
     def m_retract(self, params: Mapping[str, Any]) -> str:
-        target = self._resolve(_str(params, "id"))
+        """Withdraw one of the member's objects. A retraction is final (stores ignore a
+        retraction of one); a lab that still holds projects needs `force`, since its
+        projects would stay, listed in no lab."""
+        ref = _str(params, "id")
+        target = self._resolve(ref)
         if target.author != public_key_bytes(self._require_key()):
             raise ServiceError("not_author", "only an object's author can withdraw it")
+        if target.kind == "retraction":
+            raise ServiceError("bad_request", f"{ref} is a retraction: a withdrawal is final")
+        force = params.get("force", False)
+        if not isinstance(force, bool):
+            raise ServiceError("bad_request", "parameter 'force' must be true or false")
+        if target.kind == "lab" and not force:
+            with self.store.read() as txn:
+                projects = self.store.count(txn, lab=target.id)
+            if projects:
+                raise ServiceError(
+                    "has_projects",
+                    f"lab {target.body['name']!r} still holds {projects} project(s), which "
+                    "would be left in no lab; withdraw them first, or force it "
+                    "(`percolab retract --force`, RPC `force: true`)",
+                )
         body = {"lab": self._scope_of(target), "target": target.id}
         return self.create("retraction", body).id_hex
 

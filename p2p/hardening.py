@@ -65,6 +65,25 @@ Wire economy (measured in bench/gossip.py; see docs/gossip.md):
     ``emitGossip`` filters by gossip score and direct peers only. ``HardenedGossipSub``
     selects IHAVE targets without the backoff filter (``gossip_heartbeat``).
 
+Connections and listeners:
+
+14. ``libp2p/transport/tcp/tcp.py``, ``_set_reuse_flags``: every TCP listener is opened with
+    ``SO_REUSEPORT`` (so DCUtR hole punching can dial from the listen port; Percolab does not
+    use DCUtR). A second process then binds the same port without error and the kernel
+    splits incoming connections between the two nodes. :func:`install_exclusive_tcp_listeners`
+    makes listeners set ``SO_REUSEADDR`` only (still binding over a previous run's TIME_WAIT
+    connections), so the kernel itself refuses a second listener on the port, atomically;
+    ``host.check_listen_addr`` turns a taken port into a clear error before listening.
+    (Upstream's hole-punch dial falls back to an ephemeral source port without the flag.)
+15. ``libp2p/network/swarm.py``, ``Swarm._do_handle_inbound_connection``: after upgrading an
+    inbound connection it awaits ``self.manager.wait_finished()`` (the *swarm's* end, not the
+    connection's). So ``Swarm._inbound_limiter`` (max_connections - min_connections = 64
+    tokens), taken in ``_handle_inbound_connection``, was only given back at shutdown, and
+    the listener's handler task (trio's ``_run_handler``) lived on: after 64 inbound
+    connections in its lifetime a node accepted none, and leaked one task per closed
+    inbound connection. :func:`contain_inbound_slot_leak` ends that wait when the
+    connection closes, which returns the token and ends the task.
+
 Down-scoring: :class:`PeerGuard` counts strikes (invalid objects, undecodable frames, bad
 signatures) per peer; ``INVALID_STRIKE_THRESHOLD`` strikes within ``INVALID_STRIKE_WINDOW_S``
 disconnect the peer and block it for ``PEER_BLOCK_DURATION_S``.
@@ -74,10 +93,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+import libp2p.transport.tcp.tcp as upstream_tcp
 import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
@@ -99,6 +122,8 @@ from p2p.limits import (
 logger = logging.getLogger(__name__)
 
 StrikeFn = Callable[[Any, str], None]  # (libp2p ID, reason)
+InboundHandler = Callable[[Any, Any, Any], Awaitable[None]]
+Upgrade = Callable[[Any, Any], Awaitable[Any]]
 MsgIdFn = Callable[[Any], bytes]  # pubsub message -> message id
 
 
@@ -383,3 +408,80 @@ class PeerGuard:
                 peer_id = await self._recv.receive()
                 await self._disconnect(peer_id)
             self._expire()
+
+
+# ---- behaviour 14: exclusive TCP listeners -------------------------------------------------
+
+
+def _exclusive_reuse_flags(sock: Any) -> None:
+    """Upstream's ``_set_reuse_flags`` without ``SO_REUSEPORT`` (behaviour 14)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
+def install_exclusive_tcp_listeners() -> None:
+    """Make py-libp2p's TCP listeners exclusive (process-wide; idempotent)."""
+    if getattr(upstream_tcp, "_set_reuse_flags", None) is _exclusive_reuse_flags:
+        return
+    if not hasattr(upstream_tcp, "_set_reuse_flags"):  # upstream changed: the check remains
+        logger.warning("py-libp2p has no tcp._set_reuse_flags; listeners may share ports")
+        return
+    upstream_tcp._set_reuse_flags = _exclusive_reuse_flags
+
+
+# ---- behaviour 15: an inbound connection's slot and task end with the connection ----------
+
+
+@dataclass
+class _InboundConn:
+    """The muxed connection an inbound handler upgraded (set by the upgrade wrapper)."""
+
+    upgraded: trio.Event = field(default_factory=trio.Event)
+    muxed: Any = None
+
+
+# The _InboundConn of the inbound handler running in this task (and the tasks it starts).
+_INBOUND: contextvars.ContextVar[_InboundConn | None] = contextvars.ContextVar(
+    "percolab_inbound_conn", default=None
+)
+
+
+def contain_inbound_slot_leak(swarm: Any) -> None:
+    """Wrap ``swarm``'s inbound handler so it returns once its connection closes."""
+    handle: InboundHandler | None = getattr(swarm, "_do_handle_inbound_connection", None)
+    upgrade: Upgrade | None = getattr(swarm, "upgrade_inbound_raw_conn", None)
+    if handle is None or upgrade is None:
+        logger.warning("py-libp2p's Swarm changed; inbound slot leak not contained")
+        return
+
+    async def upgrade_and_record(raw_conn: Any, maddr: Any) -> Any:
+        muxed = await upgrade(raw_conn, maddr)
+        record = _INBOUND.get()
+        if record is not None:
+            record.muxed = muxed
+            record.upgraded.set()
+        return muxed
+
+    async def handle_until_closed(read_write_closer: Any, maddr: Any, failure_event: Any) -> None:
+        record = _InboundConn()
+        _INBOUND.set(record)  # this task's context; the nursery's children copy it
+        async with trio.open_nursery() as nursery:
+
+            async def upstream() -> None:
+                # Returns by itself only if the upgrade failed or the swarm stopped.
+                await handle(read_write_closer, maddr, failure_event)
+                nursery.cancel_scope.cancel()
+
+            async def until_closed() -> None:
+                await record.upgraded.wait()
+                closed: trio.Event | None = getattr(record.muxed, "event_closed", None)
+                if closed is None:  # a muxer without the event: upstream's behaviour
+                    return
+                await closed.wait()
+                nursery.cancel_scope.cancel()  # ends upstream's wait for the swarm's end
+
+            nursery.start_soon(upstream)
+            nursery.start_soon(until_closed)
+
+    swarm.upgrade_inbound_raw_conn = upgrade_and_record
+    swarm._do_handle_inbound_connection = handle_until_closed

@@ -13,8 +13,11 @@ enforcer, the peer-event pump and the redial loop. Leaving the block stops all o
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -33,7 +36,11 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from p2p.discovery import mdns_to_redialer
 from p2p.gossip import Gossip, Validator, build_gossip
-from p2p.hardening import PeerGuard
+from p2p.hardening import (
+    PeerGuard,
+    contain_inbound_slot_leak,
+    install_exclusive_tcp_listeners,
+)
 from p2p.limits import DIAL_TIMEOUT_S, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER
 from p2p.muxer import BatchedCreditYamux, install_batched_credit_yamux
 from p2p.peers import (
@@ -51,6 +58,85 @@ logger = logging.getLogger(__name__)
 
 StreamHandler = Callable[[Any], Awaitable[None]]
 PEER_EVENT_LISTENER_BUFFER = 64
+# Backlog of the throw-away socket that checks a listen address is free (it never accepts).
+_CHECK_BACKLOG = 1
+
+
+class ListenError(Exception):
+    """A listen address cannot be used. ``in_use``: another socket already listens there."""
+
+    def __init__(self, addr: str, message: str, *, in_use: bool = False) -> None:
+        super().__init__(message)
+        self.addr = addr
+        self.in_use = in_use
+
+
+def tcp_listen_target(addr: str) -> tuple[socket.AddressFamily, str, int] | None:
+    """``(family, ip, port)`` of an ``/ip4|ip6/<ip>/tcp/<port>`` address, else None.
+    Raises ListenError if ``addr`` is not a multiaddr at all."""
+    try:
+        maddr = multiaddr.Multiaddr(addr)
+    except Exception as exc:
+        raise ListenError(addr, f"{addr!r} is not a multiaddr ({exc})") from exc
+    names = [p.name for p in maddr.protocols()]
+    if len(names) < 2 or names[0] not in ("ip4", "ip6") or names[1] != "tcp":
+        return None
+    ip = str(maddr.value_for_protocol(names[0]))
+    port = int(maddr.value_for_protocol("tcp"))
+    family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+    return family, ip, port
+
+
+def check_listen_addr(addr: str) -> None:
+    """Raise :class:`ListenError` if ``addr`` (``/ip4|ip6/IP/tcp/PORT``, PORT != 0) cannot be
+    listened on: the port is taken, the IP is not this host's, the port is privileged...
+
+    Why a separate check: py-libp2p's own bind carries ``SO_REUSEPORT`` (hardening.py,
+    behaviour 14), so it could not tell a port held by another node; and when its bind fails
+    it only logs at debug level and runs on with fewer listeners. This probe binds and listens
+    with a plain socket, without ``SO_REUSEPORT`` (Linux refuses it on any port something
+    listens on) but with ``SO_REUSEADDR`` (a node restarted on its port must not be refused
+    for the TIME_WAIT connections its previous run left). Other addresses (port 0, DNS,
+    other transports) are left to libp2p; ``open_p2p_node`` checks after listening that every
+    address got a listener.
+    """
+    target = tcp_listen_target(addr)
+    if target is None or target[2] == 0:
+        return
+    family, ip, port = target
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((ip, port))
+            probe.listen(_CHECK_BACKLOG)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ListenError(
+                    addr,
+                    f"cannot listen on {addr}: port {port} is already in use (another "
+                    "node or program listens on it); choose another with --listen "
+                    f"/{'ip6' if family == socket.AF_INET6 else 'ip4'}/{ip}/tcp/PORT, or "
+                    "tcp/0 for any free port",
+                    in_use=True,
+                ) from exc
+            raise ListenError(addr, f"cannot listen on {addr}: {exc.strerror or exc}") from exc
+
+
+def _listening_failure(host: Any, maddrs: Sequence[multiaddr.Multiaddr]) -> ListenError | None:
+    """After ``host.run``: every requested address must have a listener (py-libp2p drops a
+    failed one with a debug log and runs on), and the node must listen somewhere."""
+    listeners = getattr(host.get_network(), "listeners", None)
+    if listeners is not None:
+        missing = [str(m) for m in maddrs if str(m) not in listeners]
+        if missing:
+            return ListenError(
+                missing[0],
+                f"cannot listen on {', '.join(missing)} (taken meanwhile, or no "
+                "transport for it); choose another address with --listen",
+            )
+    if maddrs and not host.get_addrs():
+        return ListenError(str(maddrs[0]), "the node listens on no address")
+    return None
 
 
 def noise_only_security(key_pair: KeyPair) -> dict[Any, Any]:
@@ -220,8 +306,13 @@ async def open_p2p_node(
     :param mdns: LAN discovery via mDNS (binds every interface; keep off in tests).
     :param bootstrap: ``/p2p/`` multiaddrs dialed at start and redialed with backoff.
     :param redial_addrs: called every redial scan for remembered peer addresses.
-    :param on_peer_connected: awaited as ``(peer_id, addrs)`` for each new connection.
+    :param on_peer_connected: awaited as ``(peer_id, addrs)`` for each new connection
+        (for a peer that dialed us, its listen addresses, once identify has given them).
+    :raises ListenError: a listen address is taken or cannot be listened on.
     """
+    for addr in listen_addrs:  # a taken port is an error, before anything starts
+        check_listen_addr(addr)
+    install_exclusive_tcp_listeners()  # hardening.py, behaviour 14
     guard = guard or PeerGuard()
     muxer_opt = yamux_only_muxer()
     host = new_host(
@@ -232,6 +323,7 @@ async def open_p2p_node(
         connection_config=connection_config(max_connections, max_connections_per_peer),
     )
     install_batched_credit_yamux(host, muxer_opt)
+    contain_inbound_slot_leak(host.get_network())  # hardening.py, behaviour 15
     pubsub, router = build_gossip(host, guard)
     guard.attach(host, pubsub)
     gossip = Gossip(pubsub, validator, guard)
@@ -240,25 +332,31 @@ async def open_p2p_node(
     redialer = Redialer(host, guard, bootstrap, redial_addrs)
     maddrs = [multiaddr.Multiaddr(a) for a in listen_addrs]
 
+    failure: ListenError | None = None
     async with (
         contextlib.AsyncExitStack() as stack,
         host.run(listen_addrs=maddrs),
         background_trio_service(pubsub),
         background_trio_service(router),
     ):
-        await pubsub.wait_until_ready()
-        async with trio.open_nursery() as nursery:
-            node = P2PNode(host, gossip, guard, redialer, nursery)
-            if mdns:
-                stack.enter_context(mdns_to_redialer(redialer.add, node.peer_id))
-            await nursery.start(guard.run)
-            pump = functools.partial(
-                pump_peer_events, host, events, guard, redialer, on_peer_connected, node._listeners
-            )
-            await nursery.start(pump)
-            await nursery.start(redialer.run)
-            logger.info("p2p node %s listening on %s", node.peer_id, node.listen_addrs())
-            try:
-                yield node
-            finally:
-                nursery.cancel_scope.cancel()
+        failure = _listening_failure(host, maddrs)
+        if failure is None:
+            await pubsub.wait_until_ready()
+            async with trio.open_nursery() as nursery:
+                node = P2PNode(host, gossip, guard, redialer, nursery)
+                if mdns:
+                    stack.enter_context(mdns_to_redialer(redialer.add, node.peer_id))
+                await nursery.start(guard.run)
+                pump = functools.partial(
+                    pump_peer_events, host, events, guard, redialer, on_peer_connected,
+                    node._listeners,
+                )  # fmt: skip
+                await nursery.start(pump)
+                await nursery.start(redialer.run)
+                logger.info("p2p node %s listening on %s", node.peer_id, node.listen_addrs())
+                try:
+                    yield node
+                finally:
+                    nursery.cancel_scope.cancel()
+    if failure is not None:  # raised out here, it is not wrapped in the services' groups
+        raise failure

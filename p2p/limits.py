@@ -75,6 +75,11 @@ REDIAL_BACKOFF_FACTOR = 2.0
 REDIAL_SCAN_INTERVAL_S = 1.0  # how often the redial loop looks for due peers
 MAX_CONCURRENT_DIALS = 8
 
+# --- Remembering peers that dialed us ------------------------------------------------------
+# Their listen addresses arrive with identify, a few ms after the connection on loopback.
+IDENTIFY_WAIT_S = 15.0
+IDENTIFY_POLL_S = 0.1
+
 # --- Down-scoring ---------------------------------------------------------------------------
 INVALID_STRIKE_THRESHOLD = 10  # invalid objects/frames from one peer ...
 INVALID_STRIKE_WINDOW_S = 60.0  # ... within this window => disconnect and block

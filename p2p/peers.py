@@ -4,10 +4,17 @@ The redial loop keeps trying bootstrap peers and peers the node remembers (the n
 that memory in LMDB and hands us a callable returning addresses) with exponential backoff
 per peer, from ``REDIAL_BACKOFF_INITIAL_S`` doubling up to ``REDIAL_BACKOFF_MAX_S``; a
 successful connection (ours or theirs) resets the backoff.
+
+A peer that dialed us is remembered too: when it connects, the peerstore holds none of its
+addresses (the connection's source port is an ephemeral one); identify brings its listen
+addresses a moment later, so ``on_peer_connected`` waits for them (``IDENTIFY_WAIT_S``), with
+a wildcard address (``/ip4/0.0.0.0``, the default listen address) replaced by the IP the
+connection came from.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,6 +30,8 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from p2p.hardening import PeerGuard
 from p2p.limits import (
     CONNECT_TIMEOUT_S,
+    IDENTIFY_POLL_S,
+    IDENTIFY_WAIT_S,
     MAX_CONCURRENT_DIALS,
     PEER_EVENT_BUFFER,
     REDIAL_BACKOFF_FACTOR,
@@ -90,16 +99,29 @@ async def connect(host: Any, addr: str, guard: PeerGuard | None = None) -> str:
     return pid
 
 
+# (peer id, inbound, the connection's remote address or None)
+ConnectionEvent = tuple[Any, bool, str | None]
+
+
+def _remote_addr(conn: Any) -> str | None:
+    """The remote end of a swarm connection (``/ip4/IP/tcp/PORT``), if known."""
+    try:
+        addrs = conn.get_transport_addresses()
+    except Exception:
+        return None
+    return str(addrs[0]) if addrs else None
+
+
 class ConnectionEvents(INotifee):
     """Swarm notifee forwarding new connections to a channel (never blocks the swarm)."""
 
     def __init__(self) -> None:
-        self.send, self.recv = trio.open_memory_channel[tuple[Any, bool]](PEER_EVENT_BUFFER)
+        self.send, self.recv = trio.open_memory_channel[ConnectionEvent](PEER_EVENT_BUFFER)
 
     async def connected(self, network: Any, conn: Any) -> None:
         inbound = str(getattr(conn, "direction", "")).lower().endswith("inbound")
         try:
-            self.send.send_nowait((conn.muxed_conn.peer_id, inbound))
+            self.send.send_nowait((conn.muxed_conn.peer_id, inbound, _remote_addr(conn)))
         except (trio.WouldBlock, trio.ClosedResourceError):
             logger.warning("peer event queue full; dropped connect event")
         await trio.lowlevel.checkpoint()
@@ -131,6 +153,62 @@ def peer_addrs(host: Any, peer_id: Any) -> list[str]:
         s = str(a)
         out.append(s if "/p2p/" in s else f"{s}/p2p/{peer_id}")
     return out
+
+
+def dialable_addrs(addrs: Iterable[str], remote: str | None) -> list[str]:
+    """A dialing peer's advertised addresses as we can dial them back: a wildcard IP
+    (0.0.0.0, ::) becomes the IP its connection came from (when of the same family), and
+    the connection's own remote address (an ephemeral source port) is dropped."""
+    remote_ip: str | None = None
+    if remote is not None:
+        parts = remote.split("/")
+        if len(parts) > 2 and parts[1] in ("ip4", "ip6"):
+            remote_ip = parts[2]
+    out: list[str] = []
+    for addr in addrs:
+        parts = addr.split("/")
+        if remote is not None and addr.startswith(remote + "/"):
+            continue
+        if len(parts) > 2 and parts[1] in ("ip4", "ip6"):
+            try:
+                unspecified = ipaddress.ip_address(parts[2]).is_unspecified
+            except ValueError:
+                unspecified = False
+            if unspecified:
+                if remote_ip is None or (":" in remote_ip) != (parts[1] == "ip6"):
+                    continue  # no address of that family to put in
+                parts[2] = remote_ip
+                addr = "/".join(parts)
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
+async def _identified_addrs(host: Any, peer_id: Any, remote: str | None) -> list[str]:
+    """A peer that dialed us: its listen addresses once identify has put them in the
+    peerstore (or what is there after ``IDENTIFY_WAIT_S``, or when it left)."""
+    network = host.get_network()
+    identified = getattr(host, "_identified_peers", {})  # upstream's "identify done" (private)
+    with trio.move_on_after(IDENTIFY_WAIT_S):
+        while True:
+            addrs = dialable_addrs(peer_addrs(host, peer_id), remote)
+            if addrs or peer_id in identified or not network.get_connections(peer_id):
+                return addrs
+            await trio.sleep(IDENTIFY_POLL_S)
+    return dialable_addrs(peer_addrs(host, peer_id), remote)
+
+
+async def _report(on_peer_connected: OnPeerConnected, pid: str, addrs: list[str]) -> None:
+    try:
+        await on_peer_connected(pid, addrs)
+    except Exception:
+        logger.exception("on_peer_connected callback failed for %s", pid)
+
+
+async def _report_inbound(
+    on_peer_connected: OnPeerConnected, host: Any, peer_id: Any, remote: str | None
+) -> None:
+    await _report(on_peer_connected, str(peer_id), await _identified_addrs(host, peer_id, remote))
 
 
 @dataclass
@@ -240,24 +318,28 @@ async def pump_peer_events(
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Turn swarm notifications into callbacks; kick blocked peers that reconnect."""
-    task_status.started()
-    async for peer_id, inbound in events.recv:
-        pid = str(peer_id)
-        if guard.is_blocked(pid):
-            logger.info("blocked peer %s connected; disconnecting", pid)
-            guard.kick(pid)
-            continue
-        redialer.connected(pid)
-        event = PeerConnected(pid, peer_addrs(host, peer_id), inbound)
-        for chan in list(listeners):
-            try:
-                chan.send_nowait(event)
-            except trio.WouldBlock:
-                logger.warning("peer event listener is full; dropped event for %s", pid)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                listeners.remove(chan)
-        if on_peer_connected is not None:
-            try:
-                await on_peer_connected(pid, event.addrs)
-            except Exception:
-                logger.exception("on_peer_connected callback failed for %s", pid)
+    async with trio.open_nursery() as nursery:
+        task_status.started()
+        async for peer_id, inbound, remote in events.recv:
+            pid = str(peer_id)
+            if guard.is_blocked(pid):
+                logger.info("blocked peer %s connected; disconnecting", pid)
+                guard.kick(pid)
+                continue
+            redialer.connected(pid)
+            event = PeerConnected(pid, peer_addrs(host, peer_id), inbound)
+            for chan in list(listeners):
+                try:
+                    chan.send_nowait(event)
+                except trio.WouldBlock:
+                    logger.warning("peer event listener is full; dropped event for %s", pid)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    listeners.remove(chan)
+            if on_peer_connected is None:
+                continue
+            if inbound:
+                # Its listen addresses come with identify (one waiter per live inbound
+                # connection at most: a waiter ends when its peer leaves).
+                nursery.start_soon(_report_inbound, on_peer_connected, host, peer_id, remote)
+            else:
+                await _report(on_peer_connected, pid, event.addrs)

@@ -24,6 +24,16 @@ import msgpack
 
 # A control-socket frame holds a page of results, never bulk data: 16 MiB is far above any page.
 MAX_RPC_FRAME = 16 * 1024 * 1024
+# The frame length alone does not bound memory: decoded, every msgpack value becomes a Python
+# object of ~35-75 bytes (one 16 MiB frame of empty arrays took a node to 1.2 GB RSS). So a
+# frame may hold at most this many values (every scalar, array, map, and map key counts one),
+# which bounds a decoded frame to ~75 MB at worst. The largest legitimate frames hold far fewer:
+# an 8 MiB export page of objects (>= ~110 bytes each) is < 80,000 values, a page of 200
+# project views a few thousand.
+MAX_RPC_ITEMS = 1_000_000
+# msgpack's own per-container caps, as a second bound (no message uses ext types).
+MAX_RPC_CONTAINER_LEN = MAX_RPC_ITEMS
+MAX_RPC_EXT_LEN = 0
 _LEN = struct.Struct(">I")
 
 # method name -> parameter names it accepts (all optional unless the node says otherwise).
@@ -134,6 +144,72 @@ def _parse(obj: Any) -> Message:
     raise RpcProtocolError("RPC frame is neither request, response nor push")
 
 
+# The msgpack format, as far as `count_items` needs it (github.com/msgpack/msgpack/spec.md).
+_FIXED: dict[int, int] = {  # fixed size: bytes after the type byte
+    0xC0: 0, 0xC2: 0, 0xC3: 0,  # nil, false, true
+    0xCA: 4, 0xCB: 8,  # float32/64
+    0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8,  # uint8..64
+    0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,  # int8..64
+    0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17,  # fixext 1..16 (type byte + data)
+}  # fmt: skip
+_SIZED: dict[int, tuple[int, int]] = {  # length-prefixed: (length bytes, extra bytes)
+    0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0),  # bin8/16/32
+    0xC7: (1, 1), 0xC8: (2, 1), 0xC9: (4, 1),  # ext8/16/32 (+ type byte)
+    0xD9: (1, 0), 0xDA: (2, 0), 0xDB: (4, 0),  # str8/16/32
+}  # fmt: skip
+_COUNTED: dict[int, tuple[int, int]] = {  # (length bytes, values per counted element)
+    0xDC: (2, 1), 0xDD: (4, 1),  # array16/32
+    0xDE: (2, 2), 0xDF: (4, 2),  # map16/32: a key and a value per entry
+}  # fmt: skip
+
+
+def count_items(payload: bytes, limit: int = MAX_RPC_ITEMS) -> int:
+    """The number of msgpack values in the one value ``payload`` starts with.
+
+    Refuses (RpcProtocolError) a value of more than ``limit`` values, or whose containers
+    declare more values than there are bytes left, before anything is allocated.
+
+    Walks the type bytes only (strings and bins are skipped whole), and stops at the first
+    value over the limit. Every value takes at least one byte, so a payload of at most
+    ``limit`` bytes always passes: callers may skip the walk for those.
+    """
+    end = len(payload)
+    pos, pending, items = 0, 1, 0
+    while pending:
+        if pos >= end:
+            raise RpcProtocolError("truncated msgpack value")
+        b = payload[pos]
+        pos += 1
+        pending -= 1
+        items += 1
+        if items > limit:
+            raise RpcProtocolError(f"RPC frame holds more than {limit} msgpack values")
+        if b <= 0x7F or b >= 0xE0:  # fixint
+            continue
+        if b <= 0x8F:  # fixmap
+            pending += 2 * (b & 0x0F)
+        elif b <= 0x9F:  # fixarray
+            pending += b & 0x0F
+        elif b <= 0xBF:  # fixstr
+            pos += b & 0x1F
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED:
+            width, extra = _SIZED[b]
+            pos += width + extra + int.from_bytes(payload[pos : pos + width], "big")
+        elif b in _COUNTED:
+            width, per = _COUNTED[b]
+            pending += per * int.from_bytes(payload[pos : pos + width], "big")
+            pos += width
+        else:  # 0xC1: never used
+            raise RpcProtocolError(f"invalid msgpack type byte 0x{b:02x}")
+        if pos > end:
+            raise RpcProtocolError("truncated msgpack value")
+        if pending > end - pos:  # each declared value needs at least one more byte
+            raise RpcProtocolError("msgpack container declares more values than bytes left")
+    return items
+
+
 class FrameDecoder:
     """Feed bytes in, take whole messages out. Raises RpcProtocolError on bad input."""
 
@@ -150,10 +226,18 @@ class FrameDecoder:
                 raise RpcProtocolError(f"RPC frame of {size} bytes exceeds {self._max}")
             if len(self._buf) < _LEN.size + size:
                 break
-            payload = bytes(self._buf[_LEN.size : _LEN.size + size])
+            with memoryview(self._buf) as view:  # one copy of the payload, not two
+                payload = bytes(view[_LEN.size : _LEN.size + size])
             del self._buf[: _LEN.size + size]
+            if len(payload) > MAX_RPC_ITEMS:  # a smaller payload cannot hold more values
+                count_items(payload)
             try:
-                obj = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+                obj = msgpack.unpackb(
+                    payload, raw=False, strict_map_key=False,
+                    max_array_len=MAX_RPC_CONTAINER_LEN, max_map_len=MAX_RPC_CONTAINER_LEN,
+                    max_str_len=MAX_RPC_FRAME, max_bin_len=MAX_RPC_FRAME,
+                    max_ext_len=MAX_RPC_EXT_LEN,
+                )  # fmt: skip
             except Exception as exc:  # msgpack raises many types on garbage
                 raise RpcProtocolError(f"undecodable RPC frame: {exc}") from exc
             out.append(_parse(obj))

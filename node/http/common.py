@@ -33,6 +33,8 @@ STATUS_OF_CODE = {
     "too_large": 413,
     "unsupported_media_type": 415,
     "invalid_object": 422,
+    "store": 503,  # the store failed (damaged, read-only): node.store.StoreError
+    "store_full": 507,  # the disk is full: writes fail, reads go on
 }
 
 

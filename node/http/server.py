@@ -4,7 +4,11 @@ One task per connection, at most MAX_CONNECTIONS at once (the accept loop waits 
 slot, so extra clients queue in the kernel backlog instead of costing memory here). Each
 connection serves requests one after another (keep-alive) and is closed when the client is
 idle for IDLE_TIMEOUT_S, slower than REQUEST_TIMEOUT_S to deliver a request, slower than
-SEND_TIMEOUT_S to take a response, or breaks the protocol. The application is one coroutine
+SEND_TIMEOUT_S to take a response, or breaks the protocol. When every slot is taken, the
+connection that has waited longest for its next request (idle, or trickling its request head:
+a slow client) is closed to make room, once it has waited EVICT_AFTER_S: 130 slow clients
+used to make an honest GET wait for IDLE_TIMEOUT_S (issue 21). Connections whose request is
+being handled or answered are never evicted. The application is one coroutine
 `app(Request) -> Response`; it never sees h11.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -38,6 +43,9 @@ REQUEST_TIMEOUT_S = 10.0
 # Writing one response to the client.
 SEND_TIMEOUT_S = 10.0
 READ_CHUNK = 64 * 1024
+# With every slot taken, a connection waiting this long for (the rest of) its next request
+# may be closed to serve a new one (loopback clients send a request in well under a ms).
+EVICT_AFTER_S = 0.5
 # accept() failing for lack of file descriptors or memory: wait this long, then retry.
 ACCEPT_BACKOFF_S = 0.1
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -87,7 +95,9 @@ class HttpServer:
         self.app = app
         self.connections = 0
         self.requests = 0
+        self.evicted = 0
         self.address: tuple[str, int] | None = None
+        self._open: set[_Connection] = set()
 
     async def serve(
         self, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED
@@ -109,7 +119,11 @@ class HttpServer:
     ) -> None:
         async with listener:
             while True:
-                await slots.acquire()
+                while True:
+                    with trio.move_on_after(EVICT_AFTER_S if not slots.value else math.inf):
+                        await slots.acquire()
+                        break
+                    self._evict_one()  # full: make room, then wait for the slot it frees
                 try:
                     stream = await listener.accept()
                 except OSError as exc:
@@ -121,16 +135,35 @@ class HttpServer:
                     continue
                 nursery.start_soon(self._connection, stream, slots)
 
+    def _evict_one(self) -> None:
+        """Close the connection waiting longest for its next request, if it has waited at
+        least EVICT_AFTER_S."""
+        now = trio.current_time()
+        waiting = [c for c in self._open if c.waiting_since is not None]
+        if not waiting:
+            return
+        oldest = min(waiting, key=lambda c: c.waiting_since or now)
+        waited = now - (oldest.waiting_since or now)
+        if waited >= EVICT_AFTER_S:
+            oldest.scope.cancel()
+            oldest.waiting_since = None
+            self.evicted += 1
+            log.debug("HTTP: closed a connection waiting %.1f s to make room", waited)
+
     async def _connection(self, stream: trio.SocketStream, slots: trio.Semaphore) -> None:
         self.connections += 1
+        conn = _Connection(stream, self)
+        self._open.add(conn)
         try:
             async with stream:
-                await _Connection(stream, self).run()
+                with conn.scope:
+                    await conn.run()
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
         except Exception:
             log.exception("HTTP connection failed")
         finally:
+            self._open.discard(conn)
             self.connections -= 1
             slots.release()
 
@@ -139,14 +172,19 @@ class _Connection:
     def __init__(self, stream: trio.SocketStream, server: HttpServer) -> None:
         self.stream, self.server = stream, server
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self.scope = trio.CancelScope()  # cancelled to evict it (HttpServer._evict_one)
+        # Since when it waits for (the rest of) its next request; None while one is handled.
+        self.waiting_since: float | None = None
 
     async def run(self) -> None:
         while True:
             try:
+                self.waiting_since = trio.current_time()
                 with trio.fail_after(IDLE_TIMEOUT_S):
                     first = await self._next_event()
                 with trio.fail_after(REQUEST_TIMEOUT_S):
                     request = await self._read_request(first)
+                self.waiting_since = None
             except h11.RemoteProtocolError as exc:
                 status = exc.error_status_hint
                 await self._send_error(_error(status, "bad_request", f"bad HTTP request: {exc}"))

@@ -161,7 +161,7 @@ def test_newer_and_early_objects_cost_the_sender_nothing(tmp_path: Path) -> None
         assert st["counts"]["profile"] == 1 + 12 + 1  # own member, the 12 Fays, Hana
         assert all(node.find(o.id_hex) is None for o in early)  # deferred, not stored
         shown = node.find(newer_field[0].id_hex)
-        assert shown is not None and shown["project"]["name"] == "Fay 0"
+        assert shown is not None and shown["profile"]["name"] == "Fay 0"
         log = (node.data_dir / "node.log").read_text()
 
         def strikes() -> list[str]:

@@ -276,7 +276,7 @@ def test_mixed_release_line(tmp_path: Path) -> None:
             shown = wait_until(partial(c.find, pledge.id_hex), GOSSIP_DEADLINE_S,
                                f"pledge {i} on c (by gossip)")  # fmt: skip
             took.append(time.monotonic() - t)
-            view = shown["project"]  # `show` answers {"project": view, tags, comments}
+            view = shown[shown["kind"]]  # `show` answers {"kind": k, k: view, ...}
             assert view["kind"] == "ext.pledge" and view["target"] == first
             assert view["note"] == pledge.body["note"]
             gossip_pledges.append(pledge.id_hex)

@@ -40,14 +40,25 @@ def js(*args: str, data: Path) -> Any:
     return json.loads(run(*args, "--json", data=data).stdout)
 
 
-def fails(*args: str, data: Path | None = None, home: Path | None = None) -> str:
+def fails(*args: str, data: Path | None = None, home: Path | None = None,
+          status: int = 1) -> str:  # fmt: skip
     """Run a command that must fail cleanly; returns its one-line error."""
     proc = run(*args, data=data, home=home, ok=False)
-    assert proc.returncode != 0
+    assert proc.returncode == status, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("percolab: error: ")
     return lines[0]
+
+
+def relay_dir(path: Path) -> Path:
+    """A data directory where only a node ran (a node key, no member key): commands work on
+    it, and it holds nothing an export would carry."""
+    from p2p.identity import load_or_create_node_key
+
+    path.mkdir(mode=0o700)
+    load_or_create_node_key(path / "node.key")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +102,7 @@ def test_lab_list_and_follow(world, tmp_path: Path) -> None:
     assert all(lab["followed"] for lab in labs)
     assert "Fablab Nord" in out("lab", "list", data=world["dir"])
     # follow/unfollow on a fresh copy (import), by name and by id
-    b = tmp_path / "b"
+    b = relay_dir(tmp_path / "b")
     exported = tmp_path / "all.percolab"
     run("export", str(exported), data=world["dir"])
     run("import", str(exported), data=b)
@@ -156,7 +167,7 @@ def test_retract(tmp_path: Path) -> None:
 
 def test_export_import_is_byte_exact(world, tmp_path: Path) -> None:
     a_file, b_file = tmp_path / "a.percolab", tmp_path / "b.percolab"
-    b = tmp_path / "b"
+    b = relay_dir(tmp_path / "b")
     summary = js("export", str(a_file), data=world["dir"])
     data = a_file.read_bytes()
     assert data.startswith(MAGIC) and summary["bytes"] == len(data)
@@ -187,10 +198,10 @@ def test_percolab_home_is_the_default_data_dir(tmp_path: Path) -> None:
     assert (home / "member.key").exists()
     lab = run("lab", "create", "Env Lab", home=home).stdout.strip()
     assert [x["id"] for x in js("lab", "list", data=home)] == [lab]
-    # --data-dir wins over PERCOLAB_HOME
+    # --data-dir wins over PERCOLAB_HOME (and a directory that is not there stays so)
     other = tmp_path / "other"
-    run("--data-dir", str(other), "lab", "list", home=home)
-    assert (other / "store").exists()
+    assert str(other) in fails("--data-dir", str(other), "lab", "list", home=home)
+    assert not other.exists()
 
 
 # ---- errors: one line on stderr, non-zero exit, no traceback ----------------------------------
@@ -199,11 +210,9 @@ def test_percolab_home_is_the_default_data_dir(tmp_path: Path) -> None:
 def test_bad_arguments(world, tmp_path: Path) -> None:
     d = world["dir"]
     for args in (["list", "--limit", "many"], ["list", "--order", "oldest"], ["frobnicate"],
-                 ["post", "--lab", "x"], ["tag", world["p1"]]):  # fmt: skip
-        proc = run(*args, data=d, ok=False)
-        assert proc.returncode != 0
-        assert proc.stderr.strip().splitlines()[-1].startswith("percolab")
-        assert "error" in proc.stderr
+                 ["post", "--lab", "x"], ["tag", world["p1"]], ["list", "--limit", "0"],
+                 ["list", "--limit", "-5"], ["search", "x", "--limit", "201"]):  # fmt: skip
+        assert "--help" in fails(*args, data=d, status=2)  # one line, usage status
     assert "stage" in fails("post", "--lab", world["lab"], "--title", "t", "--stage", "soon",
                             data=d)  # fmt: skip
     fails("post", "--lab", "No Such Lab", "--title", "t", data=d)
@@ -227,7 +236,7 @@ def test_unknown_id(world) -> None:
 
 
 def test_corrupt_export_file(world, tmp_path: Path) -> None:
-    d = tmp_path / "c"
+    d = relay_dir(tmp_path / "c")
     good = tmp_path / "good.percolab"
     run("export", str(good), data=world["dir"])
     data = good.read_bytes()
@@ -245,7 +254,10 @@ def test_corrupt_export_file(world, tmp_path: Path) -> None:
     path.write_bytes(
         MAGIC + b"".join(len(o).to_bytes(4, "big") + o for o in [objs[0], bytes(broken), *objs[2:]])
     )
-    result = js("import", str(path), data=tmp_path / "d")
+    # Exit status 3: the import stored what it could, refused some.
+    proc = run("import", str(path), "--json", data=relay_dir(tmp_path / "d"), ok=False)
+    assert proc.returncode == 3 and "1 of" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    result = json.loads(proc.stdout)
     assert result["accepted"] == len(objs) - 1 and [r["index"] for r in result["rejected"]] == [1]
 
 

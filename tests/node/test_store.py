@@ -492,7 +492,7 @@ def test_ids_merged_from_the_recent_tree_still_find_every_object(
     assert shown["project"]["id"] == early[0].id.hex() and len(shown["comments"]) == 1
     assert [t["labels"] for t in shown["tags"]] == [["oven"]]
     comment = svc.call("show", {"id": late[0].id.hex()[:12]})  # a prefix found in ids_new
-    assert comment["project"]["id"] == late[0].id.hex()
+    assert comment["kind"] == "comment" and comment["comment"]["id"] == late[0].id.hex()
     assert early[1].id.hex() not in listed(svc)
     more = [ada.project(lab, f"Late {i}", "wind") for i in range(30)]
     put(ingest, *more)  # the second merge: into an ids that already holds the first

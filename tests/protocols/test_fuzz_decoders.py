@@ -252,6 +252,104 @@ def test_rpc_oversized_frame_is_refused_before_buffering() -> None:
         dec.feed((101).to_bytes(4, "big"))
 
 
+
+# ---- rpc.count_items: what a frame may make the decoder allocate (issue 21) -----------------
+
+_UNDECODABLE = object()
+
+
+def _recount(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + sum(_recount(v) for v in value)
+    if isinstance(value, dict):
+        return 1 + sum(_recount(k) + _recount(v) for k, v in value.items())
+    return 1
+
+
+def _check_count(data: bytes) -> None:
+    """count_items never refuses what msgpack decodes, and counts at least the decoded values
+    (duplicate map keys collapse when decoded); what it refuses msgpack cannot decode."""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception:
+        value = _UNDECODABLE
+    try:
+        n = rpc.count_items(data, limit=len(data) + 1)
+    except rpc.RpcProtocolError:
+        assert value is _UNDECODABLE
+        return
+    if value is not _UNDECODABLE:
+        assert n >= _recount(value)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_rpc_count_items_random_bytes(data: bytes) -> None:
+    _check_count(data)
+
+
+@FUZZ
+@given(mutated(RPC_FRAMES[4:]))
+def test_rpc_count_items_mutations(data: bytes) -> None:
+    _check_count(data)
+
+
+@FUZZ
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
+    | st.text(max_size=300) | st.binary(max_size=300),
+    lambda inner: st.lists(inner, max_size=20) | st.dictionaries(
+        st.text(max_size=5) | st.integers(-(2**63), 2**63), inner, max_size=20),
+    max_leaves=60,
+))  # fmt: skip
+def test_rpc_count_items_is_exact_on_packed_values(value) -> None:
+    payload = msgpack.packb(value, use_bin_type=True)
+    assert rpc.count_items(payload, limit=len(payload)) == _recount(value)
+    with pytest.raises(rpc.RpcProtocolError):
+        rpc.count_items(payload, limit=_recount(value) - 1)
+
+
+def test_rpc_frame_of_empty_arrays_is_refused_before_decoding() -> None:
+    """One 16 MiB frame of empty msgpack arrays took a node to 1.2 GB RSS (issue 21)."""
+    import tracemalloc
+
+    n = rpc.MAX_RPC_FRAME - 5
+    payload = b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+    frame = len(payload).to_bytes(4, "big") + payload
+    dec = rpc.FrameDecoder()
+    tracemalloc.start()
+    try:
+        with pytest.raises(rpc.RpcProtocolError, match="more than"):
+            dec.feed(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The frame is buffered once and copied once (2 x 16 MiB); nothing is decoded.
+    assert peak < 3 * rpc.MAX_RPC_FRAME
+
+
+@pytest.mark.parametrize("header", [
+    b"\xdd\xff\xff\xff\xff",  # array32 claiming 4 G elements
+    b"\xdf\x7f\xff\xff\xff",  # map32 claiming 2 G entries
+    b"\xdd\x00\x10\x00\x00" * 64,  # nested arrays each claiming 1 M elements
+])  # fmt: skip
+def test_rpc_lying_container_headers_are_refused(header: bytes) -> None:
+    for size in (64, rpc.MAX_RPC_ITEMS + 64):  # below and above the counting threshold
+        payload = header + b"\xc0" * (size - len(header))
+        with pytest.raises(rpc.RpcProtocolError):
+            rpc.FrameDecoder().feed(len(payload).to_bytes(4, "big") + payload)
+
+
+def test_rpc_largest_legitimate_frames_pass() -> None:
+    """An 8 MiB export page and a page of views decode whole (the limit is far above them)."""
+    objects_page = [bytes([i % 256]) * 110 for i in range(76_000)]
+    views = [{"id": "ab" * 32, "kind": "project", "tags": ["a", "b"], "n": i}
+             for i in range(20_000)]  # fmt: skip
+    for result in ({"objects": objects_page, "next": 7}, views):
+        frame = rpc.encode(rpc.Response(1, result))
+        (msg,) = rpc.FrameDecoder().feed(frame)
+        assert isinstance(msg, rpc.Response) and msg.result == result
+
 # ---- stream frames and sync/fetch/reconcile messages (docs/sync.md) ------------------------
 
 SYNC_SEEDS = [
