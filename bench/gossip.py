@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from node.backend import LocalBackend, RpcBackend
+from node.cli.backend import LocalBackend, RpcBackend
 from protocols import rpc
 
 PERCOLAB = str(Path(sys.executable).with_name("percolab"))

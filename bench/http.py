@@ -40,8 +40,8 @@ from typing import Any  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from node.config import STORE_DIR  # noqa: E402
-from node.ingest import Ingest, now_ms  # noqa: E402
-from node.store import Store  # noqa: E402
+from node.ingest.pipeline import Ingest, now_ms  # noqa: E402
+from node.store.store import Store  # noqa: E402
 from protocols import kinds  # noqa: E402
 from protocols.objects import SignedObject  # noqa: E402
 from tests.http.helpers import percolab, start_node  # noqa: E402

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.ingest import CHECK_WORKERS, Ingest
-from node.store import Store
+from node.ingest.pipeline import CHECK_WORKERS, Ingest
+from node.store.store import Store
 from protocols import kinds, objects
 
 TARGET_RATIO = 0.8

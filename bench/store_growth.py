@@ -31,8 +31,8 @@ import msgpack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ingest import generate
 
-from node.ingest import WRITE_BATCH_OBJECTS
-from node.store import Store
+from node.ingest.pipeline import WRITE_BATCH_OBJECTS
+from node.store.store import Store
 from protocols import kinds, objects
 
 CHUNK = 100_000

@@ -39,9 +39,9 @@ import trio
 import trio.testing
 
 import bench.ingest as ingest_bench
-from node.ingest import Ingest
-from node.store import Store
-from node.sync import SyncService
+from node.ingest.pipeline import Ingest
+from node.store.store import Store
+from node.sync.service import SyncService
 from p2p.framing import read_frame, write_end, write_frame
 from p2p.sync_transport import SessionIO
 from protocols import kinds
@@ -156,7 +156,7 @@ async def sync_run(a: Any, b: Any, scopes: list[bytes]) -> dict[str, Any]:
 async def naive_run(a: Any, b: Any, scopes: list[bytes]) -> dict[str, Any]:
     """B sends all its ids per scope; A answers with the ids B lacks; B fetches them with
     the same fetch code."""
-    from node.sync_index import LmdbItems
+    from node.store.sync_index import LmdbItems
     from protocols.reconcile_store import INFINITY, MIN_BOUND
 
     async with trio.open_nursery() as nursery:
@@ -208,7 +208,7 @@ async def naive_run(a: Any, b: Any, scopes: list[bytes]) -> dict[str, Any]:
 
 
 def digest(side: Any) -> tuple[int, int]:
-    from node import sync_index
+    from node.store import sync_index
 
     with side.store.read() as txn:
         return sync_index.digest(side.store, txn)

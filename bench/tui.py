@@ -81,8 +81,8 @@ def build_store(data_dir: Path, projects: int, seed: int = 7) -> dict[str, float
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from node.config import STORE_DIR
-    from node.ingest import Ingest
-    from node.store import Store
+    from node.ingest.pipeline import Ingest
+    from node.store.store import Store
     from protocols import kinds, objects
 
     rng = random.Random(seed)
@@ -132,7 +132,7 @@ def start_node(data_dir: Path) -> subprocess.Popen[bytes]:
     cmd = [PERCOLAB, "--data-dir", str(data_dir), "node", "--listen", "/ip4/127.0.0.1/tcp/0",
            "--no-mdns", "--no-http"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from node.launch import wait_for_socket
+    from node.cli.process import wait_for_socket
 
     wait_for_socket(data_dir / "node.sock", proc, 60.0)
     return proc
@@ -159,7 +159,7 @@ def timed(fn: Callable[[], Any], reps: int) -> list[float]:
 
 def node_rpc(sock: Path) -> dict[str, Any]:
     """Node-side latency of what the TUI asks, from a blocking client (ms)."""
-    from node.backend import RpcBackend
+    from node.cli.backend import RpcBackend
 
     rpc = RpcBackend(sock, timeout=60)
     try:

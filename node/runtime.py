@@ -21,12 +21,12 @@ import trio
 
 from node.config import ConfigError
 from node.http import serve_http
-from node.ingest import Ingest
-from node.queries import Views
+from node.ingest.pipeline import Ingest
 from node.rpc_server import HandlerError, RpcServer
-from node.service import Service, ServiceError
-from node.store import Store, Stored
-from node.sync import SyncService
+from node.service.api import Service, ServiceError
+from node.service.queries import Views
+from node.store.store import Store, Stored
+from node.sync.service import SyncService
 from p2p.host import ListenError, P2PNode, check_listen_addr, open_p2p_node, tcp_listen_target
 from p2p.identity import load_or_create_node_key
 from protocols import kinds, topics
@@ -125,7 +125,7 @@ class Node:
         self.service.on_follow.append(self._followed)
         self.ingest.listeners.append(self._stored)
         self.extra_status: list[Any] = []  # callables adding fields to `status` (sync, http)
-        self.sync = SyncService(self)  # catch-up: reconciliation + fetch (node/sync.py)
+        self.sync = SyncService(self)  # catch-up: reconciliation + fetch (node/sync/service.py)
 
     # ---- hooks called from worker threads ----------------------------------------------
 

@@ -56,7 +56,8 @@ class KindSpec:
     refs: tuple[str, ...] = ()
     extra_check: Callable[[Mapping[str, Any]], None] | None = field(default=None)
     # Bumped by a release that adds rules to a registered kind (a new optional field): a node
-    # re-checks its stored objects of the kind once when it sees a new version (node/store.py).
+    # re-checks its stored objects of the kind once when it sees a new version
+    # (node/store/unindexed.py).
     version: int = 1
 
     def scope(self, body: Mapping[str, Any]) -> bytes:

@@ -204,7 +204,7 @@ def decode(raw: bytes, *, oid: bytes | None = None) -> SignedObject:
 
 def decode_checked(raw: bytes, oid: bytes) -> SignedObject:
     """Decode bytes that `decode`, validation and `verify` already accepted (in another
-    process: node/check_worker.py), without repeating their checks."""
+    process: node/ingest/check_worker.py), without repeating their checks."""
     v, kind, author, ts, body, sig = msgpack.unpackb(raw, raw=False, use_list=True)
     return _built(v, kind, author, ts, body, sig, raw, oid)
 

@@ -12,10 +12,10 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from node.http.server import Request, Response
-from node.ingest import Ingest
-from node.queries import QueryError
-from node.service import Service, ServiceError
-from node.store import Store
+from node.ingest.pipeline import Ingest
+from node.service.api import Service, ServiceError
+from node.service.queries import QueryError
+from node.store.store import Store
 from protocols import errors
 from protocols.objects import SignedObject
 

@@ -10,10 +10,10 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from node import queries
-from node.service import Service
-from node.store import Store
-from node.store_read import prefix_keys
+from node.service import queries
+from node.service.api import Service
+from node.store.read import prefix_keys
+from node.store.store import Store
 
 # Keys under which results nest object views (see docs/rpc.md and this package's results).
 _NESTED = ("items", "project", "tags", "comments", "replies", "object")

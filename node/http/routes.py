@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from node.http import feeds, openapi, read, write
 from node.http.common import ATOM, Ctx, Param, Route, json_response
 from node.http.server import Response
-from node.queries import MAX_PAGE
+from node.service.queries import MAX_PAGE
 from protocols.kinds import registered_kinds
 
 # Lab references are ids, id prefixes or names (names are at most 80 characters).

@@ -11,8 +11,8 @@ from typing import Any
 from node.http import data
 from node.http.common import Ctx, HttpError, json_response
 from node.http.server import Response
-from node.ingest import IngestResult, now_ms
-from node.queries import NotFound
+from node.ingest.pipeline import IngestResult, now_ms
+from node.service.queries import NotFound
 from protocols import errors, validity
 from protocols.objects import object_id
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from node.ingest import Ingest
-from node.store import Store
+from node.ingest.pipeline import Ingest
+from node.store.store import Store
 from protocols import errors, kinds, topics, validity
 from protocols.fields import Integer, ObjectRef
 from tests.conformance import object_cases

@@ -127,8 +127,8 @@ def test_cases_are_well_formed() -> None:
 
 def test_doc_states_the_constants_of_the_code() -> None:
     """docs/sync.md states each limit with its value: they must be the code's."""
-    from node.sync import MAX_SESSIONS_PER_PEER, MAX_SESSIONS_TOTAL, SESSION_DEADLINE_S
-    from node.sync_fetch import FETCH_DEADLINE_S
+    from node.sync.fetch import FETCH_DEADLINE_S
+    from node.sync.service import MAX_SESSIONS_PER_PEER, MAX_SESSIONS_TOTAL, SESSION_DEADLINE_S
     from p2p.framing import END_MARKER, MAX_FRAME
     from p2p.sync_transport import FRAME_TIMEOUT_S
     from protocols import reconcile_wire as w

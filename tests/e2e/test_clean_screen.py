@@ -22,7 +22,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.utils.varint import encode_varint_prefixed
 
-from node.backend import RpcBackend
+from node.cli.backend import RpcBackend
 from protocols.topics import PUBLIC_TOPIC
 from tests.e2e.tmux import Tmux
 from tests.integration.nodes import PERCOLAB, cli, wait_until

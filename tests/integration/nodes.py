@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from node.backend import RpcBackend
-from node.service import ServiceError
+from node.cli.backend import RpcBackend
+from node.service.api import ServiceError
 
 PERCOLAB = str(Path(sys.executable).with_name("percolab"))
 START_TIMEOUT_S = 30.0

@@ -33,7 +33,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.config import CONFIG_FILE, LOG_FILE
-from node.sync import SYNC_INTERVAL_S
+from node.sync.service import SYNC_INTERVAL_S
 from p2p.limits import GOSSIP_HISTORY, HEARTBEAT_INTERVAL_S
 from protocols import kinds
 from protocols.exportfile import encode_export
@@ -68,8 +68,8 @@ GOSSIP_PHASE_PLEDGES = 5
 SYNC_PHASE_PLEDGES = 6
 SYNC_PHASE_LICENCED = 3
 # Lines any of which in a node.log means a peer was blamed: a strike (p2p/hardening.py
-# PeerGuard), a block, a sync protocol violation (node/sync.py), gossip refused by the node's
-# validator (node/runtime.py) or by the hardened pubsub.
+# PeerGuard), a block, a sync protocol violation (node/sync/service.py), gossip refused by the
+# node's validator (node/runtime.py) or by the hardened pubsub.
 BLAME_MARKERS = ("strike ", "blocking ", "violated the sync protocol", "not stored:",
                  "dropping gossip")  # fmt: skip
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.backend import RpcBackend, data_dir_lock
+from node.cli.backend import RpcBackend, data_dir_lock
 from tests.integration.nodes import PERCOLAB, NodeProc, wait_until
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 
 import p2p.host
-from node.backend import RpcBackend
+from node.cli.backend import RpcBackend
 from tests.integration.nodes import PERCOLAB, START_TIMEOUT_S, NodeProc, wait_until
 from tests.p2p.helpers import Recorder
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from node.sync_fetch import MAX_FETCH_BACKLOG
+from node.sync.fetch import MAX_FETCH_BACKLOG
 from p2p.framing import read_frame, write_end, write_frame
 from p2p.host import P2PNode
 from protocols import kinds

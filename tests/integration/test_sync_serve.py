@@ -1,4 +1,4 @@
-"""What serving fetches may cost (node/sync_serve.py), and what a node asks again: a peer
+"""What serving fetches may cost (node/sync/serve.py), and what a node asks again: a peer
 asking again and again for what it was just served is a violation; a node does not ask again
 for an object it deferred (a timestamp ahead of its clock) before its time."""
 
@@ -12,7 +12,7 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.sync_serve import MAX_REPEATS
+from node.sync.serve import MAX_REPEATS
 from p2p.framing import read_frame, write_end, write_frame
 from p2p.host import P2PNode
 from p2p.sync_transport import fetch_objects

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from node.ingest import Ingest
-from node.store import Store
+from node.ingest.pipeline import Ingest
+from node.store.store import Store
 
 
 @pytest.fixture

@@ -107,9 +107,9 @@ def batches(seed: int) -> Iterator[list[SignedObject]]:
 
 
 def main() -> None:
-    from node import store as store_mod
-    from node.ingest import Ingest
-    from node.store import Store
+    from node.ingest.pipeline import Ingest
+    from node.store import store as store_mod
+    from node.store.store import Store
 
     # Merge the recent ids often and in small runs, so kills land inside merges too.
     store_mod.IDS_MERGE_AT, store_mod.IDS_MERGE_CHUNK = 300, 64

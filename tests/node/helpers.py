@@ -9,8 +9,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.store import Store
-from node.store_read import U64, u64
+from node.store.read import U64, u64
+from node.store.store import Store
 from protocols import errors, kinds
 from protocols.objects import SignedObject, decode, object_id
 from protocols.search import words_of
@@ -77,7 +77,7 @@ INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "tagw
 
 
 def _expand_word_blocks(blocks: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], list[str]]:
-    """The word blocks (node/word_index.py) as one entry `word + 0 + seq` per project, and
+    """The word blocks (node/store/word_index.py) as one entry `word + 0 + seq` per project, and
     the problems of the layout: a block with seqs above its key, out of order, or reaching
     into the range of the block before it."""
     entries: dict[bytes, bytes] = {}

@@ -1,5 +1,5 @@
-"""Object checks in worker processes (node/check_pool.py): the same verdicts as inline, extension
-kinds, copies across batches, and a worker that dies mid-call."""
+"""Object checks in worker processes (node/ingest/check_pool.py): the same verdicts as
+inline, extension kinds, copies across batches, and a worker that dies mid-call."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from node import ingest as ingest_mod
-from node.check_pool import CheckPool
-from node.ingest import Ingest, IngestResult
-from node.store import Store
+from node.ingest import pipeline as ingest_mod
+from node.ingest.check_pool import CheckPool
+from node.ingest.pipeline import Ingest, IngestResult
+from node.store.store import Store
 from protocols import errors, kinds, objects
 from protocols.errors import Layer
 from protocols.fields import Integer, ObjectRef
@@ -112,7 +112,7 @@ def test_a_dead_worker_means_inline_checks_not_lost_objects(
         for worker in pool._workers:  # both die before the next call
             worker.proc.kill()
             worker.proc.wait()
-        with caplog.at_level(logging.WARNING, logger="node.check_pool"):
+        with caplog.at_level(logging.WARNING, logger="node.ingest.check_pool"):
             rest = ing.ingest([o.raw for o in objs[100:]], now=NOW)
         assert len(rest.stored) == 300 and not rest.rejected
         assert any("check worker" in r.getMessage() for r in caplog.records)
@@ -144,7 +144,7 @@ def test_signals_during_a_send_do_not_cut_frames(caplog: pytest.LogCaptureFixtur
     old = signal.signal(signal.SIGALRM, tick)
     assert pool.acquire()
     try:
-        with caplog.at_level(logging.WARNING, logger="node.check_pool"):
+        with caplog.at_level(logging.WARNING, logger="node.ingest.check_pool"):
             signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
             # ~2 MB a request against a 1 MiB pipe: each write waits for the worker.
             pending = [pool.submit(NOW, raws) for _ in range(6)]

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from node import cli
-from node.backend import LocalBackend
+from node.cli import commands as cli
+from node.cli.backend import LocalBackend
 from node.identity import NODE_KEY_FILE
-from node.service import ServiceError
+from node.service.api import ServiceError
 from protocols.exportfile import decode_export
 from protocols.objects import decode
 from tests.node.test_cli import PERCOLAB, fails, js, out, relay_dir, run
@@ -393,7 +393,7 @@ def test_a_bug_is_one_line_and_a_crash_report(world, tmp_path: Path) -> None:
     """In a real process: `status` made to raise, as a bug would."""
     d = tmp_path / "crash"
     shutil.copytree(world["dir"], d)
-    code = ("import sys, node.cli as c\n"
+    code = ("import sys, node.cli.commands as c\n"
             "def boom(b, a): raise ZeroDivisionError('planted bug')\n"
             "c.DATA_COMMANDS['status'] = boom\n"
             f"sys.exit(c.main(['--data-dir', {str(d)!r}, 'status']))\n")  # fmt: skip

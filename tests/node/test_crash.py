@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node.store import Store
+from node.store.store import Store
 
 from . import crash_child
 from .helpers import check_consistency
@@ -121,7 +121,7 @@ def test_sigkill_during_ingest_loses_nothing_committed(tmp_path: Path) -> None:
     # The store keeps working after all that.
     store = Store(store_dir, map_size=1 << 30)
     try:
-        from node.ingest import Ingest
+        from node.ingest.pipeline import Ingest
 
         ing = Ingest(store)
         for batch in itertools.islice(crash_child.batches(1000), 3):
@@ -140,7 +140,7 @@ INDEXES_TO_DAMAGE = (
 
 def test_consistency_checker_notices_damage(tmp_path: Path) -> None:
     """check_consistency must see a missing entry, a stale entry and a lost object."""
-    from node.ingest import Ingest
+    from node.ingest.pipeline import Ingest
 
     store = Store(tmp_path / "store", map_size=1 << 30)
     try:

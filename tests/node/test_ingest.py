@@ -10,9 +10,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from node import ingest as ingest_mod
-from node.ingest import Ingest
-from node.store import Store
+from node.ingest import pipeline as ingest_mod
+from node.ingest.pipeline import Ingest
+from node.store.store import Store
 from protocols import errors, kinds, objects
 from protocols.fields import Integer, ObjectRef
 from protocols.limits import MAX_FUTURE_SKEW_MS, MAX_OBJECT_BYTES

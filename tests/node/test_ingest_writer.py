@@ -1,4 +1,4 @@
-"""Group commit across ingest calls (node/ingest_writer.py), and bulk calls in flight at once."""
+"""Group commit across ingest calls (node/ingest/writer.py), and bulk calls in flight at once."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from node import ingest as ingest_mod
-from node.ingest import BATCH_OBJECTS, Ingest
-from node.ingest_writer import IngestWriter, WriterClosed
-from node.store import Store
+from node.ingest import pipeline as ingest_mod
+from node.ingest.pipeline import BATCH_OBJECTS, Ingest
+from node.ingest.writer import IngestWriter, WriterClosed
+from node.store.store import Store
 from protocols import kinds
 from protocols.objects import decode
 

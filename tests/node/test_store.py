@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from node import store as store_mod
-from node.ingest import Ingest
-from node.service import Service, ServiceError
-from node.store import Store
+from node.ingest.pipeline import Ingest
+from node.service.api import Service, ServiceError
+from node.store import store as store_mod
+from node.store.store import Store
 from protocols.objects import SignedObject
 
 from .helpers import NOW, check_consistency, member

@@ -17,8 +17,10 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from node.ingest import Ingest
-from node.store import RESTORE_ADVICE, Store, StoreDamaged, check_data_file, verify_data_file
+from node.ingest.pipeline import Ingest
+from node.store import Store, StoreDamaged
+from node.store.datafile import check_data_file, verify_data_file
+from node.store.errors import RESTORE_ADVICE
 
 from .helpers import NOW, member
 

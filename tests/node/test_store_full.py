@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import lmdb
 import pytest
 
-from node import store as store_mod
-from node.ingest import BATCH_OBJECTS, Ingest
-from node.ingest_writer import IngestWriter, WriterClosed
-from node.service import Service
+from node.ingest.pipeline import BATCH_OBJECTS, Ingest
+from node.ingest.writer import IngestWriter, WriterClosed
+from node.service.api import Service
 from node.store import Store, StoreError, StoreFull
+from node.store import errors as store_mod
 from protocols import kinds
 from protocols.objects import SignedObject
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from node import sync_index, word_index
-from node.ingest import Ingest
-from node.service import Service
-from node.store import MAX_DBS, Store, StoreError, StoreReadOnly
+from node.ingest.pipeline import Ingest
+from node.service.api import Service
+from node.store import Store, StoreError, StoreReadOnly, sync_index, word_index
+from node.store.store import MAX_DBS
 from protocols import kinds
 
 from .helpers import NOW, member

@@ -1,6 +1,6 @@
 """A store holding opaque objects, reopened by code that knows their kind (and by code whose
 rules for a kind changed): they become visible, or hidden, with no re-fetch, and the
-reconciled set never changes (docs/protocol.md §3.2; node/store_unindexed.py)."""
+reconciled set never changes (docs/protocol.md §3.2; node/store/unindexed.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from node import queries, sync_index
-from node.ingest import Ingest
-from node.store import Store
+from node.ingest.pipeline import Ingest
+from node.service import queries
+from node.store import sync_index
+from node.store.store import Store
 from protocols import errors, kinds, objects
 from protocols.fields import Choice, ObjectRef, Text
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node import sync_index
-from node.ingest import Ingest
-from node.store import Store
-from node.sync_index import LmdbItems
+from node.ingest.pipeline import Ingest
+from node.store import sync_index
+from node.store.store import Store
+from node.store.sync_index import LmdbItems
 from protocols import kinds
 from protocols.reconcile import Initiator, Responder, SortedItems
 from protocols.reconcile_store import INFINITY, MIN_BOUND, Aggregate, Bound, Key, minimal_bound

@@ -1,5 +1,5 @@
-"""The search index as posting blocks (node/word_index.py): against a model, and the move of an
-older store's one-entry-per-word layout to blocks."""
+"""The search index as posting blocks (node/store/word_index.py): against a model, and the
+move of an older store's one-entry-per-word layout to blocks."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import lmdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import queries, word_index
-from node.ingest import Ingest
-from node.store import Store
-from node.store_read import u64
+from node.ingest.pipeline import Ingest
+from node.service import queries
+from node.store import word_index
+from node.store.read import u64
+from node.store.store import Store
 
 from .helpers import NOW, check_consistency, member
 

@@ -14,7 +14,7 @@
 * **References.** Every stored object (whatever path it came by) whose referenced objects
   (``kind_spec(kind).refs``: a comment's project, a project's lab...) are unknown gets them
   fetched by id: from the peer it came from when known, else from connected peers
-  (node/sync_refs.py).
+  (node/sync/refs.py).
 
 Safety: every session has a deadline (``SESSION_DEADLINE_S``), every frame a timeout, the
 state machine bounds rounds, ids and message sizes; fetched objects must have been
@@ -29,18 +29,19 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
-from node.store import Store, Stored
-from node.sync_fetch import FETCH_DEADLINE_S, FetchQueue, reset_stream, unwrap
-from node.sync_index import LmdbItems
-from node.sync_refs import RefResolver
-from node.sync_serve import PeerServeBudget, ServeBudgets
+from node.ingest.pipeline import Ingest
+from node.store.store import Store, Stored
+from node.store.sync_index import LmdbItems
+from node.sync.fetch import FETCH_DEADLINE_S, FetchQueue, SyncStats, reset_stream, unwrap
+from node.sync.refs import RefResolver
+from node.sync.serve import PeerServeBudget, ServeBudgets
 from p2p.framing import FrameError
+from p2p.host import P2PNode
 from p2p.sync_transport import (
     PeerViolation,
     SessionIO,
@@ -52,7 +53,7 @@ from p2p.sync_transport import (
 )
 from protocols import errors, kinds
 from protocols.limits import MAX_FUTURE_SKEW_MS
-from protocols.objects import decode, object_id
+from protocols.objects import SignedObject, decode, object_id
 from protocols.reconcile import Initiator, Responder
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
@@ -61,10 +62,26 @@ from protocols.sync_messages import (
     SyncOpen,
 )
 
-if TYPE_CHECKING:
-    from node.runtime import Node
-
 log = logging.getLogger(__name__)
+
+
+class _Follows(Protocol):
+    def follows(self) -> set[bytes]: ...
+
+
+class SyncHost(Protocol):
+    """What sync needs of the node that runs it (node/runtime.py's Node): a Protocol, so
+    this room does not import the runtime that wires it."""
+
+    p2p: P2PNode | None
+    store: Store
+    ingest: Ingest
+    extra_status: list[Any]
+
+    @property
+    def service(self) -> _Follows: ...
+
+    def publish_object(self, obj: SignedObject) -> None: ...
 
 SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with one random connected peer
 SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
@@ -79,7 +96,7 @@ MAX_DEFERRED_IDS = 65_536
 # Ids a served session keeps of what it learnt we lack (fetched from the initiator at its
 # end). A peer could name made-up ids up to MAX_ROUNDS x MAX_IDS_PER_MESSAGE (~524k) per
 # session; beyond this, the rest is left to our own sessions with that peer, whose fetch
-# queue is bounded (node/sync_fetch.py, MAX_FETCH_BACKLOG).
+# queue is bounded (node/sync/fetch.py, MAX_FETCH_BACKLOG).
 MAX_RESPONDER_NEED = 16_384
 
 LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
@@ -90,19 +107,8 @@ GOSSIP_RECENT_MS = 60_000  # fetched objects younger than this are passed on by 
 MAX_GOSSIP_PASS_ON = 16  # ... when a fetch brought no more than this many (else: news)
 
 
-@dataclass
-class SyncStats:
-    sessions_done: int = 0
-    sessions_failed: int = 0
-    fetched: int = 0  # objects newly stored through sync or reference fetches
-    refs_fetched: int = 0
-    served: int = 0  # objects sent to peers
-    violations: int = 0
-    last: dict[str, Any] = field(default_factory=dict)
-
-
 class SyncService:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: SyncHost) -> None:
         self.node = node
         self.store: Store = node.store
         self.stats = SyncStats()
@@ -227,6 +233,11 @@ class SyncService:
                         break
         finally:
             self._syncing.discard(peer_id)
+
+    def peers(self) -> list[str]:
+        """Connected peers' ids."""
+        p2p = self.node.p2p
+        return [p["peer_id"] for p in p2p.connected_peers()] if p2p is not None else []
 
     def _connected(self, peer_id: str) -> bool:
         p2p = self.node.p2p
@@ -396,7 +407,7 @@ class SyncService:
                 del self._serving_fetch[peer_id]
 
     async def _lookup(self, budget: PeerServeBudget, ids: Sequence[bytes]) -> list[bytes]:
-        """The objects of `ids` we hold, within the asking peer's budget (node/sync_serve.py:
+        """The objects of `ids` we hold, within the asking peer's budget (node/sync/serve.py:
         a repeat-asking peer is a violation, a fast one waits)."""
         budget.note_asked(ids)
 
@@ -500,7 +511,7 @@ class SyncService:
         while len(self._deferred) > MAX_DEFERRED_IDS:
             self._deferred.pop(next(iter(self._deferred)))
 
-    # ---- missing references (node/sync_refs.py) -----------------------------------------
+    # ---- missing references (node/sync/refs.py) -----------------------------------------
 
     def _on_stored(self, stored: list[Stored]) -> None:
         """Ingest listener (worker thread): count what sync brought, queue missing refs."""

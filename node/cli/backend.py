@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from node.config import SOCKET_FILE, STORE_DIR
 from node.identity import make_private_dir
-from node.service import ServiceError
+from node.service.api import ServiceError
 from protocols import rpc
 
 LOCK_FILE = "node.lock"
@@ -36,7 +36,7 @@ RPC_TIMEOUT_S = 120.0
 
 
 # Requests a bulk command (`percolab import`) keeps in flight: while the node stores one
-# chunk, it checks the next (node/ingest_writer.py). Measured in-process on bench/ingest.py's
+# chunk, it checks the next (node/ingest/writer.py). Measured in-process on bench/ingest.py's
 # mix, 300k objects in calls of 2048: 6.0k/s one at a time, 9.5k/s two at a time.
 BULK_IN_FLIGHT = 2
 
@@ -182,9 +182,9 @@ class LocalBackend:
 
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         from node.config import load_extensions
-        from node.ingest import Ingest
-        from node.service import Service
-        from node.store import Store
+        from node.ingest.pipeline import Ingest
+        from node.service.api import Service
+        from node.store.store import Store
 
         load_extensions(data_dir)  # before the store opens: it indexes the kinds it knows
         self.store = Store(data_dir / STORE_DIR, readonly=readonly)

@@ -1,6 +1,6 @@
 """The ingest writer: a thread that stores checked objects, with group commit across calls.
 
-Every large ingest call hands its checked objects here (node/ingest.py). Requests that
+Every large ingest call hands its checked objects here (node/ingest/pipeline.py). Requests that
 queue while a transaction is being written are stored together in the next one, up to
 `most_objects` (MAX_WRITE_BATCH_OBJECTS), whichever call they came from. Why: the bulk paths
 (sync fetches, `percolab import`) call ingest with a few thousand objects at a time; each

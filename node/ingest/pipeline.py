@@ -10,9 +10,9 @@ good objects of the same batch are kept.
 
 Large calls run as a pipeline over batches of BATCH_OBJECTS: this thread hashes
 batch N+CHECKS_AHEAD and sorts out known ids and copies, worker processes decode, validate and
-verify the batches in between (node/check_pool.py: the same checks, off this interpreter's
+verify the batches in between (node/ingest/check_pool.py: the same checks, off this interpreter's
 GIL), this thread then collects batch N's verdicts and decodes its good bytes, and the writer
-thread (node/ingest_writer.py, shared by all calls) stores them, WRITE_BATCH_OBJECTS or more to
+thread (node/ingest/writer.py, shared by all calls) stores them, WRITE_BATCH_OBJECTS or more to
 a durable transaction (group commit, within a call and across calls; LMDB's commit releases
 the GIL, so its disk wait overlaps the Python work). Small calls run every check inline, and
 so does a small call that finds the workers busy; a large call waits for them (POOL_WAIT_S).
@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from node.check_pool import UNCHECKED, CheckPool, PendingVerdicts, Unchecked
-from node.ingest_writer import IngestWriter
-from node.store import Store, Stored
+from node.ingest.check_pool import UNCHECKED, CheckPool, PendingVerdicts, Unchecked
+from node.ingest.writer import IngestWriter
+from node.store.store import Store, Stored
 from protocols import errors, kinds, validity
 from protocols.limits import MAX_OBJECT_BYTES
 from protocols.objects import SignedObject, decode_checked, object_id

@@ -19,12 +19,12 @@ numeric order):
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
     words     word + 0 + last seq(8)     -> project seqs            search index: a project's
-                                                                    words (node/word_index.py)
+                                                                    words (node/store/word_index.py)
     tagwords  label + 0 + project seq + tag seq -> ""              a tag's labels as words
     orphan_tags target id(32) + tag seq(8)   -> ""                  live tags whose target is
                                                                     not a live project here
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
-    sync_agg  scope + level + bucket         -> count + id sum      node/sync_index.py
+    sync_agg  scope + level + bucket         -> count + id sum      node/store/sync_index.py
     unindexed seq(8)                         -> verdict code        stored, reconciled, not
                                                                     shown: opaque or hidden
     meta      name                           -> value              counters, follows, peers
@@ -36,32 +36,40 @@ understands it indexes it when the store opens (`_review_unindexed`), with no re
 
 Every object and all its index entries are written in one durable transaction per batch,
 so a crash leaves either all of a batch or none of it (DESIGN.md: never writemap+nosync).
-Reads (objects by id or sequence, counters, local state) are in node/store_read.py.
+Reads (objects by id or sequence, counters, local state) are in node/store/read.py, the
+errors in errors.py, the data file's checks before mapping in datafile.py.
 """
 
 from __future__ import annotations
 
-import errno
-import importlib
 import itertools
 import logging
-import os
-import struct
-import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import lmdb
 
-from node import store_unindexed, word_index
-from node.store_read import U64, StoreReader, lab_counter, prefix_keys, u64
-from node.sync_index import BucketDeltas, ensure_built
-from node.word_index import PROJECT_KIND_BYTES, WordBlocks, project_words
+from node.store import unindexed as store_unindexed
+from node.store import word_index
+from node.store.datafile import check_data_file
+from node.store.errors import (
+    _NO_ACCESS,
+    DATA_FILE,
+    RESTORE_ADVICE,
+    StoreDamaged,
+    StoreError,
+    StoreReadOnly,
+    _errno_of,
+    store_error,
+)
+from node.store.read import U64, StoreReader, lab_counter, prefix_keys, u64
+from node.store.sync_index import BucketDeltas, ensure_built
+from node.store.word_index import PROJECT_KIND_BYTES, WordBlocks, project_words
 from protocols import errors, kinds
 from protocols.objects import SignedObject, decode
 
@@ -89,33 +97,6 @@ IDS_MERGE_AT = 262_144
 IDS_MERGE_CHUNK = 131_072
 
 
-# The LMDB data file in the store's directory (LMDB's own name for it).
-DATA_FILE = "data.mdb"
-# What to do about a damaged data file: the objects are replicated, so a peer has them.
-RESTORE_ADVICE = (
-    "restore it from a backup, or move it away and fetch the objects again from a peer "
-    "(let the node sync, or `percolab export` there and `percolab import` here)"
-)
-# A generic write error (EIO) with less than this free on the disk is a full disk: LMDB
-# reports a short write of its pages as EIO, and the short write itself used the space up.
-LOW_DISK_BYTES = 64 * 1024**2
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or is inconsistent."""
-
-
-class StoreDamaged(StoreError):
-    """The data file is damaged: truncated, not an LMDB file, or a corrupt page."""
-
-
-class StoreFull(StoreError):
-    """A write failed for lack of space (the disk, or the map). What was stored before it
-    is kept and can be read."""
-
-
-class StoreReadOnly(StoreError):
-    """A write (or a one-off upgrade that writes) on a store opened read-only."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +130,7 @@ class Store(StoreReader):
         check_data_file(path / DATA_FILE)
         env = _open_env(path, map_size, readonly)
         try:
-            super().__init__(env, self._open_dbs(env))
+            super().__init__(env, self._open_dbs(env), path, readonly=readonly)
             # Index entries of the batch, per database: bare keys (value b"") or (key, value).
             self._deferred: defaultdict[str, list[Any]] = defaultdict(list)
             self._sync_deltas = BucketDeltas()  # fingerprint buckets, applied in _flush
@@ -191,15 +172,6 @@ class Store(StoreReader):
             self.require_writable("to create its databases " + ", ".join(missing))
         return dbs
 
-    def require_writable(self, why: str) -> None:
-        """Refuse, with one clear error, a one-off upgrade at open on a read-only store."""
-        if self.readonly:
-            raise StoreReadOnly(
-                f"the store at {self.path} needs a one-off upgrade {why}, which writes, but "
-                "it is open read-only: open it once with write access (any percolab command "
-                "run by its owner) and it can be read read-only again"
-            )
-
     def close(self) -> None:
         self.env.close()
 
@@ -240,7 +212,7 @@ class Store(StoreReader):
         from view (opaque or hidden: stored and reconciled, not indexed for views).
 
         Objects already known (by id) are skipped. Returns the objects newly stored, in the
-        order given, each with the very object it was given (node/ingest_writer.py relies on
+        order given, each with the very object it was given (node/ingest/writer.py relies on
         both to hand each request its own).
         """
         with self._writing("store objects"):
@@ -399,7 +371,7 @@ class Store(StoreReader):
         txn.put(seq, b"", db=self.db["objects"])
         txn.put(obj.id, rid, db=self.db["tomb"])
 
-    # ---- objects stored but not shown (node/store_unindexed.py has the review) -----------
+    # ---- objects stored but not shown (node/store/unindexed.py has the review) -----------
 
     def _add_unindexed(self, obj: SignedObject, seq: bytes, code: str) -> None:
         """Store-side entries of an opaque or hidden object: its reconciliation key and the
@@ -619,7 +591,7 @@ def _kind_key(kind: str) -> bytes:
     return key
 
 
-# ---- opening, and the errors of the file -------------------------------------------------
+# ---- opening ---------------------------------------------------------------------------
 
 
 def _open_env(path: Path, map_size: int, readonly: bool) -> Any:
@@ -641,289 +613,3 @@ def _open_env(path: Path, map_size: int, readonly: bool) -> Any:
     except lmdb.Error as exc:
         raise store_error(exc, path, "open it", opening=True) from exc
 
-
-_NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
-# lmdb.Error for the LMDB codes that mean the file's bytes are not what LMDB wrote.
-_DAMAGE_ERRORS = (
-    lmdb.CorruptedError,
-    lmdb.PageNotFoundError,
-    lmdb.InvalidError,
-    lmdb.VersionMismatchError,
-)
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """The errno of an lmdb.Error (py-lmdb 3 has `code`; older ones only the message)."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, int) and code > 0:
-        return code
-    if isinstance(exc, lmdb.ReadonlyError):
-        return errno.EACCES
-    if isinstance(exc, lmdb.DiskError):
-        return errno.ENOSPC
-    text = str(exc)
-    for known in (errno.EIO, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-        if os.strerror(known) in text:
-            return known
-    return None
-
-
-def _free_bytes(path: Path) -> int | None:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
-
-
-def store_error(exc: BaseException, path: Path, doing: str, *, opening: bool = False) -> StoreError:
-    """The StoreError that says what an lmdb.Error from the store at `path` means, and what
-    to do about it. A failed write transaction stored nothing: say so. `opening`: raised
-    while the store opened, where a transaction gone bad (MDB_BAD_TXN) can only come from a
-    corrupt page that an earlier call of it met."""
-    code = _errno_of(exc)
-    if isinstance(exc, lmdb.MapFullError):
-        return StoreFull(
-            f"the store at {path} is full (it reached its map size) and could not {doing}: "
-            "nothing of that write was stored, what was stored before is kept"
-        )
-    free = _free_bytes(path)
-    if code in (errno.ENOSPC, errno.EDQUOT) or (
-        code == errno.EIO and free is not None and free < LOW_DISK_BYTES
-    ):
-        room = f", {free // 1024**2} MiB free" if free is not None else ""
-        return StoreFull(
-            f"the disk holding {path} is full{room}: could not {doing}; nothing of that write "
-            "was stored, what was stored before is kept and can still be read. Free some "
-            "space on that disk and try again"
-        )
-    if isinstance(exc, _DAMAGE_ERRORS) or (opening and isinstance(exc, lmdb.BadTxnError)):
-        return StoreDamaged(f"{path / DATA_FILE} is damaged ({exc}): {RESTORE_ADVICE}")
-    if code in _NO_ACCESS:
-        return StoreReadOnly(
-            f"no write access to the store at {path}: could not {doing} ({os.strerror(code)})"
-        )
-    return StoreError(f"the store at {path}: could not {doing}: {exc}")
-
-
-# The data file's layout, read before LMDB maps it (LMDB's mdb.c: MDB_meta, MDB_page,
-# MDB_node; 64-bit, native byte order). Two meta pages open the file; each records the page
-# size, the last page in use (mm_last_pg) and the transaction that wrote it, and LMDB uses
-# the one with the higher transaction id.
-_MDB_MAGIC = 0xBEEFC0DE
-_E = "<" if sys.byteorder == "little" else ">"
-# magic, version, address, mapsize, free db (48), main db (48), last page, txnid
-_META = struct.Struct(_E + "IIQQ48s48sQQ")
-# md_pad (the page size, in the free db), flags, depth, branch/leaf/overflow pages,
-# entries, root page
-_DB = struct.Struct(_E + "IHHQQQQQ")
-_U16 = struct.Struct(_E + "H")
-_U64 = struct.Struct(_E + "Q")
-_NODE = struct.Struct(_E + "HHHH")  # lo, hi (data size or child page), flags, key size
-_P_BRANCH, _P_LEAF, _P_OVERFLOW, _P_META = 0x01, 0x02, 0x04, 0x08
-_F_BIGDATA = 0x01
-_P_INVALID = 2**64 - 1
-_NUM_METAS = 2
-_MAX_DEPTH = 32  # LMDB's cursor stack: no tree is deeper
-_MIN_PAGE = 256
-_CHECK_TRIES = 3  # a writer may commit while the header is read: read it again
-
-
-class _Layout(NamedTuple):
-    """A data format: its page header size, where node offsets start, its version."""
-
-    header: int
-    base: int
-    version: int
-    max_page: int
-    even_keys: bool  # 1.0 pads a leaf node's key to an even length
-
-
-# By the offset of the magic in the first page: LMDB 0.9 (py-lmdb's default) and 1.0.
-_LAYOUTS = {
-    16: _Layout(16, 0, 1, 0x8000, False),
-    24: _Layout(24, 24, 3, 0x10000, True),
-}
-
-
-class _Meta(NamedTuple):
-    flags: int
-    magic: int
-    version: int
-    page_size: int
-    free_root: int
-    last_page: int
-    txnid: int
-
-
-def check_data_file(data: Path) -> None:
-    """Refuse, before LMDB maps it, a data file that would fault: one too short for the
-    pages its header says are in use (LMDB reads them through the map, and a page beyond
-    the end of the file is SIGBUS), or whose header pages are not LMDB's. Raises
-    StoreDamaged naming the file; a missing file is a new store."""
-    try:
-        fd = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StoreError(f"cannot read {data}: {exc.strerror}") from exc
-    try:
-        problem, txnid = _checked_once(fd)
-        for _ in range(_CHECK_TRIES):
-            if problem is None or txnid is None:
-                break
-            # A verdict on a header that a writer replaced meanwhile is no verdict.
-            again, newer = _checked_once(fd)
-            if newer == txnid:
-                break
-            problem, txnid = again, newer
-    finally:
-        os.close(fd)
-    if problem is not None:
-        raise StoreDamaged(f"{data} is damaged ({problem}): {RESTORE_ADVICE}")
-
-
-def verify_data_file(data: Path) -> list[str] | None:
-    """Every structural problem of the data file, found by reading each page it uses with
-    plain reads, never through a map: what `check_data_file` cannot see at open (a corrupt
-    page, which LMDB may still meet with SIGBUS, SIGSEGV or an abort). Seconds per GB: for a
-    process that died of a signal, or a check on request, not for every open. None when
-    this py-lmdb has no offline verifier (it came with py-lmdb 3)."""
-    try:
-        verify: Any = importlib.import_module("lmdb.verify")  # py-lmdb >= 3
-    except ImportError:
-        return None
-    try:
-        problems: list[str] = verify.verify(str(data), subdir=False)
-    except verify.VerifyError as exc:
-        return [str(exc)]
-    except OSError as exc:
-        return [f"unreadable: {exc.strerror}"]
-    return problems
-
-
-def _data_file_problem(fd: int) -> tuple[str | None, int | None]:
-    """What is wrong with the data file (None if nothing seen), and the transaction id of
-    the header that was checked."""
-    head = os.pread(fd, _META.size + 64, 0)
-    if not head:
-        return "empty: 0 bytes", None
-    layout = next(
-        (lay for off, lay in _LAYOUTS.items() if head[off : off + 4] == _magic_bytes()), None
-    )
-    if layout is None:
-        if len(head) < _META.size + 16:
-            return f"truncated: {len(head)} bytes, shorter than its header", None
-        return "not an LMDB data file: its first page has no LMDB magic number", None
-    if len(head) < layout.header + _META.size:
-        return f"truncated: {len(head)} bytes, shorter than its header", None
-    first = _meta(head, layout)
-    psize = first.page_size
-    if psize & (psize - 1) or not _MIN_PAGE <= psize <= layout.max_page:
-        return f"its header page 0 is corrupt: page size {psize}", None
-    second_raw = os.pread(fd, layout.header + _META.size, psize)
-    if len(second_raw) < layout.header + _META.size:
-        return f"truncated: shorter than its two header pages ({2 * psize} bytes)", None
-    metas = (first, _meta(second_raw, layout))
-    for i, m in enumerate(metas):
-        if m.magic != _MDB_MAGIC or not m.flags & _P_META:
-            return f"its header page {i} is corrupt: no LMDB magic number", None
-        if m.version != layout.version:
-            return f"its header page {i} is corrupt: unknown format version {m.version}", None
-        if m.page_size != psize:
-            return f"its header pages disagree on the page size ({psize}, {m.page_size})", None
-    meta = max(metas, key=lambda m: m.txnid)
-    # The size is read after the header: a writer writes its pages before the header that
-    # points at them, so a concurrent commit cannot make a sound file look short.
-    size = os.fstat(fd).st_size
-    if size < _NUM_METAS * psize:
-        return f"truncated: {size} bytes, shorter than its two header pages", meta.txnid
-    pages = meta.last_page + 1
-    if pages * psize <= size:
-        return None, meta.txnid
-    # The file may end before the last page when the final pages are free (pages that a
-    # transaction took and gave back are never written: LMDB's mdb.c, MDB_meta.mm_last_pg).
-    in_file = size // psize
-    free = _free_pages(fd, layout, psize, meta.free_root, in_file, pages)
-    if free is not None and len(free) == pages - in_file:
-        return None, meta.txnid
-    return f"truncated: {size} bytes, but its last page ends at byte {pages * psize}", meta.txnid
-
-
-def _magic_bytes() -> bytes:
-    return struct.pack(_E + "I", _MDB_MAGIC)
-
-
-def _meta(raw: bytes, layout: _Layout) -> _Meta:
-    flags = _U16.unpack_from(raw, layout.header - 6)[0]
-    magic, version, _, _, free_db, _, last, txnid = _META.unpack_from(raw, layout.header)
-    pad, _, _, _, _, _, _, root = _DB.unpack(free_db)
-    return _Meta(flags, magic, version, pad, root, last, txnid)
-
-
-def _checked_once(fd: int) -> tuple[str | None, int | None]:
-    try:
-        return _data_file_problem(fd)
-    except OSError as exc:  # an I/O error reading the header
-        return f"unreadable: {exc.strerror}", None
-
-
-def _free_pages(
-    fd: int, layout: _Layout, psize: int, root: int, lo: int, hi: int
-) -> set[int] | None:
-    """The pages in [lo, hi) that the free-page database lists, read with pread (each page
-    it is made of must lie in the file). None if it cannot be read: a page of it beyond the
-    end of the file, or one that is not a B-tree page."""
-    found: set[int] = set()
-    if root == _P_INVALID:
-        return found
-    in_file = os.fstat(fd).st_size // psize
-    todo = [(root, 0)]
-    visited = 0
-    while todo:
-        pgno, depth = todo.pop()
-        visited += 1
-        if not _NUM_METAS <= pgno < in_file or depth > _MAX_DEPTH or visited > in_file:
-            return None
-        page = os.pread(fd, psize, pgno * psize)
-        flags = _U16.unpack_from(page, layout.header - 6)[0]
-        lower = _U16.unpack_from(page, layout.header - 4)[0]
-        n = (lower - (layout.header - layout.base)) >> 1
-        if n < 0 or layout.header + 2 * n > psize:
-            return None
-        for i in range(n):
-            node = _U16.unpack_from(page, layout.header + 2 * i)[0] + layout.base
-            if node + _NODE.size > psize:
-                return None
-            lo16, hi16, nflags, ksize = _NODE.unpack_from(page, node)
-            if flags & _P_BRANCH:
-                todo.append((lo16 | hi16 << 16 | nflags << 32, depth + 1))
-                continue
-            if not flags & _P_LEAF:
-                return None
-            dsize = lo16 | hi16 << 16
-            doff = node + _NODE.size + (ksize + (ksize & 1) if layout.even_keys else ksize)
-            if nflags & _F_BIGDATA:
-                if doff + 8 > psize:
-                    return None
-                ov = _U64.unpack_from(page, doff)[0]
-                npages = (layout.header - 1 + dsize) // psize + 1
-                if ov < _NUM_METAS or ov + npages > in_file:
-                    return None
-                ovpage = os.pread(fd, npages * psize, ov * psize)
-                if not _U16.unpack_from(ovpage, layout.header - 6)[0] & _P_OVERFLOW:
-                    return None
-                ids = ovpage[layout.header : layout.header + dsize]
-            elif doff + dsize <= psize:
-                ids = page[doff : doff + dsize]
-            else:
-                return None
-            # An ID list: its count, then page numbers (the count may be less than the room).
-            if len(ids) < 8:
-                return None
-            count = min(_U64.unpack_from(ids)[0], len(ids) // 8 - 1)
-            for k in range(1, count + 1):
-                p = _U64.unpack_from(ids, 8 * k)[0]
-                if lo <= p < hi:
-                    found.add(p)
-    return found

@@ -28,8 +28,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from node.store.read import StoreReader
 from protocols.reconcile_store import (
     ID_BYTES,
     MAX_TS,
@@ -39,9 +40,6 @@ from protocols.reconcile_store import (
     Key,
     minimal_bound,
 )
-
-if TYPE_CHECKING:
-    from node.store import Store
 
 SCOPE_BYTES = 32
 # Bucket widths (log2 ms) from finest to coarsest: 16 ms .. 2**44 ms (~557 years); fanout 16.
@@ -146,7 +144,7 @@ class BucketDeltas:
         self._finest = {}
 
 
-def rebuild(store: Store) -> None:
+def rebuild(store: StoreReader) -> None:
     """(Re)compute every bucket from the ``sync`` index, in one write transaction."""
     agg_db, sync_db = store.db[AGG_DB], store.db[SYNC_DB]
     with store.env.begin(write=True) as txn:
@@ -160,7 +158,7 @@ def rebuild(store: Store) -> None:
         txn.put(BUILT_MARKER.encode(), b"1", db=store.db["meta"])
 
 
-def ensure_built(store: Store) -> None:
+def ensure_built(store: StoreReader) -> None:
     """Build the aggregates of a store created before they existed (once)."""
     with store.read() as txn:
         if txn.get(BUILT_MARKER.encode(), db=store.db["meta"]) is not None:
@@ -169,7 +167,7 @@ def ensure_built(store: Store) -> None:
     rebuild(store)
 
 
-def scope_totals(store: Store, txn: Any) -> dict[bytes, Aggregate]:
+def scope_totals(store: StoreReader, txn: Any) -> dict[bytes, Aggregate]:
     """The aggregate of every scope that holds items."""
     out: dict[bytes, Aggregate] = {}
     cur = txn.cursor(db=store.db[AGG_DB])
@@ -187,7 +185,7 @@ def scope_totals(store: Store, txn: Any) -> dict[bytes, Aggregate]:
     return out
 
 
-def digest(store: Store, txn: Any) -> tuple[int, int]:
+def digest(store: StoreReader, txn: Any) -> tuple[int, int]:
     """(count, sum of all ids mod 2**256) over every scope, from the totals alone."""
     count, total = 0, 0
     for agg in scope_totals(store, txn).values():
@@ -228,7 +226,7 @@ def _align_down(ts: int, shift: int) -> int:
 class LmdbItems:
     """`protocols.reconcile_store.ItemStore` over one scope of a `Store`'s sync index."""
 
-    def __init__(self, store: Store, scope: bytes) -> None:
+    def __init__(self, store: StoreReader, scope: bytes) -> None:
         if len(scope) != SCOPE_BYTES:
             raise ValueError("scope must be 32 bytes")
         self._store = store

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from node.backend import DataDirError, data_dir_lock, data_dir_writable, prepare_data_dir
+from node.cli.backend import DataDirError, data_dir_lock, data_dir_writable, prepare_data_dir
+from node.cli.process import (
+    NODE_START_TIMEOUT_S,
+    socket_answers,
+    spawn_node,
+    stop_node,
+    wait_for_socket,
+)
 from node.config import (
     CONFIG_FILE,
     LOG_FILE,
@@ -34,9 +39,6 @@ from node.config import (
 from node.identity import tighten_private_dir
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# How long `percolab` waits for its embedded node's control socket.
-NODE_START_TIMEOUT_S = 30.0
 # A CLI command (status, post...) holds the data directory while it reads or writes the store
 # itself: a node started meanwhile waits for it this long rather than failing at once.
 DATA_DIR_WAIT_S = 10.0
@@ -117,7 +119,7 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
     import trio
 
     from node.runtime import NodeOptions, serve_until_signal
-    from node.store import Store
+    from node.store.store import Store
 
     if cfg.extensions:
         log.info("extensions loaded: %s", ", ".join(load_extensions(data_dir)))
@@ -140,70 +142,13 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
                     store.close()
                 return 0
         # Held: by a node (its socket answers), or by a CLI command for a moment.
-        if _socket_answers(data_dir / SOCKET_FILE) or time.monotonic() > deadline:
+        if socket_answers(data_dir / SOCKET_FILE) or time.monotonic() > deadline:
             raise ConfigError(f"a node is already running for {data_dir}")
         if not waited:
             log.info("%s is in use by a command; waiting for it (up to %.0f s)",
                      data_dir, DATA_DIR_WAIT_S)  # fmt: skip
             waited = True
         time.sleep(0.05)
-
-
-def _socket_answers(path: Path) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
-def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise ConfigError(f"the node exited at start (code {proc.returncode}); see its log")
-        if _socket_answers(path):
-            return
-        time.sleep(0.05)
-    raise ConfigError(f"the node did not open {path} within {timeout:.0f} s")
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl), so an
-    embedded node never outlives its app, even when a closed terminal kills the app with
-    SIGHUP before its `finally` runs."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: run_app's finally still stops it
-        pass
-
-
-def spawn_node(
-    data_dir: Path, extra: list[str], *, tied: bool = True
-) -> subprocess.Popen[bytes]:
-    """Start `percolab node` for `data_dir` as a child process (its output to its log).
-    `tied`: the node stops when this process dies."""
-    cmd = [sys.executable, "-m", "node", "--data-dir", str(data_dir), "node", *extra]
-    return subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=_die_with_parent if tied else None,
-    )  # fmt: skip
-
-
-def stop_node(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_app(data_dir: Path) -> int:
@@ -241,7 +186,7 @@ def run_command(command: str, data_dir: Path, args: argparse.Namespace) -> int:
         wait_for_socket(data_dir / SOCKET_FILE, None, NODE_START_TIMEOUT_S)
         return run_tui(data_dir / SOCKET_FILE)
     if command == "demo":
-        from node.demo import run_demo
+        from node.cli.demo import run_demo
 
         return run_demo(no_tui=args.no_tui)
     if command == "app":

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from node import queries, sync_index
 from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
-from node.ingest import Ingest, now_ms
-from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull
-from node.store_read import prefix_keys
+from node.ingest.pipeline import Ingest, now_ms
+from node.service import queries
+from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
+from node.store.read import prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
 from protocols.objects import SignedObject, decode, public_key_bytes

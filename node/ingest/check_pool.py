@@ -7,7 +7,7 @@ pipeline is bound by the GIL, not the cores. A worker has its own interpreter: i
 whole stateless check, and the node only hashes, decodes the accepted bytes without
 re-checking them (`protocols.objects.decode_checked`) and stores them.
 
-Workers (`node/check_worker.py`) start on first use and live as long as the pool. If one
+Workers (`node/ingest/check_worker.py`) start on first use and live as long as the pool. If one
 cannot be started or fails, that batch is checked inline (same verdicts, slower), the
 failure is logged, and the pool tries again after RESPAWN_AFTER_S.
 """
@@ -39,7 +39,7 @@ RESPAWN_AFTER_S = 60.0
 WORKER_START_TIMEOUT_S = 10.0
 _LEN = struct.Struct(">I")
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_SRC_ROOT = str(Path(__file__).resolve().parents[1])
+_SRC_ROOT = str(Path(__file__).resolve().parents[2])  # node/ingest/ -> the source root
 
 
 class WorkerFailed(RuntimeError):
@@ -58,7 +58,7 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC_ROOT, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "node.check_worker"],
+            [sys.executable, "-m", "node.ingest.check_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=env, bufsize=0, close_fds=True,
         )  # fmt: skip

@@ -8,7 +8,7 @@ on 16 streams got 1,085 MB for 36 MB of requests, ~30x, with no limit and no str
   again for what it was just served is a sign of amplification. The 8-byte prefixes of the
   last REPEAT_MEMORY_IDS ids asked by a peer are remembered; more than MAX_REPEATS asked again
   within REPEAT_WINDOW_S is a violation (a strike). A receiver does not ask again for objects
-  it deferred (a timestamp ahead of its clock) before their time (node/sync.py).
+  it deferred (a timestamp ahead of its clock) before their time (node/sync/service.py).
 """
 
 from __future__ import annotations

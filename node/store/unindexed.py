@@ -20,14 +20,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from node.store_read import U64, prefix_keys, u64
+from node.store.read import U64, prefix_keys, u64
 from protocols import kinds, validity
-from protocols.objects import VERSION, decode
+from protocols.objects import VERSION, SignedObject, decode
 
-if TYPE_CHECKING:
-    from node.store import Store
+
+class Store(Protocol):
+    """What the review needs of node/store/store.py's Store: its reads and its batch writes
+    (a Protocol, so this module does not import the one that runs it at open)."""
+
+    env: Any
+    db: dict[str, Any]
+    readonly: bool
+
+    def read(self) -> Any: ...
+
+    def _begin_batch(self, txn: Any) -> None: ...
+
+    def _end_batch(self, txn: Any) -> None: ...
+
+    def _flush(self, txn: Any) -> None: ...
+
+    def _index(
+        self, txn: Any, o: SignedObject, spec: kinds.KindSpec, seq: bytes, add: bool
+    ) -> None: ...
+
+    def _count(self, obj: SignedObject, spec: kinds.KindSpec, delta: int) -> None: ...
+
+    def _add_unindexed(self, obj: SignedObject, seq: bytes, code: str) -> None: ...
+
+    def _remove_unindexed(self, txn: Any, obj: SignedObject, seq: bytes, code: str) -> None: ...
 
 log = logging.getLogger(__name__)
 

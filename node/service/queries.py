@@ -10,9 +10,9 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from node import word_index
-from node.store import Store
-from node.store_read import U64, prefix_keys
+from node.store import word_index
+from node.store.read import U64, prefix_keys
+from node.store.store import Store
 from protocols.kinds import kind_spec, registered_kinds
 from protocols.objects import SignedObject
 from protocols.search import query_words

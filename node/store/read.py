@@ -1,4 +1,4 @@
-"""Reading the object store (node/store.py has the layout and the writes).
+"""Reading the object store (node/store/store.py has the layout and the writes).
 
 `StoreReader` is what queries, services and sync read with: objects by id or sequence, the
 two id tiers, counters and local state, in short read transactions. Key helpers shared by
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from node.store.errors import StoreReadOnly
 from protocols.objects import SignedObject, decode
 
 U64 = struct.Struct(">Q")
@@ -23,10 +25,23 @@ def u64(n: int) -> bytes:
 class StoreReader:
     """The read side of `node.store.Store` (which opens the environment and writes)."""
 
-    def __init__(self, env: Any, db: dict[str, Any]) -> None:
+    def __init__(
+        self, env: Any, db: dict[str, Any], path: Path, *, readonly: bool = False
+    ) -> None:
         self.env = env
         self.db = db
+        self.path = path  # the store's directory
+        self.readonly = readonly  # opened for reading only: every write is refused
         self._ids, self._ids_new = db["ids"], db["ids_new"]
+
+    def require_writable(self, why: str) -> None:
+        """Refuse, with one clear error, a one-off upgrade at open on a read-only store."""
+        if self.readonly:
+            raise StoreReadOnly(
+                f"the store at {self.path} needs a one-off upgrade {why}, which writes, but "
+                "it is open read-only: open it once with write access (any percolab command "
+                "run by its owner) and it can be read read-only again"
+            )
 
     def read(self) -> Any:
         """A short read transaction (use as a context manager)."""

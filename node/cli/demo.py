@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.backend import LocalBackend, RpcBackend
+from node.cli.backend import LocalBackend, RpcBackend
+from node.cli.process import NODE_START_TIMEOUT_S, spawn_node, stop_node, wait_for_socket
 from node.config import SOCKET_FILE
-from node.launch import NODE_START_TIMEOUT_S, spawn_node, stop_node, wait_for_socket
 
 log = logging.getLogger(__name__)
 

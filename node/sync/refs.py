@@ -5,7 +5,7 @@ Every stored object (whatever path it came by) whose referenced objects
 fetched by id over ``/percolab/fetch/1.0.0``: from the peer it came from when known, else
 from connected peers. Requests are batched (``REF_DELAY_S``) and a reference nobody served
 is not asked for again for a while (``REF_RETRY_S``). Owned by ``SyncService``
-(node/sync.py), which runs ``RefResolver.run`` in its nursery.
+(node/sync/service.py), which runs ``RefResolver.run`` in its nursery.
 """
 
 from __future__ import annotations
@@ -13,19 +13,29 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
-from node.store import Stored
-from node.sync_fetch import FETCH_BATCH, FETCH_DEADLINE_S
+from node.store.store import Store, Stored
+from node.sync.fetch import FETCH_BATCH, FETCH_DEADLINE_S, Fetcher, SyncStats
 from p2p.sync_transport import PeerViolation, SessionIO
 from protocols import kinds
 from protocols.reconcile_store import ID_BYTES
 from protocols.sync_messages import MAX_FETCH_IDS
 
-if TYPE_CHECKING:
-    from node.sync import SyncService
+
+class RefHost(Fetcher, Protocol):
+    """What the resolver needs of the sync service (node/sync/service.py), beyond fetching."""
+
+    store: Store
+    stats: SyncStats
+    _source: dict[bytes, str]
+    _token: trio.lowlevel.TrioToken | None
+
+    def peers(self) -> list[str]: ...
+
+    def _violation(self, peer_id: str, reason: str) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +47,7 @@ MAX_NOT_FOUND = 50_000  # size of that negative cache
 
 
 class RefResolver:
-    def __init__(self, sync: SyncService) -> None:
+    def __init__(self, sync: RefHost) -> None:
         self.sync = sync
         self._not_found: OrderedDict[bytes, float] = OrderedDict()
         self._send, self._recv = trio.open_memory_channel[tuple[list[bytes], str | None]](
@@ -99,10 +109,10 @@ class RefResolver:
             if oid not in sync._wanted and now - self._not_found.get(oid, -1e18) > REF_RETRY_S
         ]
         todo = await trio.to_thread.run_sync(sync._unknown, candidates)
-        if not todo or sync.node.p2p is None:
+        peers = sync.peers()
+        if not todo or not peers:
             return
         preferred = {p for p in batch.values() if p}
-        peers = [p["peer_id"] for p in sync.node.p2p.connected_peers()]
         order = [p for p in peers if p in preferred] + [p for p in peers if p not in preferred]
         sync._want(todo)
         try:

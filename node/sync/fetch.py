@@ -1,4 +1,4 @@
-"""One sync session's fetch queue, and small helpers of the sync service (node/sync.py).
+"""One sync session's fetch queue, and small helpers of the sync service (node/sync/service.py).
 
 Ids a session learns it lacks are queued here while reconciliation goes on and fetched in
 batches from the same peer; a peer that serves much less than it claimed gets a strike.
@@ -11,21 +11,47 @@ violation) or times out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import trio
 
 from p2p.sync_transport import PeerViolation, SessionIO
 from protocols.sync_messages import MAX_FETCH_IDS
 
-if TYPE_CHECKING:
-    from node.sync import SyncService
+
+@dataclass
+class SyncStats:
+    sessions_done: int = 0
+    sessions_failed: int = 0
+    fetched: int = 0  # objects newly stored through sync or reference fetches
+    refs_fetched: int = 0
+    served: int = 0  # objects sent to peers
+    violations: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class Fetcher(Protocol):
+    """What a fetch queue needs of the sync service (node/sync/service.py), which owns the
+    ids wanted by all its sessions and fetches batches from peers."""
+
+    _wanted: dict[bytes, int]
+
+    def _want(self, ids: Iterable[bytes]) -> None: ...
+
+    def _unwant(self, ids: Iterable[bytes]) -> None: ...
+
+    def _unknown(self, ids: Sequence[bytes]) -> list[bytes]: ...
+
+    async def fetch_from(
+        self, peer_id: str, ids: Sequence[bytes], io: SessionIO
+    ) -> tuple[int, int]: ...
 
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
 FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 # Fetch streams per session at once: while one fetch's objects are written, the next one's
-# are checked (node/ingest_writer.py). bench/sync.py --quick, B empty: 3.56 s with one, 2.94 /
+# are checked (node/ingest/writer.py). bench/sync.py --quick, B empty: 3.56 s with one, 2.94 /
 # 3.31 s with two (before the writer took requests from several calls, two measured slower:
 # the second call checked inline beside the first).
 FETCH_PARALLEL = 2
@@ -44,7 +70,7 @@ class FetchQueue:
     """Ids one session will fetch from one peer: added while reconciling, fetched in
     batches by ``run`` (a task of the session's nursery) until ``close``d and drained."""
 
-    def __init__(self, sync: SyncService, peer_id: str) -> None:
+    def __init__(self, sync: Fetcher, peer_id: str) -> None:
         self.sync = sync
         self.peer_id = peer_id
         self.queue: list[bytes] = []

@@ -27,11 +27,11 @@ from typing import IO, Any, NoReturn
 
 import lmdb
 
-from node.backend import Backend, DataDirBusy, DataDirError, open_backend
+from node.cli.backend import Backend, DataDirBusy, DataDirError, open_backend
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
-from node.queries import MAX_PAGE
-from node.service import ServiceError
+from node.service.api import ServiceError
+from node.service.queries import MAX_PAGE
 from node.store import StoreError
 from protocols.exportfile import MAGIC, ExportFileError, decode_export, encode_export
 from protocols.rpc import MAX_RPC_FRAME
@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_runtime_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """`node`, `tui` and `demo`: long-running commands (see node.launch)."""
-    from node.launch import add_arguments
+    from node.cli.launch import add_arguments
 
     add_arguments(add)
 
@@ -539,7 +539,7 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
     args.json = getattr(args, "json", False)
     command = args.command or "app"
     if command == "demo":  # its own data directories
-        from node.launch import run_command
+        from node.cli.launch import run_command
 
         return run_command(command, Path(tempfile.gettempdir()), args)
     data_dir = seen["data_dir"] = _data_dir(args)
@@ -548,7 +548,7 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
     if command in DATA_COMMANDS:
         with open_backend(data_dir, write=_writes(args)) as backend:
             return DATA_COMMANDS[command](backend, args) or EXIT_OK
-    from node.launch import run_command
+    from node.cli.launch import run_command
 
     return run_command(command, data_dir, args)
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from node.store.read import StoreReader
 from protocols.objects import decode
 from protocols.search import word_keys_of
-
-if TYPE_CHECKING:
-    from node.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +113,7 @@ def newest_first(txn: Any, db: Any, word0: bytes) -> Iterator[bytes]:
             return
 
 
-def ensure_built(store: Store) -> None:
+def ensure_built(store: StoreReader) -> None:
     """Move a store from the one-entry-per-word layout to blocks (once; lossless: the index
     is rebuilt from the stored objects)."""
     meta = store.db["meta"]
@@ -130,7 +128,7 @@ def ensure_built(store: Store) -> None:
         txn.put(BUILT_MARKER.encode(), b"1", db=meta)
 
 
-def _rebuild(store: Store, txn: Any) -> None:
+def _rebuild(store: StoreReader, txn: Any) -> None:
     log.info("rebuilding the search index in the block layout")
     txn.drop(store.db[WORDS_DB], delete=False)
     txn.drop(store.db[TAGWORDS_DB], delete=False)
