@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 from textual import constants
 from textual.app import ComposeResult
@@ -21,8 +22,19 @@ from tui.format import Formatter
 from tui.messages import NodeStateChanged, ObjectPushed
 from tui.widgets.banner import ConnectionBanner
 
-if TYPE_CHECKING:
-    from tui.app import PercolabApp
+
+class PercolabApp(Protocol):
+    """What screens need of tui/app.py's app (a Protocol: the app imports the screens, so
+    the screens do not import the app)."""
+
+    client: NodeClient
+    fmt: Formatter
+    connected: bool
+    socket_path: Path
+
+    def refresh_identity(self) -> Any: ...  # a Textual worker
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information") -> Any: ...
 
 log = logging.getLogger(__name__)
 
