@@ -18,9 +18,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
-import traceback
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -28,6 +25,20 @@ from typing import IO, Any, NoReturn
 import lmdb
 
 from node.cli.backend import Backend, DataDirBusy, DataDirError, open_backend
+from node.cli.errors import (
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    CliError,
+    UsageError,
+    _error,
+    _os_error,
+    write_crash_report,
+)
+from node.cli.views import _fmt_project_line, _fmt_show, _short
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
 from node.service.api import ServiceError
@@ -44,22 +55,6 @@ log = logging.getLogger(__name__)
 IMPORT_CHUNK = 8000
 IMPORT_CHUNK_BYTES = MAX_RPC_FRAME // 2
 
-# Exit statuses (README, "The command line").
-EXIT_OK = 0
-EXIT_ERROR = 1  # a refused value, an unknown id or lab, an unusable data directory...
-EXIT_USAGE = 2  # the command line does not parse (argparse's own status)
-EXIT_PARTIAL = 3  # `import` stored what it could but refused some objects
-EXIT_INTERNAL = 70  # a bug: one line names the crash report (EX_SOFTWARE, sysexits.h)
-EXIT_INTERRUPTED = 130  # ctrl-c (128 + SIGINT, as shells report it)
-EXIT_CODES = frozenset({EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERNAL,
-                        EXIT_INTERRUPTED})  # fmt: skip
-
-# An error line echoes user input (ids, names): bound it so a huge argument stays readable.
-MAX_ERROR_CHARS = 400
-# Line and paragraph separators and controls would break "one line"; surrogates (undecodable
-# bytes) cannot be printed as they are.
-_ESCAPED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
-CRASH_PREFIX = "crash-"
 # Commands that work on a data directory holding no identity (they create one, or a node).
 NO_IDENTITY_COMMANDS = frozenset({"init", "node", "app", "demo"})
 # Commands that only read the store: they also work on a read-only data directory.
@@ -69,14 +64,6 @@ READ_LAB_ACTIONS = frozenset({"list"})
 # UTF-8 text (it ends up in a signed object, or compared with one).
 PATH_ARGS = frozenset({"file"})
 STDIO = "-"  # `export -` / `import -`: stdout / stdin
-
-
-class CliError(Exception):
-    """A one-line error (EXIT_ERROR)."""
-
-
-class UsageError(CliError):
-    """The command line itself is wrong (EXIT_USAGE)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,103 +107,6 @@ def _out(args: argparse.Namespace, data: Any, human: Callable[[Any], str] | None
         text = human(data)
         if text:
             print(text)
-
-
-def _short(hex_id: str | None) -> str:
-    return (hex_id or "")[:12]
-
-
-def _fmt_project_line(p: dict[str, Any]) -> str:
-    tags = " ".join("#" + t for t in p.get("tags", []))
-    who = p.get("author_name") or _short(p["author"])
-    return f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
-
-
-def _who(v: dict[str, Any]) -> str:
-    return str(v.get("author_name") or _short(v["author"]))
-
-
-def _fmt_comments(lines: list[str], cs: list[dict[str, Any]], depth: int,
-                  mark: str | None = None) -> None:  # fmt: skip
-    """Threaded comments, indented by depth; the comment `mark` (an id) flagged with >."""
-    for c in cs:
-        flag = "> " if c["id"] == mark else "- "
-        lines.append(f"{'  ' * depth}{flag}{_who(c)} ({_short(c['id'])}): {c['body']}")
-        _fmt_comments(lines, c.get("replies", []), depth + 1, mark)
-
-
-def _fmt_ref(v: dict[str, Any] | None) -> str:
-    """One line naming an object a comment or tag is about."""
-    if v is None:
-        return "an object not here (not arrived yet, or withdrawn)"
-    if v["kind"] == "project":
-        return f"project {v['title']} ({_short(v['id'])})"
-    if v["kind"] == "lab":
-        return f"lab {v['name']} ({_short(v['id'])})"
-    if v["kind"] == "comment":
-        return f"comment by {_who(v)} ({_short(v['id'])}): {v['body']}"
-    return f"{v['kind']} {_short(v['id'])} by {_who(v)}"
-
-
-def _fmt_project(p: dict[str, Any], lines: list[str]) -> None:
-    lines += [
-        f"{p['title']}  [{p['stage']}]",
-        f"id {p['id']}",
-        f"lab {p.get('lab_name') or _short(p['lab'])}, by {_who(p)}",
-    ]
-    if p.get("tags"):
-        lines.append("tags: " + " ".join("#" + t for t in p["tags"]))
-    if p.get("needs"):
-        lines.append("needs: " + ", ".join(p["needs"]))
-    for part in (p.get("summary"), p.get("body")):
-        if part:
-            lines += ["", part]
-
-
-def _fmt_lab(d: dict[str, Any], lab: dict[str, Any], lines: list[str]) -> None:
-    where = ", ".join(x for x in (lab.get("place"), lab.get("theme")) if x)
-    lines += [f"lab {lab['name']}" + (f"  ({where})" if where else ""), f"id {lab['id']}",
-              f"by {_who(lab)}" + (", followed" if lab.get("followed") else "")]  # fmt: skip
-    if lab.get("description"):
-        lines += ["", lab["description"]]
-    lines += ["", f"projects ({lab['projects']}):"]
-    lines += ["  " + _fmt_project_line(p) for p in d.get("projects", [])] or ["  none yet"]
-    if d.get("more_projects"):
-        lines.append(f"  ... all of them: percolab list --lab {_short(lab['id'])}")
-
-
-def _fmt_show(d: dict[str, Any]) -> str:
-    """`show` of any kind (queries.show): the object, then what places it."""
-    kind = d["kind"]
-    v = d[kind] if kind in d else d["object"]
-    lines: list[str] = []
-    if kind == "project":
-        _fmt_project(v, lines)
-    elif kind == "lab":
-        _fmt_lab(d, v, lines)
-    elif kind == "comment":
-        lines += [f"comment by {_who(v)}", f"id {v['id']}", f"on {_fmt_ref(d.get('target'))}"]
-        if d.get("thread"):
-            lines += ["", "thread:"]
-            _fmt_comments(lines, d["thread"], 1, mark=v["id"])
-        else:
-            lines += ["", v["body"]]
-    elif kind == "tag":
-        lines += [" ".join("#" + t for t in v.get("labels", [])), f"id {v['id']}",
-                  f"by {_who(v)}, on {_fmt_ref(d.get('target'))}"]  # fmt: skip
-    else:  # profile, retraction, an extension kind: its fields as they are
-        lines += [f"{kind} by {_who(v)}", f"id {v['id']}"]
-        if "target" in d:
-            lines.append(f"on {_fmt_ref(d['target'])}")
-        skip = {"id", "kind", "author", "author_name", "ts", "lab", "target"}
-        lines += [f"{k}: {val}" for k, val in v.items() if k not in skip and val not in ("", None)]
-    if d.get("tags") and kind != "project":
-        labels = {t for tag in d["tags"] for t in tag.get("labels", [])}
-        lines.append("tagged: " + " ".join("#" + t for t in sorted(labels)))
-    if d.get("comments") and kind != "comment":
-        lines += ["", "comments:"]
-        _fmt_comments(lines, d["comments"], 1)
-    return "\n".join(lines)
 
 
 def cmd_init(b: Backend, a: argparse.Namespace) -> None:
@@ -460,28 +350,6 @@ def add_runtime_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> 
     add_arguments(add)
 
 
-def _one_line(text: str) -> str:
-    """`text` as one printable, bounded line: controls, line separators and undecodable
-    bytes escaped (\\n, \\u2028, \\udcff), the middle of a long text cut."""
-    if len(text) > MAX_ERROR_CHARS:
-        half = MAX_ERROR_CHARS // 2
-        text = f"{text[:half]} … {text[-half:]}"
-    return "".join(
-        c.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(c) in _ESCAPED_CATEGORIES else c
-        for c in text
-    )  # fmt: skip
-
-
-def _error(message: str) -> None:
-    print(f"percolab: error: {_one_line(message)}", file=sys.stderr)
-
-
-def _os_error(exc: OSError) -> str:
-    where = f": {exc.filename}" if exc.filename is not None else ""
-    return f"{exc.strerror or exc}{where}"
-
-
 def _check_text_args(args: argparse.Namespace) -> None:
     """Text arguments must be UTF-8: an undecodable byte reaches Python as a lone surrogate
     that nothing can sign, store or print (file names may hold any bytes)."""
@@ -551,33 +419,6 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
     from node.cli.launch import run_command
 
     return run_command(command, data_dir, args)
-
-
-def write_crash_report(exc: BaseException, argv: Sequence[str], data_dir: Path | None) -> Path:
-    """The traceback and what led to it, in `crash-<UTC time>-<pid>.txt` (mode 0600: the
-    arguments may be private) in the data directory, or the temp directory when that is
-    unusable. Raises OSError when neither can be written."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = f"{CRASH_PREFIX}{stamp}-{os.getpid()}.txt"
-    text = (
-        f"percolab crash report, {stamp}\n"
-        f"python {sys.version.split()[0]} on {sys.platform}\n"
-        f"argv: {[*argv]!r}\n\n" + "".join(traceback.format_exception(exc))
-    )
-    folders = [d for d in (data_dir, Path(tempfile.gettempdir())) if d is not None]
-    last: OSError | None = None
-    for folder in folders:
-        path = folder / name
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as err:
-            last = err
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-        return path
-    assert last is not None
-    raise last
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,32 +28,26 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
-from functools import partial
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import trio
 
-from node.ingest.pipeline import Ingest
-from node.store.store import Store, Stored
+from node.store.store import Stored
 from node.store.sync_index import LmdbItems
-from node.sync.fetch import FETCH_DEADLINE_S, FetchQueue, SyncStats, reset_stream, unwrap
+from node.sync.fetch import FetchQueue, reset_stream, unwrap
+from node.sync.fetching import Fetching
+from node.sync.host import SyncHost
 from node.sync.refs import RefResolver
-from node.sync.serve import PeerServeBudget, ServeBudgets
 from p2p.framing import FrameError
-from p2p.host import P2PNode
 from p2p.sync_transport import (
     PeerViolation,
     SessionIO,
-    fetch_objects,
     initiate_sync,
     peer_of,
     respond_sync,
-    serve_fetch,
 )
-from protocols import errors, kinds
-from protocols.limits import MAX_FUTURE_SKEW_MS
-from protocols.objects import SignedObject, decode, object_id
+from protocols import kinds
 from protocols.reconcile import Initiator, Responder
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
@@ -65,66 +59,33 @@ from protocols.sync_messages import (
 log = logging.getLogger(__name__)
 
 
-class _Follows(Protocol):
-    def follows(self) -> set[bytes]: ...
-
-
-class SyncHost(Protocol):
-    """What sync needs of the node that runs it (node/runtime.py's Node): a Protocol, so
-    this room does not import the runtime that wires it."""
-
-    p2p: P2PNode | None
-    store: Store
-    ingest: Ingest
-    extra_status: list[Any]
-
-    @property
-    def service(self) -> _Follows: ...
-
-    def publish_object(self, obj: SignedObject) -> None: ...
-
 SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with one random connected peer
 SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
 CONNECT_SETTLE_S = 0.5  # wait after a connection before the first session (identify, muxer)
 MAX_SESSIONS_PER_PEER = 2  # incoming sync sessions served at once, per peer ...
 MAX_SESSIONS_TOTAL = 16  # ... and in total
-MAX_FETCH_SERVES_PER_PEER = 4  # incoming fetch streams at once, per peer ...
-MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
 MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
-# Objects deferred by their timestamp, remembered so as not to fetch them before their time.
-MAX_DEFERRED_IDS = 65_536
 # Ids a served session keeps of what it learnt we lack (fetched from the initiator at its
 # end). A peer could name made-up ids up to MAX_ROUNDS x MAX_IDS_PER_MESSAGE (~524k) per
 # session; beyond this, the rest is left to our own sessions with that peer, whose fetch
 # queue is bounded (node/sync/fetch.py, MAX_FETCH_BACKLOG).
 MAX_RESPONDER_NEED = 16_384
 
-LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
 # After a session stored new objects (or objects were imported, which are not gossiped),
 # reconcile with every peer again, at most once per this many seconds: news travels on.
 NEWS_DEBOUNCE_S = 1.0
-GOSSIP_RECENT_MS = 60_000  # fetched objects younger than this are passed on by gossip ...
-MAX_GOSSIP_PASS_ON = 16  # ... when a fetch brought no more than this many (else: news)
 
 
-class SyncService:
+class SyncService(Fetching):
     def __init__(self, node: SyncHost) -> None:
-        self.node = node
-        self.store: Store = node.store
-        self.stats = SyncStats()
+        super().__init__(node)
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._active_out: dict[str, int] = {}  # peer -> initiated sessions running
         self._active_in: dict[str, int] = {}  # peer -> served sessions running
-        self._serving_fetch: dict[str, int] = {}
         self._syncing: set[str] = set()  # peers with an initiator run in progress
         self._again: set[str] = set()  # peers to run again when the current run ends
-        self._wanted: dict[bytes, int] = {}  # ids some session will fetch (refcount)
         self._peer_limit = trio.CapacityLimiter(MAX_PARALLEL_PEERS)
-        self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
-        self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
-        self._deferred: dict[bytes, int] = {}  # id -> ts of objects deferred (too far ahead)
-        self._budgets = ServeBudgets()  # what serving fetches may cost, per peer
         self.refs = RefResolver(self)
         self._news = trio.Event()
         node.ingest.listeners.append(self._on_stored)
@@ -378,139 +339,6 @@ class SyncService:
         finally:
             fetch.release()
 
-    # ---- fetch server ------------------------------------------------------------------
-
-    async def _handle_fetch(self, stream: Any) -> None:
-        peer_id = peer_of(stream)
-        if self._serving_fetch.get(peer_id, 0) >= MAX_FETCH_SERVES_PER_PEER:
-            await reset_stream(stream)
-            return
-        self._serving_fetch[peer_id] = self._serving_fetch.get(peer_id, 0) + 1
-        try:
-            async with self._fetch_serve_limit:
-                with trio.move_on_after(FETCH_DEADLINE_S) as deadline:
-                    budget = self._budgets.of(peer_id)
-                    sent = await serve_fetch(
-                        stream, partial(self._lookup, budget), chunk=LOOKUP_CHUNK
-                    )
-                    self.stats.served += sent
-                if deadline.cancelled_caught:
-                    await reset_stream(stream)
-        except PeerViolation as exc:
-            self._violation(peer_id, f"fetch request: {exc}")
-            await reset_stream(stream)
-        except FrameError:
-            await reset_stream(stream)
-        finally:
-            self._serving_fetch[peer_id] -= 1
-            if not self._serving_fetch[peer_id]:
-                del self._serving_fetch[peer_id]
-
-    async def _lookup(self, budget: PeerServeBudget, ids: Sequence[bytes]) -> list[bytes]:
-        """The objects of `ids` we hold, within the asking peer's budget (node/sync/serve.py:
-        a repeat-asking peer is a violation, a fast one waits)."""
-        budget.note_asked(ids)
-
-        def read() -> list[bytes]:
-            out = []
-            with self.store.read() as txn:
-                for oid in ids:
-                    raw = self.store.get_raw(txn, oid)
-                    if raw is not None:
-                        out.append(raw)
-            return out
-
-        found = await trio.to_thread.run_sync(read)
-        await budget.take(sum(len(r) for r in found))
-        return found
-
-    # ---- fetching ----------------------------------------------------------------------
-
-    def _want(self, ids: Iterable[bytes]) -> None:
-        for oid in ids:
-            self._wanted[oid] = self._wanted.get(oid, 0) + 1
-
-    def _unwant(self, ids: Iterable[bytes]) -> None:
-        for oid in ids:
-            n = self._wanted.get(oid, 0) - 1
-            if n > 0:
-                self._wanted[oid] = n
-            else:
-                self._wanted.pop(oid, None)
-
-    async def fetch_from(
-        self, peer_id: str, ids: Sequence[bytes], io: SessionIO
-    ) -> tuple[int, int]:
-        """Fetch ``ids`` (≤ FETCH_BATCH) from the peer and ingest them as frames arrive.
-        Returns (objects received, objects newly stored). Raises PeerViolation."""
-        p2p = self.node.p2p
-        assert p2p is not None
-        received = stored = 0
-        with trio.fail_after(FETCH_DEADLINE_S):
-            stream = await p2p.new_stream(peer_id, [FETCH_PROTOCOL_ID])
-            try:
-                async for raws in fetch_objects(stream, ids, io=io):
-                    received += len(raws)
-                    result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
-                    stored += len(result.stored)
-                    self._pass_on(result.stored)
-                    faults = result.peer_faults
-                    if faults:
-                        # One strike per frame holding invalid objects (bounded work: the
-                        # frame was bounded, and a blocked peer's streams end). Deferred
-                        # objects (ahead of our clock) are nobody's fault: fetched again
-                        # by a later session once their time has come.
-                        self._violation(
-                            peer_id, f"fetch: {len(faults)} invalid objects "
-                            f"({faults[0].reason})",
-                        )  # fmt: skip
-            except BaseException:
-                await reset_stream(stream)
-                raise
-        return received, stored
-
-    def _pass_on(self, stored: list[Stored]) -> None:
-        """Spread what a session fetched. Recent objects go out by gossip: either gossip
-        is delivering them anyway (we caught them in flight; the duplicate is dropped by
-        message id) or they come from a part of the network we just joined, and gossip
-        carries them across ours. Older ones set off reconciliation with every peer (bulk
-        belongs on sync). Publishing every fetched object, or reconciling after every fetch,
-        measured far costlier: a periodic session during live traffic catches objects in
-        flight, and a round with all peers caught more, in a cascade."""
-        horizon = time.time_ns() // 1_000_000 - GOSSIP_RECENT_MS
-        recent = [s.obj for s in stored if s.obj.ts >= horizon]
-        if len(recent) < len(stored) or len(recent) > MAX_GOSSIP_PASS_ON:
-            self.news()  # old or many: a catch-up, not a few objects in flight
-            return
-        for obj in recent:
-            self.node.publish_object(obj)
-
-    def _ingest_from(self, peer_id: str, raws: list[bytes]) -> Any:
-        # Remember where these came from so missing references are asked of the same peer.
-        oids = [object_id(raw) for raw in raws]
-        for oid in oids:
-            self._source[oid] = peer_id
-        try:
-            result = self.node.ingest.ingest(raws)
-        finally:
-            for oid in oids:
-                self._source.pop(oid, None)
-        for rej in result.rejected:
-            if rej.code == errors.FutureTimestamp.code and rej.oid is not None:
-                self._defer(rej.oid, raws[rej.index])
-        return result
-
-    def _defer(self, oid: bytes, raw: bytes) -> None:
-        """Remember not to fetch a deferred object again before its time (docs/protocol.md
-        §4): every session would re-fetch it, and its server would see repeats."""
-        try:
-            ts = decode(raw, oid=oid).ts
-        except errors.ObjectError:
-            return
-        self._deferred[oid] = ts
-        while len(self._deferred) > MAX_DEFERRED_IDS:
-            self._deferred.pop(next(iter(self._deferred)))
-
     # ---- missing references (node/sync/refs.py) -----------------------------------------
 
     def _on_stored(self, stored: list[Stored]) -> None:
@@ -520,22 +348,4 @@ class SyncService:
             self.stats.fetched += n
         self.refs.on_stored(stored)
 
-    def _unknown(self, ids: Sequence[bytes]) -> list[bytes]:
-        """Ids to fetch: not stored here, and not deferred to a time still to come."""
-        deferred = self._deferred
-        if deferred:
-            horizon = time.time_ns() // 1_000_000 + MAX_FUTURE_SKEW_MS
-            for oid in [o for o in ids if o in deferred and deferred[o] <= horizon]:
-                del deferred[oid]  # its time has come: fetch it again
-        with self.store.read() as txn:
-            return [
-                oid for oid in ids if oid not in deferred and not self.store.has(oid, txn)
-            ]
-
     # ---- misc --------------------------------------------------------------------------
-
-    def _violation(self, peer_id: str, reason: str) -> None:
-        self.stats.violations += 1
-        log.info("peer %s violated the sync protocol: %s", peer_id, reason)
-        if self.node.p2p is not None:
-            self.node.p2p.report_invalid(peer_id, reason)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from node.cli import commands as cli
+from node.cli import errors as cli_errors
 from node.cli.backend import LocalBackend
 from node.identity import NODE_KEY_FILE
 from node.service.api import ServiceError
@@ -399,10 +400,10 @@ def test_a_bug_is_one_line_and_a_crash_report(world, tmp_path: Path) -> None:
             f"sys.exit(c.main(['--data-dir', {str(d)!r}, 'status']))\n")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=REPO)  # fmt: skip
-    assert proc.returncode == cli.EXIT_INTERNAL
+    assert proc.returncode == cli_errors.EXIT_INTERNAL
     line = one_line(proc)
     assert "ZeroDivisionError: planted bug" in line
-    reports = list(d.glob(f"{cli.CRASH_PREFIX}*.txt"))
+    reports = list(d.glob(f"{cli_errors.CRASH_PREFIX}*.txt"))
     assert len(reports) == 1 and str(reports[0]) in line
     report = reports[0].read_text()
     assert "Traceback" in report and "planted bug" in report and "'status'" in report
@@ -420,16 +421,16 @@ def test_a_crash_report_falls_back_to_the_temp_dir(monkeypatch, tmp_path: Path, 
 
     monkeypatch.setattr(cli, "holds_identity", boom)
     status = cli.main(["--data-dir", str(tmp_path / "missing"), "list"])
-    assert status == cli.EXIT_INTERNAL
+    assert status == cli_errors.EXIT_INTERNAL
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "KeyError" in err
-    reports = list(temp.glob(f"{cli.CRASH_PREFIX}*.txt"))
+    reports = list(temp.glob(f"{cli_errors.CRASH_PREFIX}*.txt"))
     assert len(reports) == 1 and str(reports[0]) in err
     assert not (tmp_path / "missing").exists()
 
 
 def test_error_lines_stay_one_line() -> None:
-    line = cli._one_line("a\nb\u2028c\x1b[31md\udcff" + "x" * 10_000)
+    line = cli_errors._one_line("a\nb\u2028c\x1b[31md\udcff" + "x" * 10_000)
     assert "\n" not in line and "\u2028" not in line and "\x1b" not in line
-    assert len(line.splitlines()) == 1 and len(line) < cli.MAX_ERROR_CHARS + 50
+    assert len(line.splitlines()) == 1 and len(line) < cli_errors.MAX_ERROR_CHARS + 50
     assert line.startswith("a\\nb\\u2028c\\x1b[31md\\udcff")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.cli import commands as cli
+from node.cli import errors as cli_errors
 from node.config import ConfigError, check_bootstrap_addr, check_http_addr, check_listen_addr
 from node.store.store import Store
 from protocols.exportfile import MAGIC, decode_export
@@ -26,7 +26,7 @@ EXAMPLES = 80
 HUGE_CHARS = (5_000, 20_000)
 # Exit statuses a hostile input may end with: everything documented but a crash (70: a bug)
 # and an interrupt (130: nobody pressed ctrl-c).
-ALLOWED = cli.EXIT_CODES - {cli.EXIT_INTERNAL, cli.EXIT_INTERRUPTED}
+ALLOWED = cli_errors.EXIT_CODES - {cli_errors.EXIT_INTERNAL, cli_errors.EXIT_INTERRUPTED}
 MISSING = "never-created"
 
 ODD = [
@@ -259,7 +259,7 @@ def test_hostile_argument_vectors(world: dict[str, Any]) -> None:
         seen[proc.returncode] = seen.get(proc.returncode, 0) + 1
         assert b"Traceback" not in err, err.decode(errors="replace")
         assert proc.returncode in ALLOWED, (proc.returncode, err)
-        if proc.returncode == cli.EXIT_OK:
+        if proc.returncode == cli_errors.EXIT_OK:
             assert err == b"", err
         else:
             lines = err.splitlines()

@@ -1,0 +1,106 @@
+"""How commands print what they read, as text for people (`--json` prints the data itself):
+one line per project in lists, and `show` of any kind (a project with its thread, a lab with
+its projects, a comment within its thread, anything else with its target)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(hex_id: str | None) -> str:
+    return (hex_id or "")[:12]
+
+
+def _fmt_project_line(p: dict[str, Any]) -> str:
+    tags = " ".join("#" + t for t in p.get("tags", []))
+    who = p.get("author_name") or _short(p["author"])
+    return f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
+
+
+def _who(v: dict[str, Any]) -> str:
+    return str(v.get("author_name") or _short(v["author"]))
+
+
+def _fmt_comments(lines: list[str], cs: list[dict[str, Any]], depth: int,
+                  mark: str | None = None) -> None:  # fmt: skip
+    """Threaded comments, indented by depth; the comment `mark` (an id) flagged with >."""
+    for c in cs:
+        flag = "> " if c["id"] == mark else "- "
+        lines.append(f"{'  ' * depth}{flag}{_who(c)} ({_short(c['id'])}): {c['body']}")
+        _fmt_comments(lines, c.get("replies", []), depth + 1, mark)
+
+
+def _fmt_ref(v: dict[str, Any] | None) -> str:
+    """One line naming an object a comment or tag is about."""
+    if v is None:
+        return "an object not here (not arrived yet, or withdrawn)"
+    if v["kind"] == "project":
+        return f"project {v['title']} ({_short(v['id'])})"
+    if v["kind"] == "lab":
+        return f"lab {v['name']} ({_short(v['id'])})"
+    if v["kind"] == "comment":
+        return f"comment by {_who(v)} ({_short(v['id'])}): {v['body']}"
+    return f"{v['kind']} {_short(v['id'])} by {_who(v)}"
+
+
+def _fmt_project(p: dict[str, Any], lines: list[str]) -> None:
+    lines += [
+        f"{p['title']}  [{p['stage']}]",
+        f"id {p['id']}",
+        f"lab {p.get('lab_name') or _short(p['lab'])}, by {_who(p)}",
+    ]
+    if p.get("tags"):
+        lines.append("tags: " + " ".join("#" + t for t in p["tags"]))
+    if p.get("needs"):
+        lines.append("needs: " + ", ".join(p["needs"]))
+    for part in (p.get("summary"), p.get("body")):
+        if part:
+            lines += ["", part]
+
+
+def _fmt_lab(d: dict[str, Any], lab: dict[str, Any], lines: list[str]) -> None:
+    where = ", ".join(x for x in (lab.get("place"), lab.get("theme")) if x)
+    lines += [f"lab {lab['name']}" + (f"  ({where})" if where else ""), f"id {lab['id']}",
+              f"by {_who(lab)}" + (", followed" if lab.get("followed") else "")]  # fmt: skip
+    if lab.get("description"):
+        lines += ["", lab["description"]]
+    lines += ["", f"projects ({lab['projects']}):"]
+    lines += ["  " + _fmt_project_line(p) for p in d.get("projects", [])] or ["  none yet"]
+    if d.get("more_projects"):
+        lines.append(f"  ... all of them: percolab list --lab {_short(lab['id'])}")
+
+
+def _fmt_show(d: dict[str, Any]) -> str:
+    """`show` of any kind (queries.show): the object, then what places it."""
+    kind = d["kind"]
+    v = d[kind] if kind in d else d["object"]
+    lines: list[str] = []
+    if kind == "project":
+        _fmt_project(v, lines)
+    elif kind == "lab":
+        _fmt_lab(d, v, lines)
+    elif kind == "comment":
+        lines += [f"comment by {_who(v)}", f"id {v['id']}", f"on {_fmt_ref(d.get('target'))}"]
+        if d.get("thread"):
+            lines += ["", "thread:"]
+            _fmt_comments(lines, d["thread"], 1, mark=v["id"])
+        else:
+            lines += ["", v["body"]]
+    elif kind == "tag":
+        lines += [" ".join("#" + t for t in v.get("labels", [])), f"id {v['id']}",
+                  f"by {_who(v)}, on {_fmt_ref(d.get('target'))}"]  # fmt: skip
+    else:  # profile, retraction, an extension kind: its fields as they are
+        lines += [f"{kind} by {_who(v)}", f"id {v['id']}"]
+        if "target" in d:
+            lines.append(f"on {_fmt_ref(d['target'])}")
+        skip = {"id", "kind", "author", "author_name", "ts", "lab", "target"}
+        lines += [f"{k}: {val}" for k, val in v.items() if k not in skip and val not in ("", None)]
+    if d.get("tags") and kind != "project":
+        labels = {t for tag in d["tags"] for t in tag.get("labels", [])}
+        lines.append("tagged: " + " ".join("#" + t for t in sorted(labels)))
+    if d.get("comments") and kind != "comment":
+        lines += ["", "comments:"]
+        _fmt_comments(lines, d["comments"], 1)
+    return "\n".join(lines)
+
+
