@@ -6,7 +6,6 @@ conditional GET, a response cache invalidated by every store change, and JSON er
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -20,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import trio
 
-from node.http.common import JSON, Ctx, HttpError, NodeLike, Route
+from node.http.common import JSON, Ctx, HttpError, NodeLike, Route, etag_of
 from node.http.routes import ROUTES, Router
 from node.http.schemas import SCHEMAS, check
 from node.http.server import HttpServer, Request, Response, error_body
@@ -35,9 +34,15 @@ MAX_CACHE_ENTRIES = 512
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 MAX_CACHED_BODY_BYTES = 1024 * 1024
 MAX_QUERY_FIELDS = 32
-# Worker threads rendering responses at once: more only fight over the GIL (measured in
-# bench/http.py: 2 gave the best throughput and tail latency on this 2-core machine).
-RENDER_THREADS = 2
+# Worker threads building GET responses at once. One: a render is GIL-bound Python, so two
+# only take turns on the GIL while the event loop waits behind both for its own turn
+# (bench/http.py, cold, after issue 21's cuts: 1 thread ~575/635 req/s page/feed with p99
+# ~15 ms, 2 threads ~490/570 req/s with p99 ~25 ms). A slow read (a long search scan, at most
+# a few tens of ms) holds up the reads queued behind it meanwhile.
+RENDER_THREADS = 1
+# Worker threads for writes, apart from reads: an ingest mostly waits for the writer thread's
+# commit, which must not hold up reads.
+WRITE_THREADS = 2
 # Host header values used to build absolute links (feeds); others fall back to the bind address.
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -63,10 +68,6 @@ def load_or_create_token(data_dir: Path) -> str:
     return token
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-
-
 def _etag_matches(header: str, etag: str) -> bool:
     tags = [t.strip() for t in header.split(",")]
     return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
@@ -89,7 +90,8 @@ class HttpApp:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], tuple[int, Response]] = OrderedDict()
         self._cache_bytes = 0
-        self.limiter = trio.CapacityLimiter(RENDER_THREADS)
+        self.render_limiter = trio.CapacityLimiter(RENDER_THREADS)
+        self.write_limiter = trio.CapacityLimiter(WRITE_THREADS)
         node.ingest.listeners.append(lambda stored: self._changed())
         node.service.on_follow.append(lambda lab, on: self._changed())
 
@@ -125,7 +127,8 @@ class HttpApp:
                                 f"{request.method} is not allowed here; allowed: "
                                 + ", ".join(allowed))  # fmt: skip
             raise HttpError(404, "not_found", f"no such resource: {parts.path}")
-        ctx = Ctx(request, self.node, self.base_url(request), limiter=self.limiter)
+        ctx = Ctx(request, self.node, self.base_url(request), limiter=self.write_limiter,
+                  render_limiter=self.render_limiter)  # fmt: skip
         ctx.params = self._params(route, path_params, parts.query)
         if route.auth:
             self._authorize(request)
@@ -140,7 +143,9 @@ class HttpApp:
             response = cached[1]
         else:
             response = await route.handler(ctx)
-            response.headers += [("etag", _etag(response.body)), ("cache-control", "no-cache")]
+            if not any(name == "etag" for name, _ in response.headers):  # not made by render
+                response.headers.append(("etag", etag_of(response.body)))
+            response.headers.append(("cache-control", "no-cache"))
             if route.cacheable and len(response.body) <= MAX_CACHED_BODY_BYTES:
                 self._remember(key, generation, response)
         match = request.header("if-none-match")

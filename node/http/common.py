@@ -3,6 +3,7 @@ errors and the mapping of service error codes to HTTP statuses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from node.http.server import Request, Response
 from node.ingest.pipeline import Ingest
 from node.service.api import Service, ServiceError
 from node.service.queries import QueryError
+from node.store import StoreError, StoreFull
 from node.store.store import Store
 from protocols import errors
 from protocols.objects import SignedObject
@@ -63,9 +65,24 @@ def error_for(code: str, message: str, object_code: str | None = None) -> HttpEr
     return HttpError(STATUS_OF_CODE.get(code, 500), code, message, object_code)
 
 
+# Results are trees of fresh dicts and lists: no cycle check (one dict operation per container).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:  # noqa: E501
-    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(value).encode()
     return Response(status, body, JSON, headers or [])
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag: a hash of the body, so equal bodies have equal tags across restarts."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _rendered(fn: Callable[..., Response], *args: Any) -> Response:
+    response = fn(*args)
+    response.headers.append(("etag", etag_of(response.body)))
+    return response
 
 
 @dataclass(frozen=True)
@@ -112,18 +129,34 @@ class Ctx:
     base_url: str
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
-    limiter: trio.CapacityLimiter | None = None  # worker threads for store work
+    limiter: trio.CapacityLimiter | None = None  # worker threads for store work (writes)
+    render_limiter: trio.CapacityLimiter | None = None  # worker threads for GET responses
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work in a worker thread, mapping its errors to HTTP ones."""
+        return await self._in_thread(self.limiter, fn, *args)
+
+    async def render(self, fn: Callable[..., Response], *args: Any) -> Response:
+        """`run` for a GET: the whole body (reads, views, JSON or Atom) and its ETag are made
+        in one worker thread, one hop per request; the hash releases the GIL, so it overlaps
+        the event loop's work."""
+        return await self._in_thread(self.render_limiter, _rendered, fn, *args)
+
+    async def _in_thread(
+        self, limiter: trio.CapacityLimiter | None, fn: Callable[..., T], *args: Any
+    ) -> T:
         try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            return await trio.to_thread.run_sync(fn, *args, limiter=limiter)
         except ServiceError as exc:
             raise error_for(exc.code, exc.message, exc.object_code) from exc
         except QueryError as exc:
             raise error_for(exc.code, str(exc)) from exc
         except errors.ObjectError as exc:
             raise error_for("invalid_object", str(exc), exc.code) from exc
+        except StoreFull as exc:  # as Service.call maps them (handlers also read directly)
+            raise error_for("store_full", str(exc)) from exc
+        except StoreError as exc:
+            raise error_for("store", str(exc)) from exc
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """`Service.call` (blocking: use inside `run`)."""

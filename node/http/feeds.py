@@ -29,8 +29,7 @@ def _feed(ctx: Ctx, feed: atom.Feed, items: list[dict[str, Any]]) -> Response:
 
 
 def _lab(ctx: Ctx) -> Response:
-    lab = data.lab_view(ctx.node.service, ctx.params["lab"])
-    page = ctx.call("projects", {"lab": lab["id"], "limit": FEED_ENTRIES})
+    lab, items = data.lab_feed(ctx.node.service, ctx.params["lab"], FEED_ENTRIES)
     feed = atom.Feed(
         id=atom.urn(f"feed:lab:{lab['id']}"),
         title=f"{lab['name']}: projects",
@@ -40,7 +39,7 @@ def _lab(ctx: Ctx) -> Response:
         alternate_url=f"{ctx.base_url}/api/v1/labs/{lab['id']}/projects",
         updated_ms=int(lab["ts"]),
     )  # fmt: skip
-    return _feed(ctx, feed, page["items"])
+    return _feed(ctx, feed, items)
 
 
 def _tag(ctx: Ctx) -> Response:
@@ -93,16 +92,16 @@ def _author(ctx: Ctx) -> Response:
 
 
 async def lab_feed(ctx: Ctx) -> Response:
-    return await ctx.run(_lab, ctx)
+    return await ctx.render(_lab, ctx)
 
 
 async def tag_feed(ctx: Ctx) -> Response:
-    return await ctx.run(_tag, ctx)
+    return await ctx.render(_tag, ctx)
 
 
 async def project_feed(ctx: Ctx) -> Response:
-    return await ctx.run(_project, ctx)
+    return await ctx.render(_project, ctx)
 
 
 async def author_feed(ctx: Ctx) -> Response:
-    return await ctx.run(_author, ctx)
+    return await ctx.render(_author, ctx)

@@ -1,13 +1,26 @@
-"""Read API handlers (GET /api/v1/...): JSON views of docs/rpc.md, each object with `raw`."""
+"""Read API handlers (GET /api/v1/...): JSON views of docs/rpc.md, each object with `raw`.
+
+Each builds its body (store reads, views, JSON) in one worker thread (`Ctx.render`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from node.http import data
 from node.http.common import Ctx, json_response
 from node.http.server import Response
+from node.service.queries import DEFAULT_PAGE
 from protocols.fields import normalize_label
+
+
+def _json(fn: Callable[..., Any], *args: Any) -> Response:
+    return json_response(fn(*args))
+
+
+def _items(fn: Callable[..., Any], *args: Any) -> Response:
+    return json_response({"items": fn(*args)})
 
 
 def _with_raw(ctx: Ctx, method: str, params: dict[str, Any]) -> Any:
@@ -19,16 +32,20 @@ def _page_params(ctx: Ctx) -> dict[str, Any]:
 
 
 async def list_labs(ctx: Ctx) -> Response:
-    return json_response({"items": await ctx.run(_with_raw, ctx, "lab_list", {})})
+    return await ctx.render(_items, _with_raw, ctx, "lab_list", {})
 
 
 async def get_lab(ctx: Ctx) -> Response:
-    return json_response(await ctx.run(data.lab_view, ctx.node.service, ctx.params["lab"]))
+    return await ctx.render(_json, data.lab_view, ctx.node.service, ctx.params["lab"])
 
 
 async def lab_projects(ctx: Ctx) -> Response:
-    params = _page_params(ctx) | {"lab": ctx.params["lab"]}
-    return json_response(await ctx.run(_with_raw, ctx, "projects", params))
+    # The hot read (first pages of labs): one read for the lab and its page (data.py).
+    p = ctx.params
+    return await ctx.render(
+        _json, data.lab_projects, ctx.node.service, p["lab"], p.get("limit") or DEFAULT_PAGE,
+        p.get("cursor"), p.get("order") or "newest",
+    )  # fmt: skip
 
 
 async def list_projects(ctx: Ctx) -> Response:
@@ -37,45 +54,42 @@ async def list_projects(ctx: Ctx) -> Response:
         params["tag"] = normalize_label(ctx.params["tag"])
     if ctx.params.get("author"):
         params["author"] = ctx.params["author"]
-    return json_response(await ctx.run(_with_raw, ctx, "projects", params))
+    return await ctx.render(_json, _with_raw, ctx, "projects", params)
 
 
 async def get_project(ctx: Ctx) -> Response:
-    result = await ctx.run(_with_raw, ctx, "project", {"id": ctx.params["id"]})
-    return json_response(result)
+    return await ctx.render(_json, _with_raw, ctx, "project", {"id": ctx.params["id"]})
 
 
 async def get_object(ctx: Ctx) -> Response:
-    return json_response(await ctx.run(data.object_view, ctx.node.service, ctx.params["id"]))
+    return await ctx.render(_json, data.object_view, ctx.node.service, ctx.params["id"])
 
 
 async def list_tags(ctx: Ctx) -> Response:
-    items = await ctx.run(ctx.call, "tags", {"limit": ctx.params.get("limit") or 100})
-    return json_response({"items": items})
+    limit = ctx.params.get("limit") or 100
+    return await ctx.render(_items, ctx.call, "tags", {"limit": limit})
 
 
 async def tagged_objects(ctx: Ctx) -> Response:
     label = normalize_label(ctx.params["label"])
-    page = await ctx.run(
-        data.by_label, ctx.node.service, label, ctx.params.get("limit") or 50,
+    return await ctx.render(
+        _json, data.by_label, ctx.node.service, label, ctx.params.get("limit") or 50,
         ctx.params.get("cursor"),
     )  # fmt: skip
-    return json_response(page)
 
 
 async def author_objects(ctx: Ctx) -> Response:
     kind = ctx.params.get("kind")
-    page = await ctx.run(
-        data.by_author, ctx.node.service, bytes.fromhex(ctx.params["author"]),
+    return await ctx.render(
+        _json, data.by_author, ctx.node.service, bytes.fromhex(ctx.params["author"]),
         ctx.params.get("limit") or 50, ctx.params.get("cursor"),
         frozenset([kind]) if kind else None,
     )  # fmt: skip
-    return json_response(page)
 
 
 async def search(ctx: Ctx) -> Response:
     params = {"query": ctx.params["q"], "limit": ctx.params.get("limit") or 50}
-    return json_response({"items": await ctx.run(_with_raw, ctx, "search", params)})
+    return await ctx.render(_items, _with_raw, ctx, "search", params)
 
 
 async def node_status(ctx: Ctx) -> Response:

@@ -14,7 +14,7 @@ from node.store import word_index
 from node.store.read import U64, prefix_keys
 from node.store.store import Store
 from protocols.kinds import kind_spec, registered_kinds
-from protocols.objects import SignedObject
+from protocols.objects import SignedObject, decode_checked, object_id
 from protocols.search import query_words
 
 MAX_PAGE = 200
@@ -52,45 +52,92 @@ def _hex(b: bytes | None) -> str | None:
     return b.hex() if isinstance(b, bytes) else None
 
 
+def load_seq(store: Store, txn: Any, seq: bytes, oid: bytes | None = None) -> SignedObject | None:
+    """`store.get_seq` for views: a live, shown object by sequence key. Stored bytes passed
+    `decode`, the kind's schema and the signature at ingest, so they are only unpacked here
+    (`decode_checked`: half the cost of `decode`, which re-packs them to check the canonical
+    form; a page decodes ~100 objects)."""
+    raw = txn.get(seq, db=store.db["objects"])
+    if not raw or txn.get(seq, db=store.db["unindexed"]) is not None:
+        return None
+    return decode_checked(raw, oid if oid is not None else object_id(raw))
+
+
+def load(store: Store, txn: Any, oid: bytes) -> SignedObject | None:
+    """`store.get` for views: a live, shown object by id (see `load_seq`)."""
+    seq = store.seq_of(txn, oid)
+    return load_seq(store, txn, seq, oid) if seq is not None else None
+
+
 class Views:
-    """Turns stored objects into views; caches names for the life of one read."""
+    """Turns stored objects into views; caches names for the life of one read, and keeps the
+    signed bytes of every object it made a view of (`raws`, by hex id: the HTTP API's "raw"
+    without reading each object again)."""
 
     def __init__(self, store: Store, txn: Any, follows: set[bytes] | None = None) -> None:
         self.store, self.txn = store, txn
         self.follows = follows or set()
         self._names: dict[bytes, str | None] = {}
+        self.raws: dict[str, bytes] = {}
+
+    def get(self, oid: bytes) -> SignedObject | None:
+        return load(self.store, self.txn, oid)
+
+    def get_seq(self, seq: bytes) -> SignedObject | None:
+        return load_seq(self.store, self.txn, seq)
 
     def author_name(self, author: bytes) -> str | None:
         if author not in self._names:
             seq = self.txn.get(author, db=self.store.db["profiles"])
-            prof = self.store.get_seq(self.txn, seq) if seq else None
+            prof = self.get_seq(seq) if seq else None
             self._names[author] = prof.body["name"] if prof else None
         return self._names[author]
 
     def lab_name(self, lab: bytes) -> str | None:
         if lab not in self._names:
-            obj = self.store.get(self.txn, lab)
+            obj = self.get(lab)
             self._names[lab] = obj.body["name"] if obj and obj.kind == "lab" else None
         return self._names[lab]
 
     def view(self, o: SignedObject) -> dict[str, Any]:
+        oid = o.id.hex()
         v: dict[str, Any] = {
-            "id": o.id.hex(),
+            "id": oid,
             "kind": o.kind,
             "author": o.author.hex(),
             "author_name": self.author_name(o.author),
             "ts": o.ts,
         }
         for key, value in o.body.items():
-            v[key] = value.hex() if isinstance(value, bytes) else value
+            v[key] = value.hex() if type(value) is bytes else value
         if o.kind == "lab":
             v["followed"] = o.id in self.follows
             v["projects"] = self.store.count(self.txn, lab=o.id)
         elif o.kind == "project":
             v["lab_name"] = self.lab_name(o.body["lab"])
-            v["tags"] = self.labels_of(o.id)
-            v["comments"], v["activity"] = self.thread_stats(o)
+            v["tags"], v["comments"], v["activity"] = self.project_stats(o)
+        self.raws[oid] = o.raw
         return v
+
+    def project_stats(self, project: SignedObject) -> tuple[list[str], int, int]:
+        """(`labels_of`, *`thread_stats`) of a project in one range of the by_target index,
+        decoding only its tags (not its comments)."""
+        lab = project.body["lab"]
+        labels: dict[str, None] = {}
+        comments, activity = 0, project.ts
+        for key, value in _prefix_items(self.txn, self.store.db["by_target"], project.id):
+            kind, _, scope = value.partition(b"\0")
+            if kind == b"comment":
+                comments += 1
+            elif kind == b"tag":
+                tag = self.get_seq(key[-8:])
+                if tag is not None:
+                    labels.update(dict.fromkeys(tag.body["labels"]))
+            else:
+                continue
+            if scope == lab:
+                activity = max(activity, U64.unpack(key[32:40])[0])
+        return list(labels), comments, activity
 
     def thread_stats(self, project: SignedObject) -> tuple[int, int]:
         """(live comments, activity): the time of the newest comment or tag of the
@@ -115,7 +162,7 @@ class Views:
     def about(self, target: bytes) -> Iterator[SignedObject]:
         """Live comments, tags (and other kinds) whose target is `target`, oldest first."""
         for key in prefix_keys(self.txn, self.store.db["by_target"], target):
-            o = self.store.get_seq(self.txn, key[-8:])
+            o = self.get_seq(key[-8:])
             if o is not None:
                 yield o
 
@@ -152,7 +199,7 @@ def show(store: Store, views: Views, obj: SignedObject) -> dict[str, Any]:
     spec = kind_spec(obj.kind) if obj.kind in registered_kinds() else None
     target_id = obj.body.get(spec.target_field) if spec and spec.target_field else None
     if isinstance(target_id, bytes):
-        target = store.get(views.txn, target_id)
+        target = views.get(target_id)
         out["target"] = views.view(target) if target is not None else None
         if obj.kind == "comment":
             out["thread"] = views.thread(target_id)[1] if target is not None else []
@@ -200,7 +247,7 @@ def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) ->
     wanted = ref.strip().casefold()
     named = [
         o for key in prefix_keys(txn, store.db["by_kind"], b"lab\0")
-        if (o := store.get_seq(txn, key[-8:])) is not None and o.body["name"].casefold() == wanted
+        if (o := load_seq(store, txn, key[-8:])) is not None and o.body["name"].casefold() == wanted
     ]  # fmt: skip
     if len(named) == 1:
         return named[0].id
@@ -221,7 +268,7 @@ def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) ->
         if not must_exist and len(full) == 64 and all(c in "0123456789abcdef" for c in full):
             return bytes.fromhex(full)  # following a lab before it arrives here
         raise NotFound(f"no lab named or numbered {ref!r}") from None
-    o = store.get(txn, oid)
+    o = load(store, txn, oid)
     if o is None or o.kind != "lab":
         raise NotFound(f"{ref} is not a lab")
     return oid
@@ -252,7 +299,7 @@ def page_projects(
     by_activity = tag is None and lab is not None and order == "active"
     for key in keys:
         last = key
-        o = _project_for_key(store, txn, db, key, tag is not None, by_activity)
+        o = _project_for_key(views, key, tag is not None, by_activity)
         if o is None or o.kind != "project" or o.id in seen:
             continue
         view = views.view(o)
@@ -267,13 +314,13 @@ def page_projects(
 
 
 def _project_for_key(
-    store: Store, txn: Any, db: dict[str, Any], key: bytes, by_tag: bool, by_activity: bool
+    views: Views, key: bytes, by_tag: bool, by_activity: bool
 ) -> SignedObject | None:
     if by_tag:
-        return store.get(txn, key[-32:])
+        return views.get(key[-32:])
     if by_activity:  # activity log: lab + ts + project id + seq of the event
-        return store.get(txn, key[40:72])
-    return store.get_seq(txn, key[-8:])
+        return views.get(key[40:72])
+    return views.get_seq(key[-8:])
 
 
 def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
@@ -311,7 +358,7 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
             break
         if not all(has_word(w, seq) for w in others):
             continue
-        o = store.get_seq(txn, seq)
+        o = views.get_seq(seq)
         if o is not None and o.kind == "project":
             out.append(views.view(o))
             if len(out) >= limit:
