@@ -87,6 +87,23 @@ def tampered_objects(n: int) -> list[bytes]:
     return out
 
 
+async def answer_sync(stream: Any, keys: list[tuple[int, bytes]]) -> None:
+    """A fake peer's sync responder over `keys`: accept, reconcile to the end, END."""
+    opening = await read_frame(stream)
+    assert opening is not None
+    await write_frame(stream, bytes([0x92, 1, int(Accept.OK)]))  # [1, OK]
+    resp = Responder(SortedItems(keys))
+    while not resp.done:
+        data = await read_frame(stream)
+        if data is None:
+            break
+        reply = resp.receive(data)
+        if reply is not None:
+            await write_frame(stream, reply)
+    await write_end(stream)
+    await read_frame(stream)
+
+
 def run_case(tmp_path: Path, case: Callable[[NodeProc, P2PNode], Awaitable[None]]) -> None:
     node = NodeProc(tmp_path / "n", "n")
     node.init()
@@ -116,19 +133,7 @@ def test_peer_lying_about_ids_and_serving_invalid_objects(tmp_path: Path) -> Non
         keys = lies + [(int(time.time() * 1000) - 60_000 + i, oid) for i, oid in enumerate(bad_ids)]
 
         async def sync_handler(stream: Any) -> None:
-            opening = await read_frame(stream)
-            assert opening is not None
-            await write_frame(stream, bytes([0x92, 1, int(Accept.OK)]))  # [1, OK]
-            resp = Responder(SortedItems(keys))
-            while not resp.done:
-                data = await read_frame(stream)
-                if data is None:
-                    break
-                reply = resp.receive(data)
-                if reply is not None:
-                    await write_frame(stream, reply)
-            await write_end(stream)
-            await read_frame(stream)
+            await answer_sync(stream, keys)
 
         async def fetch_handler(stream: Any) -> None:
             served["fetches"] += 1

@@ -19,17 +19,15 @@ from p2p.sync_transport import fetch_objects
 from protocols import kinds
 from protocols.limits import MAX_FUTURE_SKEW_MS
 from protocols.objects import SignedObject
-from protocols.reconcile import Responder, SortedItems
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
     MAX_FETCH_IDS,
     SYNC_PROTOCOL_ID,
-    Accept,
     decode_request,
     encode_fetch_batches,
 )
 from tests.integration.nodes import NodeProc
-from tests.integration.test_sync_hostile import call, run_case, wait_for
+from tests.integration.test_sync_hostile import answer_sync, call, run_case, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -81,18 +79,7 @@ def test_a_deferred_object_is_not_fetched_again_before_its_time(tmp_path: Path) 
     async def case(node: NodeProc, p2p: P2PNode) -> None:
         async def sync_handler(stream: Any) -> None:
             asked["sessions"] += 1
-            await read_frame(stream)
-            await write_frame(stream, bytes([0x92, 1, int(Accept.OK)]))
-            resp = Responder(SortedItems([(early.ts, early.id)]))
-            while not resp.done:
-                data = await read_frame(stream)
-                if data is None:
-                    break
-                reply = resp.receive(data)
-                if reply is not None:
-                    await write_frame(stream, reply)
-            await write_end(stream)
-            await read_frame(stream)
+            await answer_sync(stream, [(early.ts, early.id)])
 
         async def fetch_handler(stream: Any) -> None:
             request = decode_request(await read_frame(stream) or b"")
