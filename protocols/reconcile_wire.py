@@ -1,8 +1,9 @@
-"""Wire messages of set reconciliation: limits, dataclasses, msgpack encode/decode.
+"""Wire messages of set reconciliation: dataclasses, msgpack encode/decode.
 
 The byte-level format is specified in ``docs/sync.md``. ``decode_message`` accepts any bytes
 and raises only ``ReconcileError`` on malformed input; every size is bounded by a named limit
-before anything is allocated for it.
+before anything is allocated for it. The limits are those of the negotiated protocol version
+(``limits``, protocols/reconcile_limits.py; 1.0.0 by default).
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ from typing import Any
 
 import msgpack
 
+from protocols.reconcile_limits import (
+    BUCKETS,
+    IDLIST_THRESHOLD,
+    MAX_IDS_PER_MESSAGE,
+    MAX_MESSAGE_BYTES,
+    MAX_RANGES_PER_MESSAGE,
+    MAX_ROUNDS,
+    SALT_BYTES,
+    SHORT_ID_BYTES,
+    SYNC_PROTOCOL_ID_1_0,
+    V1_0,
+    Limits,
+)
 from protocols.reconcile_store import (
     FINGERPRINT_BYTES,
     ID_BYTES,
@@ -20,21 +34,41 @@ from protocols.reconcile_store import (
     Bound,
 )
 
+__all__ = [
+    "BUCKETS",
+    "IDLIST_THRESHOLD",
+    "MAX_BITMAP_BYTES",
+    "MAX_IDS_PER_MESSAGE",
+    "MAX_MESSAGE_BYTES",
+    "MAX_NESTING",
+    "MAX_RANGES_PER_MESSAGE",
+    "MAX_ROUNDS",
+    "PROTOCOL_VERSION",
+    "SALT_BYTES",
+    "SHORT_ID_BYTES",
+    "SYNC_PROTOCOL_ID",
+    "DecodeCode",
+    "Limits",
+    "Message",
+    "Mode",
+    "MsgpackError",
+    "Range",
+    "ReconcileError",
+    "SessionCode",
+    "decode_message",
+    "encode_message",
+    "unpack_plain",
+    "validate_message",
+]
+
+# The message format's version (the first field of every message), the same in both protocol
+# versions: /percolab/sync/1.1.0 changed the limits (protocols/reconcile_limits.py), not the
+# format.
 PROTOCOL_VERSION = 1
-SYNC_PROTOCOL_ID = "/percolab/sync/1.0.0"
+SYNC_PROTOCOL_ID = SYNC_PROTOCOL_ID_1_0  # the first release's id; see SYNC_PROTOCOL_IDS
 
-# Tuning. A differing range with more than IDLIST_THRESHOLD items is split into BUCKETS parts.
-BUCKETS = 16
-IDLIST_THRESHOLD = 64
-SHORT_ID_BYTES = 8  # salted id hashes in IDLIST ranges
-SALT_BYTES = 16
-
-# Limits: a peer exceeding any of them gets ReconcileError.
-MAX_RANGES_PER_MESSAGE = 2048
-MAX_IDS_PER_MESSAGE = 8192  # short ids (IDLIST) + full ids (DIFF extras, HAVE) in one message
-MAX_MESSAGE_BYTES = 512 * 1024
-MAX_ROUNDS = 64  # round trips per session (initiator messages)
-MAX_BITMAP_BYTES = (IDLIST_THRESHOLD + 7) // 8
+# The 1.0.0 values, for callers that predate `Limits` (every function takes `limits`).
+MAX_BITMAP_BYTES = V1_0.max_bitmap_bytes
 _TOP_FIELDS = 5  # version, index, lower_ts, lower_prefix, ranges (+ salt in message 0)
 # Arrays nest at most this deep in any stream message (message -> ranges -> range). Deeper is
 # undecodable, whatever a msgpack library's own stack limit is.
@@ -70,6 +104,8 @@ class SessionCode(StrEnum):
     BAD_DIFF = "bad_diff"
     BAD_HAVE = "bad_have"
     DUPLICATE_SHORT_ID = "duplicate_short_id"
+    # A message numbered 2·MAX_ROUNDS or beyond would be needed, or (1.1.0) a side's last
+    # message requests something (a FINGERPRINT or an IDLIST) that could not be answered.
     TOO_MANY_ROUNDS = "too_many_rounds"
     MISUSE = "misuse"  # local API misuse (start twice...), never a peer's fault
     INCONSISTENT = "inconsistent"  # reconcile_in_memory: the two sides disagree
@@ -173,22 +209,24 @@ def _check_bound(ts: int, prefix: bytes) -> Bound:
     return (ts, prefix)
 
 
-def _payload_size_ok(mode: Mode, data: bytes, bitmap: bytes) -> bool:
+def _payload_size_ok(mode: Mode, data: bytes, bitmap: bytes, limits: Limits) -> bool:
     if mode == Mode.SKIP:
         return not data and not bitmap
     if mode == Mode.FINGERPRINT:
         return len(data) == FINGERPRINT_BYTES and not bitmap
     if mode == Mode.IDLIST:
         n = len(data)
-        return n % SHORT_ID_BYTES == 0 and n // SHORT_ID_BYTES <= IDLIST_THRESHOLD and not bitmap
+        entries = n // SHORT_ID_BYTES
+        return n % SHORT_ID_BYTES == 0 and entries <= limits.idlist_threshold and not bitmap
     if mode == Mode.DIFF:
-        return len(data) % ID_BYTES == 0 and len(bitmap) <= MAX_BITMAP_BYTES
+        return len(data) % ID_BYTES == 0 and len(bitmap) <= limits.max_bitmap_bytes
     return len(data) % ID_BYTES == 0 and len(data) > 0 and not bitmap  # HAVE
 
 
-def validate_message(msg: Message) -> None:
-    """Check every limit and invariant of a message; raise ReconcileError if one fails."""
-    if type(msg.index) is not int or not 0 <= msg.index < 2 * MAX_ROUNDS:
+def validate_message(msg: Message, limits: Limits = V1_0) -> None:
+    """Check every limit (of ``limits``' protocol version) and invariant of a message; raise
+    ReconcileError if one fails."""
+    if type(msg.index) is not int or not 0 <= msg.index < limits.max_index:
         raise ReconcileError("message index out of range", DecodeCode.BAD_INDEX)
     if (msg.salt is None) != (msg.index != 0):
         raise ReconcileError("salt must be present exactly in message 0", DecodeCode.BAD_SALT)
@@ -197,7 +235,7 @@ def validate_message(msg: Message) -> None:
     if msg.index == 0 and not msg.ranges:
         # The responder takes the session's bounds from message 0: it must name a range.
         raise ReconcileError("message 0 must have at least one range", DecodeCode.EMPTY_OPENING)
-    if len(msg.ranges) > MAX_RANGES_PER_MESSAGE:
+    if len(msg.ranges) > limits.max_ranges:
         raise ReconcileError("too many ranges", DecodeCode.TOO_MANY_RANGES)
     prev = _check_bound(*msg.lower)
     ids = 0
@@ -206,15 +244,15 @@ def validate_message(msg: Message) -> None:
         if not r.upper > prev:
             raise ReconcileError("range bounds not strictly ascending", DecodeCode.NOT_ASCENDING)
         prev = r.upper
-        if not _payload_size_ok(r.mode, r.data, r.bitmap):
+        if not _payload_size_ok(r.mode, r.data, r.bitmap, limits):
             raise ReconcileError(f"bad payload size for {r.mode.name}", DecodeCode.BAD_PAYLOAD)
         ids += r.id_count
-    if ids > MAX_IDS_PER_MESSAGE:
+    if ids > limits.max_ids:
         raise ReconcileError("too many ids", DecodeCode.TOO_MANY_IDS)
 
 
-def encode_message(msg: Message) -> bytes:
-    validate_message(msg)
+def encode_message(msg: Message, limits: Limits = V1_0) -> bytes:
+    validate_message(msg, limits)
     ranges: list[list[Any]] = []
     prev_ts = msg.lower[0]
     for r in msg.ranges:
@@ -229,7 +267,7 @@ def encode_message(msg: Message) -> bytes:
     if msg.salt is not None:
         top.append(msg.salt)
     out: bytes = msgpack.packb(top, use_bin_type=True)
-    if len(out) > MAX_MESSAGE_BYTES:
+    if len(out) > limits.max_message_bytes:
         raise ReconcileError("encoded message exceeds MAX_MESSAGE_BYTES", DecodeCode.TOO_LARGE)
     return out
 
@@ -246,11 +284,12 @@ def _bin(value: object, what: str, code: DecodeCode) -> bytes:
     return value
 
 
-def decode_message(data: bytes) -> Message:
-    """Parse and validate one message. Raises only ReconcileError (with a `DecodeCode`)."""
+def decode_message(data: bytes, limits: Limits = V1_0) -> Message:
+    """Parse and validate one message under ``limits`` (the negotiated protocol version's).
+    Raises only ReconcileError (with a `DecodeCode`)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ReconcileError("message must be bytes", DecodeCode.UNDECODABLE)
-    if len(data) > MAX_MESSAGE_BYTES:
+    if len(data) > limits.max_message_bytes:
         raise ReconcileError("message exceeds MAX_MESSAGE_BYTES", DecodeCode.TOO_LARGE)
     try:
         top = unpack_plain(data)
@@ -268,7 +307,7 @@ def decode_message(data: bytes) -> Message:
     raw_ranges = top[4]
     if type(raw_ranges) is not list:
         raise ReconcileError("ranges must be an array", DecodeCode.BAD_SHAPE)
-    if len(raw_ranges) > MAX_RANGES_PER_MESSAGE:
+    if len(raw_ranges) > limits.max_ranges:
         raise ReconcileError("too many ranges", DecodeCode.TOO_MANY_RANGES)
     salt = _bin(top[5], "salt", DecodeCode.BAD_SALT) if len(top) == _TOP_FIELDS + 1 else None
     ranges: list[Range] = []
@@ -296,5 +335,5 @@ def decode_message(data: bytes) -> Message:
             rng = Range(mode, upper, _bin(item[3], "payload", DecodeCode.BAD_PAYLOAD))
         ranges.append(rng)
     msg = Message(index, lower, tuple(ranges), salt)
-    validate_message(msg)
+    validate_message(msg, limits)
     return msg

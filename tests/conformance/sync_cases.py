@@ -9,7 +9,10 @@ decoders, which tests/conformance/test_sync_corpus.py checks against them).
 JSON forms (docs/sync.md, "Conformance corpus"): a byte string is lowercase hex when it is at
 most `INLINE_BYTES` long, else ``{"length": n, "sha256": hex}``. A case's message bytes are
 ``hex`` with, for each ``[at, count]`` of the optional ``zeros``, ``count`` 0x00 bytes inserted
-before byte ``at`` of ``hex`` (keeps huge messages small in the file).
+before byte ``at`` of ``hex``, and for each ``[at, count, unit]`` of the optional ``repeats``,
+``count`` copies of the bytes ``unit`` (hex) inserted there (keeps huge messages small in the
+file). A reconciliation case names the protocol versions whose limits it is judged under
+(``protocols``): most hold under both, the caps of 1.0.0 and 1.1.0 differ.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ import msgpack
 
 from p2p.framing import END_MARKER, MAX_FRAME
 from protocols.limits import MAX_OBJECT_BYTES
+from protocols.reconcile_limits import (
+    MAX_RANGES_PER_MESSAGE_1_1,
+    SYNC_PROTOCOL_ID_1_0,
+    SYNC_PROTOCOL_ID_1_1,
+    V1_1,
+)
 from protocols.reconcile_store import INFINITY, MAX_TS
 from protocols.reconcile_wire import (
     IDLIST_THRESHOLD,
@@ -45,13 +54,16 @@ from protocols.sync_messages import (
     MAX_OBJECTS_PER_BATCH,
 )
 
-FORMAT = "percolab-conformance-sync/1"
+FORMAT = "percolab-conformance-sync/2"
 PATH = Path(__file__).resolve().parents[2] / "docs" / "conformance" / "sync.json"
 INLINE_BYTES = 64
 ZERO_RUN = 64  # runs of at least this many 0x00 bytes are written as "zeros"
 DOC = "docs/sync.md §"
 SCOPE = bytes(range(32))
 SALT = bytes(16)
+BOTH = [SYNC_PROTOCOL_ID_1_0, SYNC_PROTOCOL_ID_1_1]  # judged alike under both versions
+ONLY_1_0 = [SYNC_PROTOCOL_ID_1_0]
+ONLY_1_1 = [SYNC_PROTOCOL_ID_1_1]
 
 
 def pk(value: Any) -> bytes:
@@ -66,11 +78,13 @@ def bytes_json(data: bytes) -> Any:
 
 
 def expand(case: dict[str, Any]) -> bytes:
-    """The message bytes of a case (``hex`` plus its ``zeros`` runs)."""
+    """The message bytes of a case (``hex`` plus its ``zeros`` and ``repeats`` runs)."""
     data = bytes.fromhex(case["hex"])
+    runs = [(at, bytes(count)) for at, count in case.get("zeros", [])]
+    runs += [(at, bytes.fromhex(unit) * count) for at, count, unit in case.get("repeats", [])]
     out, prev = bytearray(), 0
-    for at, count in case.get("zeros", []):
-        out += data[prev:at] + bytes(count)
+    for at, run in sorted(runs, key=lambda r: r[0]):
+        out += data[prev:at] + run
         prev = at
     return bytes(out + data[prev:])
 
@@ -109,14 +123,29 @@ class Corpus:
 
     def add(
         self, message: str, name: str, rule: str, data: bytes, *, ok: Any = None,
-        error: str | None = None,
+        error: str | None = None, protocols: list[str] | None = None,
+        repeat: tuple[int, int, bytes] | None = None,
     ) -> None:  # fmt: skip
+        """``repeat``: (at, count, unit): ``data`` holds ``count`` copies of ``unit`` from
+        byte ``at``, written as one ``repeats`` run."""
         assert (ok is None) != (error is None), name
+        assert (message == "reconcile") == (protocols is not None), name
+        repeats = []
+        if repeat is not None:
+            at, count, unit = repeat
+            assert data[at : at + count * len(unit)] == unit * count, name
+            data = data[:at] + data[at + count * len(unit) :]
+            repeats = [[at, count, unit.hex()]]
         kept, zeros = compress(data)
+        assert not (zeros and repeats), name  # one kind of run per case keeps `at` simple
         case: dict[str, Any] = {"name": name, "rule": DOC + rule, "message": message,
                                 "hex": kept.hex()}  # fmt: skip
+        if protocols is not None:
+            case["protocols"] = protocols
         if zeros:
             case["zeros"] = zeros
+        if repeats:
+            case["repeats"] = repeats
         case["verdict"] = "error" if error else "ok"
         if error:
             case["error"] = error
@@ -305,8 +334,9 @@ def fetch(c: Corpus) -> None:
 def reconcile_ok(c: Corpus) -> None:
     rule, rc = "Decoding a message", "reconcile"
 
-    def ok(name: str, msg: Message, data: bytes | None = None) -> None:
-        c.add(rc, name, rule, encode_message(msg) if data is None else data, ok=message_json(msg))
+    def ok(name: str, msg: Message, data: bytes | None = None, protocols: list[str] = BOTH) -> None:
+        data = encode_message(msg, V1_1) if data is None else data
+        c.add(rc, name, rule, data, ok=message_json(msg), protocols=protocols)
 
     # The worked example of docs/sync.md.
     a, b, x = (hashlib.sha256(bytes([i])).digest() for i in (0, 1, 2))
@@ -338,6 +368,27 @@ def reconcile_ok(c: Corpus) -> None:
     ok(f"{MAX_RANGES_PER_MESSAGE} ranges", Message(1, (0, b""), skips))
     have = Range(Mode.HAVE, INFINITY, bytes(32 * MAX_IDS_PER_MESSAGE))
     ok(f"{MAX_IDS_PER_MESSAGE} ids (one HAVE)", Message(1, (0, b""), (have,)))
+    # 1.1.0: the caps of 1.0.0 no longer apply; the byte limit and the 1.1.0 caps do.
+    skips = tuple(Range(Mode.SKIP, (i + 1, b"")) for i in range(MAX_RANGES_PER_MESSAGE + 1))
+    ok(f"{MAX_RANGES_PER_MESSAGE + 1} ranges (over the 1.0.0 cap)", Message(1, (0, b""), skips),
+       protocols=ONLY_1_1)  # fmt: skip
+    have = Range(Mode.HAVE, INFINITY, bytes(32 * (MAX_IDS_PER_MESSAGE + 1)))
+    ok(f"{MAX_IDS_PER_MESSAGE + 1} ids in one HAVE (over the 1.0.0 cap)",
+       Message(1, (0, b""), (have,)), protocols=ONLY_1_1)  # fmt: skip
+    have = Range(Mode.HAVE, INFINITY, bytes(32 * _MOST_FULL_IDS))
+    ok(f"{_MOST_FULL_IDS} ids in one HAVE: {MAX_MESSAGE_BYTES:,} bytes hold no more",
+       Message(1, (0, b""), (have,)), protocols=ONLY_1_1)  # fmt: skip
+
+
+# A SKIP one ms above the previous bound, the repeated unit of the 1.1.0 range-cap case (after
+# the 6-byte header 95 01 01 00 c4 00 and the 5-byte array32 header of the ranges). (No case
+# of exactly the cap: its decoded form would take megabytes; 2,049 ranges show the 1.0.0 cap
+# lifted, 65,537 the 1.1.0 cap.)
+_SKIP_UNIT = bytes([0x93, 0x00, 0x01, 0xC4, 0x00])
+_SKIPS_AT = 11
+# A message of one HAVE of n ids takes 17 + 32n bytes (header 6, ranges array 1, range 5,
+# bin32 header 5): 16,383 ids at most.
+_MOST_FULL_IDS = (MAX_MESSAGE_BYTES - 17) // 32
 
 
 def reconcile_errors(c: Corpus) -> None:
@@ -418,7 +469,15 @@ def reconcile_errors(c: Corpus) -> None:
            [4, 1, b"", bytes(32 * (MAX_IDS_PER_MESSAGE - IDLIST_THRESHOLD + 1))]), None),
     ]  # fmt: skip
     for code, name, data, _ in bad:
-        c.add(rc, name, rule, data, error=code)
+        only_1_0 = code in ("too_many_ranges", "too_many_ids")  # the 1.0.0 caps
+        c.add(rc, name, rule, data, error=code, protocols=ONLY_1_0 if only_1_0 else BOTH)
+    over = MAX_RANGES_PER_MESSAGE_1_1 + 1
+    data = m(*([0, 1, b""] for _ in range(over)))
+    c.add(rc, f"{over} ranges (over the 1.1.0 cap)", rule, data, error="too_many_ranges",
+          protocols=ONLY_1_1, repeat=(_SKIPS_AT, over, _SKIP_UNIT))  # fmt: skip
+    have = m([4, 1, b"", bytes(32 * (_MOST_FULL_IDS + 1))])
+    c.add(rc, f"{_MOST_FULL_IDS + 1} ids in one HAVE: over the byte limit", rule, have,
+          error="too_large", protocols=ONLY_1_1)  # fmt: skip
 
 
 def corpus() -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from p2p.framing import WIRE_ERROR_CODES, FrameError, decode_frames, read_frame
+from protocols.reconcile_limits import SYNC_PROTOCOL_IDS, limits_for
 from protocols.reconcile_wire import DecodeCode, ReconcileError, decode_message
 from protocols.sync_messages import (
     SyncErrorCode,
@@ -30,7 +31,7 @@ CASES: list[dict[str, Any]] = CORPUS["cases"]
 SYNC_MESSAGES = ("sync_open", "sync_accept", "fetch_request", "fetch_batch")
 
 
-def _decode(message: str, data: bytes) -> Any:
+def _decode(message: str, data: bytes, protocol: str | None = None) -> Any:
     if message == "frame":
         return {"frames": [bytes_json(p) for p in decode_frames(data)]}
     if message == "sync_open":
@@ -42,8 +43,8 @@ def _decode(message: str, data: bytes) -> Any:
         return {"ids": [i.hex() for i in decode_request(data).ids]}
     if message == "fetch_batch":
         return {"objects": [bytes_json(r) for r in decode_fetch_batch(data)]}
-    assert message == "reconcile", message
-    return message_json(decode_message(data))
+    assert message == "reconcile" and protocol is not None, message
+    return message_json(decode_message(data, limits_for(protocol)))
 
 
 def _error_class(message: str) -> type[Exception]:
@@ -54,14 +55,16 @@ def _error_class(message: str) -> type[Exception]:
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['message']}: {c['name']}" for c in CASES])
 def test_case(case: dict[str, Any]) -> None:
+    """Every case, under each protocol version it names (reconciliation messages)."""
     data = expand(case)
-    if case["verdict"] == "ok":
-        assert _decode(case["message"], data) == case["decoded"]
-    else:
-        assert case["verdict"] == "error"
-        with pytest.raises(_error_class(case["message"])) as info:
-            _decode(case["message"], data)
-        assert getattr(info.value, "code", None) == case["error"], str(info.value)
+    for protocol in case.get("protocols", [None]):
+        if case["verdict"] == "ok":
+            assert _decode(case["message"], data, protocol) == case["decoded"], protocol
+        else:
+            assert case["verdict"] == "error"
+            with pytest.raises(_error_class(case["message"])) as info:
+                _decode(case["message"], data, protocol)
+            assert getattr(info.value, "code", None) == case["error"], (protocol, str(info.value))
 
 
 class _Stream:
@@ -121,8 +124,23 @@ def test_cases_are_well_formed() -> None:
         assert case["rule"].startswith("docs/sync.md §")
         assert case["rule"].removeprefix("docs/sync.md §") in headings, case["rule"]
         assert ("decoded" in case) == (case["verdict"] == "ok") != ("error" in case)
+        # Reconciliation cases name the protocol versions they hold under; others do not.
+        protocols = case.get("protocols")
+        assert (case["message"] == "reconcile") == (protocols is not None)
+        assert protocols is None or (protocols and set(protocols) <= set(SYNC_PROTOCOL_IDS))
         data = expand(case)
-        assert compress(data) == (bytes.fromhex(case["hex"]), case.get("zeros", []))
+        if "repeats" not in case:
+            assert compress(data) == (bytes.fromhex(case["hex"]), case.get("zeros", []))
+        else:
+            assert "zeros" not in case and len(data) > len(case["hex"]) // 2
+
+
+def test_the_two_versions_differ_only_in_their_caps() -> None:
+    """1.0.0-only and 1.1.0-only cases are exactly those about the per-message caps."""
+    for case in CASES:
+        if len(case.get("protocols", SYNC_PROTOCOL_IDS)) == 1:
+            about_caps = re.search(r"(ranges|ids)\b.*(cap|byte limit|no more|fit)", case["name"])
+            assert about_caps or case.get("error") in ("too_many_ranges", "too_many_ids"), case
 
 
 def test_doc_states_the_constants_of_the_code() -> None:
@@ -131,6 +149,7 @@ def test_doc_states_the_constants_of_the_code() -> None:
     from node.sync.service import MAX_SESSIONS_PER_PEER, MAX_SESSIONS_TOTAL, SESSION_DEADLINE_S
     from p2p.framing import END_MARKER, MAX_FRAME
     from p2p.sync_transport import FRAME_TIMEOUT_S
+    from protocols import reconcile_limits as lim
     from protocols import reconcile_wire as w
     from protocols import sync_messages as m
 
@@ -139,6 +158,11 @@ def test_doc_states_the_constants_of_the_code() -> None:
         f"`MAX_FRAME` = 4 MiB = {MAX_FRAME:,}",
         f"`length = 0x{END_MARKER:X}`",
         f"`MAX_NESTING` ({w.MAX_NESTING})",
+        f"| `MAX_RANGES_PER_MESSAGE` | {w.MAX_RANGES_PER_MESSAGE:,} | "
+        f"{lim.MAX_RANGES_PER_MESSAGE_1_1:,} |",
+        f"| `MAX_IDS_PER_MESSAGE` | {w.MAX_IDS_PER_MESSAGE:,} | {lim.MAX_IDS_PER_MESSAGE_1_1:,} |",
+        f"| `MAX_ROUNDS` | {w.MAX_ROUNDS} | {w.MAX_ROUNDS} |",
+        f"`{lim.SYNC_PROTOCOL_ID_1_1}`",
         f"`MAX_MESSAGE_BYTES` ({w.MAX_MESSAGE_BYTES:,})",
         f"MAX_CONTROL_BYTES ({m.MAX_CONTROL_BYTES})",
         f"`MAX_FETCH_IDS` ({m.MAX_FETCH_IDS})",
