@@ -59,11 +59,13 @@ def test_session_reconciles_only_its_window(tmp_path: Path) -> None:
         s = await p2p.new_stream(peer, [SYNC_PROTOCOL_ID])
         await write_frame(s, opening.encode())
         await write_frame(s, Initiator(SortedItems([(700, b"\x01" * 32)])).start())
-        raw = await read_frame(s, timeout=FRAME_WAIT_S)
-        assert raw is not None and decode_accept(raw).status == Accept.OK
+        # The node may reset the stream before its Accept is even read (yamux drops what
+        # is buffered on a reset), so a reset at either read is the expected ending.
         answer: Any = "nothing"
-        with trio.fail_after(FRAME_WAIT_S):
+        with trio.fail_after(FRAME_WAIT_S * 2):
             try:
+                raw = await read_frame(s, timeout=FRAME_WAIT_S)
+                assert raw is not None and decode_accept(raw).status == Accept.OK
                 answer = await read_frame(s)
             except FrameError:
                 answer = "reset"
