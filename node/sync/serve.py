@@ -9,6 +9,11 @@ on 16 streams got 1,085 MB for 36 MB of requests, ~30x, with no limit and no str
   last REPEAT_MEMORY_IDS ids asked by a peer are remembered; more than MAX_REPEATS asked again
   within REPEAT_WINDOW_S is a violation (a strike). A receiver does not ask again for objects
   it deferred (a timestamp ahead of its clock) before their time (node/sync/service.py).
+* **Reconciliation CPU**: answering a peer's sync sessions costs CPU (hashing, splitting and
+  filling each reply). A peer whose fingerprints never match (issue 21: ~114% CPU for as long
+  as it liked) is served from a second bucket, RESPOND_CPU_PER_S seconds of CPU per second
+  with RESPOND_CPU_BURST_S of burst; once it is spent, that peer's new sessions are answered
+  BUSY until it refills. An honest catch-up of 1M objects takes a few seconds of it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ SERVE_BURST_BYTES = 64 * 1024 * 1024
 REPEAT_MEMORY_IDS = 16_384  # ~1 MB a peer with the bookkeeping
 MAX_REPEATS = 2_048
 REPEAT_WINDOW_S = 60.0
+RESPOND_CPU_PER_S = 0.25  # a quarter of a core, sustained, per peer
+RESPOND_CPU_BURST_S = 30.0
 MAX_PEERS_TRACKED = 256  # budgets kept (least recently used dropped)
 _PREFIX = 8
 
@@ -38,6 +45,21 @@ class PeerServeBudget:
         self.repeats = 0
         self._window_at = time.monotonic()
         self.waited_s = 0.0
+        self.cpu_tokens = RESPOND_CPU_BURST_S
+        self._cpu_at = time.monotonic()
+        self.busy_answers = 0  # sessions refused for want of CPU budget
+
+    def spend_cpu(self, seconds: float) -> None:
+        """Charge `seconds` of CPU spent answering this peer's sync messages."""
+        self.cpu_tokens -= seconds
+
+    def cpu_exhausted(self) -> bool:
+        """Whether the peer's reconciliation CPU allowance is spent (after refilling it)."""
+        now = time.monotonic()
+        refill = (now - self._cpu_at) * RESPOND_CPU_PER_S
+        self.cpu_tokens = min(RESPOND_CPU_BURST_S, self.cpu_tokens + refill)
+        self._cpu_at = now
+        return self.cpu_tokens <= 0
 
     async def take(self, nbytes: int) -> None:
         """Spend `nbytes` of the peer's allowance, waiting for it to refill if need be."""

@@ -4,7 +4,8 @@
 
 * **Initiator.** When a peer connects, every ``SYNC_INTERVAL_S`` after, and when the member
   follows a new lab, it reconciles each scope (public + every followed lab; one session per
-  scope, one peer at a time per peer) over ``/percolab/sync/1.0.0``. The ids it lacks
+  scope, one peer at a time per peer) over ``/percolab/sync/1.1.0`` (or 1.0.0 with a peer
+  of the first release; a session out of rounds is resumed where it stopped). The ids it lacks
   (``need``) are fetched while the reconciliation goes on, in batches over
   ``/percolab/fetch/1.0.0``, and ingested through the one pipeline.
 * **Responder.** Answers incoming sync streams (bounded per peer and in total); at the end
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
@@ -49,9 +50,10 @@ from p2p.sync_transport import (
 )
 from protocols import kinds
 from protocols.reconcile import Initiator, Responder
+from protocols.reconcile_limits import SYNC_PROTOCOL_IDS, V1_0, Limits, limits_for
+from protocols.reconcile_store import Bound
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
-    SYNC_PROTOCOL_ID,
     Accept,
     SyncOpen,
 )
@@ -70,6 +72,10 @@ MAX_PARALLEL_PEERS = 4  # peers we initiate sessions with at once
 # session; beyond this, the rest is left to our own sessions with that peer, whose fetch
 # queue is bounded (node/sync/fetch.py, MAX_FETCH_BACKLOG).
 MAX_RESPONDER_NEED = 16_384
+# A session that ran out of rounds (sync 1.1.0 ends it cleanly) is resumed by a new session
+# from the lowest bound left open, at most this many times in a row per scope and peer; the
+# periodic sync picks up whatever is still left after that.
+MAX_RESUMES = 4
 
 # After a session stored new objects (or objects were imported, which are not gossiped),
 # reconcile with every peer again, at most once per this many seconds: news travels on.
@@ -120,7 +126,8 @@ class SyncService(Fetching):
         events = p2p.peer_events()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            p2p.set_stream_handler(SYNC_PROTOCOL_ID, self._handle_sync)
+            for protocol_id in SYNC_PROTOCOL_IDS:  # every version we speak, newest first
+                p2p.set_stream_handler(protocol_id, self._sync_handler(protocol_id))
             p2p.set_stream_handler(FETCH_PROTOCOL_ID, self._handle_fetch)
             nursery.start_soon(self._on_connections, events)
             nursery.start_soon(self._periodic)
@@ -189,7 +196,7 @@ class SyncService(Fetching):
                     for scope in scopes:
                         if not self._connected(peer_id):
                             return
-                        await self.session(peer_id, scope)
+                        await self.reconcile_scope(peer_id, scope)
                     if peer_id not in self._again:
                         break
         finally:
@@ -204,36 +211,68 @@ class SyncService(Fetching):
         p2p = self.node.p2p
         return p2p is not None and any(p["peer_id"] == peer_id for p in p2p.connected_peers())
 
-    async def session(self, peer_id: str, scope: bytes) -> dict[str, Any]:
+    async def reconcile_scope(self, peer_id: str, scope: bytes) -> dict[str, Any]:
+        """Reconcile ``scope`` with the peer: one session, resumed from where it stopped
+        while a session runs out of rounds without error and the bound it leaves open moves
+        up (up to MAX_RESUMES times in a row)."""
+        summary = await self.session(peer_id, scope)
+        resumes = 0
+        last: Bound | None = None
+        while (bound := summary.get("resume_from")) is not None and resumes < MAX_RESUMES:
+            if "error" in summary or summary.get("timed_out") or not self._connected(peer_id):
+                break
+            if last is not None and not bound > last:
+                break  # no progress: a responder can keep any session from settling
+            last, resumes = bound, resumes + 1
+            summary = await self.session(peer_id, scope, bound, resumes)
+        return summary
+
+    async def session(
+        self, peer_id: str, scope: bytes, resume: Bound | None = None, resumed: int = 0
+    ) -> dict[str, Any]:
         """One initiator session: reconcile ``scope`` with the peer, fetching the ids we lack
-        as they are learnt. Returns the summary (also kept as ``stats.last``)."""
+        as they are learnt. ``resume`` (a bound a previous session left open) starts the
+        window there (``resumed`` counts the resumptions in a row). Returns the summary (also kept as ``stats.last``); its
+        ``resume_from`` is the bound to resume from when the session ran out of rounds."""
         p2p = self.node.p2p
         assert p2p is not None
         started = time.monotonic()
         io = SessionIO()
         fetch = FetchQueue(self, peer_id)
         summary: dict[str, Any] = {"peer": peer_id, "scope": scope.hex(), "role": "initiator"}
-        opening = SyncOpen(scope)  # the whole window: [0, MAX_TS)
-        init = Initiator(LmdbItems(self.store, scope), *opening.bounds)
+        if resumed:
+            summary["resumed"] = resumed  # the how-manieth resumption in a row
+        # The whole window [0, MAX_TS), or from the resumed bound's timestamp on.
+        opening = SyncOpen(scope) if resume is None else SyncOpen(scope, resume[0])
+        lower = opening.bounds[0] if resume is None else resume
+        init: Initiator | None = None
         self._active_out[peer_id] = self._active_out.get(peer_id, 0) + 1
         try:
             with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(fetch.run)
-                    stream = await p2p.new_stream(peer_id, [SYNC_PROTOCOL_ID])
+                    # Offer every version we speak; the negotiated one sets the limits.
+                    stream = await p2p.new_stream(peer_id, list(SYNC_PROTOCOL_IDS))
                     try:
-                        first = await trio.to_thread.run_sync(init.start)
+                        negotiated = str(stream.get_protocol())
+                        summary["protocol"] = negotiated
+                        init = Initiator(
+                            LmdbItems(self.store, scope), lower, opening.bounds[1],
+                            limits=limits_for(negotiated),
+                        )  # fmt: skip
+                        session = init
+                        first = await trio.to_thread.run_sync(session.start)
 
                         async def step(data: bytes) -> bytes | None:
-                            reply = await trio.to_thread.run_sync(init.receive, data)
+                            reply = await trio.to_thread.run_sync(session.receive, data)
                             # Handed over and forgotten by the session; the fetch queue
                             # bounds them: reconcile no further until it has room.
-                            fetch.add(init.take_need())
+                            fetch.add(session.take_need())
                             await fetch.wait_for_room()
                             return reply
 
                         status = await initiate_sync(
-                            stream, opening, first, step, lambda: init.done, io=io
+                            stream, opening, first, step, lambda: session.done, io=io
                         )
                     except BaseException:
                         await reset_stream(stream)
@@ -257,12 +296,17 @@ class SyncService(Fetching):
             self._active_out[peer_id] -= 1
             if not self._active_out[peer_id]:
                 del self._active_out[peer_id]
+        if init is not None:
+            summary |= {
+                "rounds": init.rounds, "need": init.need_learnt, "have": len(init.have),
+                "reconcile_bytes": init.bytes_sent + init.bytes_received,
+                "complete": init.done and init.complete,
+                "resume_from": init.resume_from if init.done else None,
+            }  # fmt: skip
         summary |= {
-            "rounds": init.rounds, "need": init.need_learnt, "have": len(init.have),
             "fetched": fetch.stored, "unserved": fetch.unserved,
             "bytes_sent": io.bytes_sent + fetch.io.bytes_sent,
             "bytes_received": io.bytes_received + fetch.io.bytes_received,
-            "reconcile_bytes": init.bytes_sent + init.bytes_received,
             "seconds": round(time.monotonic() - started, 3),
         }  # fmt: skip
         if "error" in summary or summary.get("timed_out"):
@@ -275,12 +319,26 @@ class SyncService(Fetching):
 
     # ---- responder ---------------------------------------------------------------------
 
-    async def _handle_sync(self, stream: Any) -> None:
+    def _sync_handler(self, protocol_id: str) -> Callable[[Any], Awaitable[None]]:
+        limits = limits_for(protocol_id)
+
+        async def handle(stream: Any) -> None:
+            await self._handle_sync(stream, limits)
+
+        return handle
+
+    async def _handle_sync(self, stream: Any, limits: Limits = V1_0) -> None:
         peer_id = peer_of(stream)
+        budget = self._budgets.of(peer_id)
+        spent = budget.cpu_exhausted()
         over = (
             self._active_in.get(peer_id, 0) >= MAX_SESSIONS_PER_PEER
             or sum(self._active_in.values()) >= MAX_SESSIONS_TOTAL
+            or spent
         )
+        if spent:
+            budget.busy_answers += 1
+            log.info("sync: %s spent its reconciliation CPU budget; answering BUSY", peer_id)
         self._active_in[peer_id] = self._active_in.get(peer_id, 0) + 1
         resp: Responder | None = None
         try:
@@ -294,12 +352,19 @@ class SyncService(Fetching):
                     # naming ranges outside it is a violation (ReconcileError).
                     resp = Responder(
                         LmdbItems(self.store, opening.scope), *opening.bounds,
-                        need_limit=MAX_RESPONDER_NEED,
+                        need_limit=MAX_RESPONDER_NEED, limits=limits,
                     )  # fmt: skip
                     r = resp
 
+                    def timed(data: bytes) -> tuple[bytes | None, float]:
+                        t0 = time.thread_time()
+                        reply = r.receive(data)
+                        return reply, time.thread_time() - t0
+
                     async def step(data: bytes) -> bytes | None:
-                        return await trio.to_thread.run_sync(r.receive, data)
+                        reply, cpu = await trio.to_thread.run_sync(timed, data)
+                        budget.spend_cpu(cpu)
+                        return reply
 
                     return Accept.OK, step, lambda: r.done
 
