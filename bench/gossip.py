@@ -80,7 +80,7 @@ def start_nodes(root: Path, n: int, seed: int) -> tuple[list[subprocess.Popen[by
     for i in range(n):
         d = root / f"n{i}"
         local = LocalBackend(d)
-        local.call("init", name=f"node{i}")
+        local.call("init", name=f"node{i}", unencrypted=True)
         local.close()
         args = [PERCOLAB, "--data-dir", str(d), "node", "--listen", "/ip4/127.0.0.1/tcp/0",
                 "--no-mdns", "--no-http"]  # fmt: skip

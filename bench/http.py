@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                               "seconds_per_scenario": seconds,
                               "targets": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS}}  # fmt: skip
     try:
-        percolab(tmp, "init", "--name", "Bench")
+        percolab(tmp, "init", "--unencrypted-key", "--name", "Bench")
         t0 = time.perf_counter()
         lab = seed(tmp, n, random.Random(args.seed))
         report["seed_seconds"] = round(time.perf_counter() - t0, 1)

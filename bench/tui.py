@@ -421,7 +421,8 @@ def main() -> None:
             shutil.rmtree(data, ignore_errors=True)
             data.mkdir(parents=True)
             fig |= build_store(data, n)
-            subprocess.run([PERCOLAB, "--data-dir", str(data), "init", "--name", "Bench"],
+            subprocess.run([PERCOLAB, "--data-dir", str(data), "init", "--unencrypted-key",
+                            "--name", "Bench"],
                            check=True, capture_output=True, timeout=120)  # fmt: skip
             marker.touch()
         proc = start_node(data)

@@ -47,6 +47,9 @@ class Config:
     # Python modules that register extension kinds (docs/extending.md), imported before the
     # store opens so that objects of those kinds are indexed, not kept opaque.
     extensions: list[str] = field(default_factory=list)
+    # [identity] unencrypted = true: a headless node keeps its member key unencrypted on
+    # purpose (node/keys; `status` then carries a warning).
+    unencrypted_key: bool = False
 
 
 def resolve_data_dir(arg: str | None) -> Path:
@@ -89,6 +92,12 @@ def load_config(data_dir: Path) -> Config:
     unknown = set(node) - {"listen", "bootstrap", "mdns", "http", "extensions"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) node.{', node.'.join(sorted(unknown))}")
+    identity = raw.get("identity", {})
+    if not isinstance(identity, dict) or set(identity) - {"unencrypted"}:
+        raise ConfigError(f"{path}: [identity] takes one setting, unencrypted = true|false")
+    if not isinstance(identity.get("unencrypted", False), bool):
+        raise ConfigError(f"{path}: identity.unencrypted must be true or false")
+    cfg.unencrypted_key = identity.get("unencrypted", False)
     return cfg
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-MEMBER_KEY_FILE = "member.key"
+MEMBER_KEY_FILE = "member.key"  # the legacy unencrypted PEM (node.keys.member migrates it)
+# The member's key ring, encrypted with a passphrase (node.keys, docs/keys.md).
+KEY_RING_FILE = "member.keys"
 # The libp2p key a node creates at its first start (the same name as node.runtime's
 # NODE_KEY_FILE, kept here so the CLI need not import the runtime to look for it).
 NODE_KEY_FILE = "node.key"
@@ -72,7 +74,8 @@ def tighten_private_dir(path: Path) -> int | None:
 def holds_identity(data_dir: Path) -> bool:
     """A member key or a node key: `init` or `node` ran here (anything else is a new or
     mistyped directory)."""
-    return any((data_dir / name).is_file() for name in (MEMBER_KEY_FILE, NODE_KEY_FILE))
+    names = (KEY_RING_FILE, MEMBER_KEY_FILE, NODE_KEY_FILE)
+    return any((data_dir / name).is_file() for name in names)
 
 
 def member_key_path(data_dir: Path) -> Path:

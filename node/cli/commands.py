@@ -38,9 +38,16 @@ from node.cli.errors import (
     _os_error,
     write_crash_report,
 )
+from node.cli.identity_cmds import (
+    add_identity_commands,
+    new_key_params,
+    run_identity,
+    show_key_notices,
+)
 from node.cli.views import _fmt_project_line, _fmt_show, _short
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
+from node.keys.passphrase import set_passphrase_file
 from node.service.api import ServiceError
 from node.service.queries import MAX_PAGE
 from node.store import StoreError
@@ -56,13 +63,13 @@ IMPORT_CHUNK = 8000
 IMPORT_CHUNK_BYTES = MAX_RPC_FRAME // 2
 
 # Commands that work on a data directory holding no identity (they create one, or a node).
-NO_IDENTITY_COMMANDS = frozenset({"init", "node", "app", "demo"})
+NO_IDENTITY_COMMANDS = frozenset({"init", "node", "app", "demo", "identity"})
 # Commands that only read the store: they also work on a read-only data directory.
 READ_COMMANDS = frozenset({"list", "show", "search", "export", "status", "peers"})
 READ_LAB_ACTIONS = frozenset({"list"})
 # Argument names that are file paths: any bytes the OS allows; every other string must be
 # UTF-8 text (it ends up in a signed object, or compared with one).
-PATH_ARGS = frozenset({"file"})
+PATH_ARGS = frozenset({"file", "passphrase_file", "backup_passphrase_file"})
 STDIO = "-"  # `export -` / `import -`: stdout / stdin
 
 
@@ -110,7 +117,8 @@ def _out(args: argparse.Namespace, data: Any, human: Callable[[Any], str] | None
 
 
 def cmd_init(b: Backend, a: argparse.Namespace) -> None:
-    who = b.call("init", name=a.name, about=a.about or "")
+    key = new_key_params(resolve_data_dir(getattr(a, "data_dir", None)), a.unencrypted_key)
+    who = b.call("init", name=a.name, about=a.about or "", **key)
     _out(a, who, lambda w: f"identity created: {w['name']} ({w['fingerprint']})")
 
 
@@ -277,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="data directory (default: $PERCOLAB_HOME or the user data dir)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print JSON")  # fmt: skip
+    common.add_argument("--passphrase-file", metavar="FILE", default=argparse.SUPPRESS,
+                        help="read the member key's passphrase from FILE (docs/keys.md)")
     p = _Parser(prog="percolab", parents=[common],
                 description="Percolab: labs sharing projects, peer to peer.")
     p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
@@ -288,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("init", "create your identity and publish your profile")
     s.add_argument("--name", required=True)
     s.add_argument("--about")
+    s.add_argument("--unencrypted-key", action="store_true",
+                   help="store the member key unencrypted (headless lab nodes; docs/keys.md)")
     lab = add("lab", "create, list, follow and unfollow labs")
     lab_sub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     s = lab_sub.add_parser("create", parents=[common], help="create a lab (you follow it)")
@@ -340,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("connect", "dial a peer now (needs a running node)")
     s.add_argument("addr", help="multiaddr ending in /p2p/PEER_ID")
     add_runtime_commands(add)
+    add_identity_commands(add, common)
     return p
 
 
@@ -411,6 +424,10 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
 
         return run_command(command, Path(tempfile.gettempdir()), args)
     data_dir = seen["data_dir"] = _data_dir(args)
+    if getattr(args, "passphrase_file", None):
+        set_passphrase_file(Path(args.passphrase_file))
+    if command == "identity":
+        return run_identity(data_dir, args)
     if command not in NO_IDENTITY_COMMANDS:
         _require_identity(data_dir, command)
     if command in DATA_COMMANDS:
@@ -429,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A file name given in undecodable bytes is echoed back escaped, not a crash.
         sys.stdout.reconfigure(errors="backslashreplace")
     seen: dict[str, Path] = {}
+    show_key_notices()
     try:
         return _run(build_parser().parse_args(argv), seen)
     except UsageError as exc:

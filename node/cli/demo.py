@@ -82,7 +82,8 @@ COMMENTS = [
 def _seed_identity(data_dir: Path, member: str) -> None:
     local = LocalBackend(data_dir)
     try:
-        local.call("init", name=member, about=f"Demo member of {member}'s lab")
+        # Throwaway data directories: the explicit unencrypted key (docs/keys.md).
+        local.call("init", name=member, about=f"Demo member of {member}'s lab", unencrypted=True)
     finally:
         local.close()
 

@@ -37,6 +37,9 @@ from node.config import (
     load_extensions,
 )
 from node.identity import tighten_private_dir
+from node.keys import member as member_keys
+from node.keys import passphrase
+from node.keys.member import KeyState
 
 log = logging.getLogger(__name__)
 # A CLI command (status, post...) holds the data directory while it reads or writes the store
@@ -115,6 +118,12 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
     if old_mode is not None:
         log.warning("data directory %s was mode %04o, open to other users; now %04o",
                     data_dir, old_mode, old_mode & 0o700)  # fmt: skip
+    # The passphrase is checked now (a wrong one stops the start with one line), and a
+    # legacy member.key is migrated when a passphrase is at hand.
+    member_keys.unlock(data_dir)
+    warning = member_keys.key_warning(data_dir)
+    if warning:
+        log.warning("%s", warning)
 
     import trio
 
@@ -161,13 +170,28 @@ def run_app(data_dir: Path) -> int:
         pass
     if free:
         prepare_node_dir(data_dir)  # a read-only directory: one line, not a node that dies
-        proc = spawn_node(data_dir, [])
+        proc = spawn_node(data_dir, [], passphrase=_passphrase_for_node(data_dir))
     try:
         wait_for_socket(sock, proc, NODE_START_TIMEOUT_S)
         return run_tui(sock)
     finally:
         if proc is not None:
             stop_node(proc)
+
+
+def _passphrase_for_node(data_dir: Path) -> str | None:
+    """The passphrase the app hands its node (through a pipe, never argv): the member key's,
+    checked here so a wrong one is said on the terminal; for a data directory without a key,
+    one for the key the app's first screen creates (asked twice on a terminal)."""
+    state = member_keys.key_state(data_dir)
+    if state is KeyState.ENCRYPTED:
+        member_keys.unlock(data_dir)  # asks on the terminal if needed; checks it
+        return passphrase.non_interactive() or passphrase.get("the member key")
+    found = passphrase.non_interactive()
+    if (found is None and state is KeyState.NONE and passphrase.can_prompt()
+            and not member_keys.unencrypted_configured(data_dir)):  # fmt: skip
+        found = passphrase.prompt("Choose a passphrase for your new member key", confirm=True)
+    return found
 
 
 def run_command(command: str, data_dir: Path, args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ demo.py (three nodes)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -32,11 +33,30 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise ConfigError(f"the node exited at start (code {proc.returncode}); see its log")
+            raise ConfigError(node_exit_message(path.parent, proc.returncode))
         if socket_answers(path):
             return
         time.sleep(0.05)
     raise ConfigError(f"the node did not open {path} within {timeout:.0f} s")
+
+
+def node_exit_message(data_dir: Path, code: int) -> str:
+    """Why a node exited at start, in one line. A node killed by a signal (SIGBUS, SIGSEGV:
+    LMDB met a damaged page through its map; check_data_file catches only what can be seen
+    before mapping) gets its data file verified page by page with plain reads, so the line
+    names the damage and what to do instead of a bare signal number."""
+    if code >= 0:
+        return f"the node exited at start (code {code}); see its log"
+    from node.store.datafile import verify_data_file
+    from node.store.errors import DATA_FILE, RESTORE_ADVICE
+
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+    data = data_dir / DATA_FILE
+    problems = verify_data_file(data) if data.is_file() else None
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return f"the node died of {name}: {data} is damaged ({problems[0]}{more}): {RESTORE_ADVICE}"
+    return f"the node died of {name} at start; see its log"
 
 
 def _die_with_parent() -> None:
@@ -53,15 +73,28 @@ def _die_with_parent() -> None:
 
 
 def spawn_node(
-    data_dir: Path, extra: list[str], *, tied: bool = True
+    data_dir: Path, extra: list[str], *, tied: bool = True, passphrase: str | None = None
 ) -> subprocess.Popen[bytes]:
     """Start `percolab node` for `data_dir` as a child process (its output to its log).
-    `tied`: the node stops when this process dies."""
+    `tied`: the node stops when this process dies. `passphrase`: handed to the child through
+    an inherited pipe (PERCOLAB_PASSPHRASE_FD), never on its command line."""
+    from node.keys.passphrase import child_env_with_passphrase
+
     cmd = [sys.executable, "-m", "node", "--data-dir", str(data_dir), "node", *extra]
-    return subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=_die_with_parent if tied else None,
-    )  # fmt: skip
+    env = dict(os.environ)
+    fds: tuple[int, ...] = ()
+    if passphrase is not None:
+        env, read_fd = child_env_with_passphrase(passphrase, env)
+        fds = (read_fd,)
+    try:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_die_with_parent if tied else None, env=env,
+            pass_fds=fds,
+        )  # fmt: skip
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def stop_node(proc: subprocess.Popen[bytes]) -> None:

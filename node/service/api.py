@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from node.identity import IdentityError, create_member_key, fingerprint, load_member_key
+from node.identity import IdentityError, fingerprint
 from node.ingest.pipeline import Ingest, now_ms
+from node.keys import member as member_keys
+from node.keys.keyfile import UNENCRYPTED, Secret
 from node.service import queries
 from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
 from node.store.read import prefix_keys
@@ -75,7 +77,10 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
 class Service:
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
-        self.key = load_member_key(data_dir)
+        # The public key is read at once (no passphrase: a damaged key file is an error now);
+        # the private key is unlocked at the first signature (node/keys/member.py).
+        self.public = member_keys.root_public(data_dir)
+        self.key: Any = None
         # Called with each object this member creates (the node publishes it by gossip).
         self.on_created: list[Callable[[SignedObject], None]] = []
         # Called when the member follows/unfollows a lab (the node (un)subscribes topics).
@@ -111,6 +116,9 @@ class Service:
         return {bytes.fromhex(k[7:]) for k, _ in self.store.meta_prefix("follow:")}
 
     def _require_key(self) -> Any:
+        if self.key is None and self.public is not None:
+            ring = member_keys.unlock(self.data_dir)
+            self.key = None if ring is None else ring.private_key()
         if self.key is None:
             raise ServiceError(
                 "no_identity", "no identity here yet: run `percolab init --name NAME`"
@@ -155,9 +163,9 @@ class Service:
     # ---- identity ----------------------------------------------------------------------
 
     def m_whoami(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.key is None:
+        if self.public is None:
             return None
-        author = public_key_bytes(self.key)
+        author = self.public
         with self.store.read() as txn:
             seq = txn.get(author, db=self.store.db["profiles"])
             prof = self.store.get_seq(txn, seq) if seq else None
@@ -171,9 +179,19 @@ class Service:
     def m_init(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         name, about = _str(params, "name"), _str(params, "about", "")
         kinds.validate_body(kinds.PROFILE, {"name": name, "about": about})
-        self.key = create_member_key(self.data_dir)
+        ring = member_keys.create(self.data_dir, self._new_key_secret(params))
+        self.key, self.public = ring.private_key(), ring.public_key()
         self.create("profile", {"name": name, "about": about})
         return self.m_whoami({})
+
+    def _new_key_secret(self, params: Mapping[str, Any]) -> Secret:
+        """init's `passphrase` (a string) or `unencrypted: true`, else what this process was
+        given (node/keys/member.py)."""
+        if params.get("passphrase") is not None:
+            return _str(params, "passphrase")
+        if params.get("unencrypted") is True:
+            return UNENCRYPTED
+        return member_keys.secret_for_new_key(self.data_dir)
 
     def m_profile_set(self, params: Mapping[str, Any]) -> str:
         current = self.m_whoami({}) or {}
@@ -380,5 +398,9 @@ class Service:
             }
             # Sum of every scope's reconciliation total (sync_index keeps them up to date).
             n, digest = sync_index.digest(self.store, txn)
-        return {"counts": counts, "objects": total, "digest": digest.to_bytes(32, "big").hex(),
-                "sync_items": n, "unindexed": unindexed}  # fmt: skip
+        status = {"counts": counts, "objects": total, "sync_items": n, "unindexed": unindexed,
+                  "digest": digest.to_bytes(32, "big").hex()}  # fmt: skip
+        warning = member_keys.key_warning(self.data_dir)
+        if warning is not None:  # the member key is stored unencrypted
+            status["key_warning"] = warning
+        return status

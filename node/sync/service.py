@@ -232,8 +232,9 @@ class SyncService(Fetching):
     ) -> dict[str, Any]:
         """One initiator session: reconcile ``scope`` with the peer, fetching the ids we lack
         as they are learnt. ``resume`` (a bound a previous session left open) starts the
-        window there (``resumed`` counts the resumptions in a row). Returns the summary (also kept as ``stats.last``); its
-        ``resume_from`` is the bound to resume from when the session ran out of rounds."""
+        window there (``resumed`` counts the resumptions in a row). Returns the summary
+        (also kept as ``stats.last``); its ``resume_from`` is the bound to resume from when
+        the session ran out of rounds."""
         p2p = self.node.p2p
         assert p2p is not None
         started = time.monotonic()

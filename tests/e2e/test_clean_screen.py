@@ -88,7 +88,8 @@ def test_node_warnings_never_reach_the_tui_screen(tmp_path: Path) -> None:
     data = tmp_path / "home"
     data.mkdir()
     (data / "config.toml").write_text(CONFIG)
-    cli(data, "init", "--name", "Clea")  # no node yet: the CLI opens the store itself
+    # No node yet: the CLI opens the store itself.
+    cli(data, "init", "--unencrypted-key", "--name", "Clea")
     term = Tmux()
     node_pids: list[int] = []
     try:

@@ -26,7 +26,7 @@ def test_closing_the_terminal_stops_the_embedded_node(tmp_path: Path) -> None:
     data = tmp_path / "home"
     data.mkdir()
     (data / "config.toml").write_text(CONFIG)
-    cli(data, "init", "--name", "Hugo")
+    cli(data, "init", "--unencrypted-key", "--name", "Hugo")
     term = Tmux()
     node_pids: list[int] = []
     try:

@@ -23,7 +23,8 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One node per test module: member "Ada", lab "Fab Lab" (followed), HTTP on a free port."""
     data_dir: Path = tmp_path_factory.mktemp("http-node")
-    who = json.loads(percolab(data_dir, "--json", "init", "--name", "Ada").stdout)
+    who = json.loads(percolab(data_dir, "--json", "init", "--unencrypted-key", "--name",
+                              "Ada").stdout)
     lab_id = json.loads(percolab(data_dir, "--json", "lab", "create", "Fab Lab",
                                  "--place", "Berlin").stdout)["id"]  # fmt: skip
     node = start_node(data_dir)

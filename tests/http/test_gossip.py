@@ -19,9 +19,9 @@ GOSSIP_TIMEOUT_S = 30.0
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[RunningNode, RunningNode, str]]:
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    percolab(a_dir, "init", "--name", "Ada")
+    percolab(a_dir, "init", "--unencrypted-key", "--name", "Ada")
     lab = json.loads(percolab(a_dir, "--json", "lab", "create", "Gossip Lab").stdout)["id"]
-    percolab(b_dir, "init", "--name", "Bo")
+    percolab(b_dir, "init", "--unencrypted-key", "--name", "Bo")
     percolab(b_dir, "lab", "follow", lab)
     a = start_node(a_dir)
     try:

@@ -32,7 +32,7 @@ def _slow_clients(host: str, port: int) -> Iterator[socket.socket]:
 
 def test_slow_clients_cannot_starve_an_honest_one(tmp_path: Path) -> None:
     data_dir = tmp_path / "n"
-    percolab(data_dir, "init", "--name", "Ada")
+    percolab(data_dir, "init", "--unencrypted-key", "--name", "Ada")
     node = start_node(data_dir)
     held: list[socket.socket] = []
     try:

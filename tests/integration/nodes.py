@@ -59,8 +59,8 @@ class NodeProc:
         self._rpc: RpcBackend | None = None
 
     def init(self) -> None:
-        if not (self.data_dir / "member.key").exists():
-            cli(self.data_dir, "init", "--name", self.name)
+        if not (self.data_dir / "member.keys").exists():
+            cli(self.data_dir, "init", "--unencrypted-key", "--name", self.name)
 
     def start(self, bootstrap: list[str] | None = None) -> NodeProc:
         args = [*self.prefix, PERCOLAB, "--data-dir", str(self.data_dir), "node", "--listen",

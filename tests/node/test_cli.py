@@ -65,7 +65,7 @@ def relay_dir(path: Path) -> Path:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One data directory with an identity, a lab, projects, a thread and tags."""
     d = tmp_path_factory.mktemp("a")
-    who = js("init", "--name", "Ada", "--about", "maker", data=d)
+    who = js("init", "--unencrypted-key", "--name", "Ada", "--about", "maker", data=d)
     lab = out("lab", "create", "Fablab Nord", "--place", "Lille", data=d)
     other_lab = out("lab", "create", "Hackerspace Sud", data=d)
     p1 = out("post", "--lab", "fablab nord", "--title", "Solar oven", "--summary",
@@ -83,11 +83,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_init_creates_a_private_key(world) -> None:
     d = world["dir"]
-    key = d / "member.key"
+    key = d / "member.keys"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert world["who"]["name"] == "Ada" and world["who"]["about"] == "maker"
     assert len(world["who"]["author"]) == 64
-    assert "already" in fails("init", "--name", "Again", data=d)
+    assert "already" in fails("init", "--unencrypted-key", "--name", "Again", data=d)
 
 
 def test_ids_are_printed(world) -> None:
@@ -151,7 +151,7 @@ def test_list_with_filters(world) -> None:
 
 def test_retract(tmp_path: Path) -> None:
     d = tmp_path / "r"
-    run("init", "--name", "Bob", data=d)
+    run("init", "--unencrypted-key", "--name", "Bob", data=d)
     lab = out("lab", "create", "Lab", data=d)
     pid = out("post", "--lab", lab, "--title", "Going away", data=d)
     keep = out("post", "--lab", lab, "--title", "Staying", data=d)
@@ -194,8 +194,8 @@ def test_export_import_is_byte_exact(world, tmp_path: Path) -> None:
 
 def test_percolab_home_is_the_default_data_dir(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    run("init", "--name", "Env", home=home)
-    assert (home / "member.key").exists()
+    run("init", "--unencrypted-key", "--name", "Env", home=home)
+    assert (home / "member.keys").exists()
     lab = run("lab", "create", "Env Lab", home=home).stdout.strip()
     assert [x["id"] for x in js("lab", "list", data=home)] == [lab]
     # --data-dir wins over PERCOLAB_HOME (and a directory that is not there stays so)
@@ -266,10 +266,10 @@ def test_corrupt_export_file(world, tmp_path: Path) -> None:
                                      b"-----END PRIVATE KEY-----\n"])  # fmt: skip
 def test_corrupt_member_key_file(tmp_path: Path, content: bytes) -> None:
     d = tmp_path / "k"
-    run("init", "--name", "Key", data=d)
-    (d / "member.key").write_bytes(content)
-    assert "member key" in fails("lab", "list", data=d)
-    assert "member key" in fails("lab", "create", "X", data=d)
+    run("init", "--unencrypted-key", "--name", "Key", data=d)
+    (d / "member.keys").write_bytes(content)
+    assert "key file" in fails("lab", "list", data=d)
+    assert "key file" in fails("lab", "create", "X", data=d)
 
 
 @pytest.mark.parametrize("content", ["[node\n", "node = 5\n", "[node]\nmdns = 'yes'\n",

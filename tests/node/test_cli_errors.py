@@ -36,7 +36,7 @@ UNUSED_PEER = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A member, two labs of one name (but for case), one more lab, a thread and a tag."""
     d = tmp_path_factory.mktemp("w") / "data"
-    run("init", "--name", "Ada", data=d)
+    run("init", "--unencrypted-key", "--name", "Ada", data=d)
     w: dict[str, Any] = {"dir": d}
     w["lab"] = out("lab", "create", "Fablab", "--place", "Lyon", data=d)
     w["twin"] = out("lab", "create", "FABLAB", data=d)
@@ -101,7 +101,7 @@ def test_show_a_project_keeps_its_shape(world) -> None:
 
 def test_show_a_profile_and_a_retraction(tmp_path: Path) -> None:
     d = tmp_path / "r"
-    run("init", "--name", "Bea", "--about", "welder", data=d)
+    run("init", "--unencrypted-key", "--name", "Bea", "--about", "welder", data=d)
     exported = raw_run([b"--data-dir", str(d).encode(), b"export", b"-"]).stdout
     (profile,) = [decode(raw) for raw in decode_export(exported)]
     shown = js("show", profile.id_hex, data=d)
@@ -143,7 +143,7 @@ def test_two_labs_of_one_name_are_listed_not_guessed(world) -> None:
 
 def test_a_retraction_is_final(tmp_path: Path) -> None:
     d = tmp_path / "r"
-    run("init", "--name", "Bob", data=d)
+    run("init", "--unencrypted-key", "--name", "Bob", data=d)
     lab = out("lab", "create", "Lab", data=d)
     pid = out("post", "--lab", lab, "--title", "Soon gone", data=d)
     rid = out("retract", pid, data=d)
@@ -152,7 +152,7 @@ def test_a_retraction_is_final(tmp_path: Path) -> None:
 
 def test_a_lab_with_projects_needs_force(tmp_path: Path) -> None:
     d = tmp_path / "r"
-    run("init", "--name", "Bob", data=d)
+    run("init", "--unencrypted-key", "--name", "Bob", data=d)
     lab = out("lab", "create", "Busy", data=d)
     empty = out("lab", "create", "Empty", data=d)
     out("post", "--lab", lab, "--title", "Still here", data=d)
@@ -184,11 +184,12 @@ def test_a_mistyped_data_dir_is_not_created(world, tmp_path: Path) -> None:
 def test_a_data_dir_that_is_a_file_or_under_proc(tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("not a directory")
-    for args in (["list"], ["init", "--name", "X"], ["node", "--no-http"], ["lab", "list"]):
+    for args in (["list"], ["init", "--unencrypted-key", "--name", "X"], ["node", "--no-http"],
+                 ["lab", "list"]):
         assert "not a directory" in fails(*args, data=f)
     for d in (Path("/proc"), Path("/proc/percolab-nowhere")):
         fails("list", data=d)
-        fails("init", "--name", "X", data=d)
+        fails("init", "--unencrypted-key", "--name", "X", data=d)
         fails("node", "--no-mdns", "--no-http", "--listen", "/ip4/127.0.0.1/tcp/0", data=d)
 
 
@@ -202,7 +203,7 @@ def test_odd_data_dir_values(tmp_path: Path) -> None:
 
 def test_new_data_dirs_are_private(tmp_path: Path) -> None:
     d = tmp_path / "new" / "data"
-    run("init", "--name", "Private", data=d)
+    run("init", "--unencrypted-key", "--name", "Private", data=d)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
 
 

@@ -88,7 +88,7 @@ text = st.one_of(
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("fuzz")
     d = base / "data"
-    run("init", "--name", "Fuzz", data=d)
+    run("init", "--unencrypted-key", "--name", "Fuzz", data=d)
     lab = out("lab", "create", "Fablab", data=d)
     twin = out("lab", "create", "FABLAB", data=d)
     p = out("post", "--lab", lab, "--title", "Solar oven", "--tag", "solar", data=d)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
+from node.cli.process import node_exit_message
 from node.ingest.pipeline import Ingest
 from node.store import Store, StoreDamaged
 from node.store.datafile import check_data_file, verify_data_file
@@ -92,7 +94,8 @@ def sound(tmp_path_factory: pytest.TempPathFactory) -> Sound:
     data_dir = tmp_path_factory.mktemp("sound")
     env = {k: v for k, v in os.environ.items() if k != "PERCOLAB_HOME"}
     subprocess.run(
-        [str(PERCOLAB), "--data-dir", str(data_dir), "init", "--name", "Tester"],
+        [str(PERCOLAB), "--data-dir", str(data_dir), "init", "--unencrypted-key", "--name",
+         "Tester"],
         check=True, capture_output=True, env=env, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     store = Store(data_dir / "store", map_size=1 << 30)
@@ -257,6 +260,13 @@ def test_verify_finds_a_corrupt_page(damaged: Path) -> None:
     if verify_data_file(data) is None:
         pytest.skip("this py-lmdb has no offline verifier (py-lmdb >= 3)")
     assert verify_data_file(data) == []
+    _corrupt_last_leaf(data)
+    problems = verify_data_file(data)
+    assert problems and "out of bounds" in " ".join(problems)
+
+
+def _corrupt_last_leaf(data: Path) -> None:
+    """Point the first node of the last leaf page past the end of the file."""
     off, psize = _layout(data)
     raw = bytearray(data.read_bytes())
     pages = len(raw) // psize
@@ -268,5 +278,20 @@ def test_verify_finds_a_corrupt_page(damaged: Path) -> None:
     else:
         pytest.fail("no leaf page")
     data.write_bytes(raw)
-    problems = verify_data_file(data)
-    assert problems and "out of bounds" in " ".join(problems)
+
+
+def test_a_node_dead_of_a_signal_gets_its_store_verified(damaged: Path) -> None:
+    """`./run.sh` used to say "node exited at start (code -7)" with an empty log: a node that
+    died of a signal at start now gets its data file verified, and the line says what is
+    damaged and what to do."""
+    data = damaged / "store" / "data.mdb"
+    if verify_data_file(data) is None:
+        pytest.skip("this py-lmdb has no offline verifier (py-lmdb >= 3)")
+    sound = node_exit_message(damaged / "store", -signal.SIGBUS)
+    assert sound == "the node died of SIGBUS at start; see its log"
+    _corrupt_last_leaf(data)
+    line = node_exit_message(damaged / "store", -signal.SIGBUS)
+    assert line.startswith(f"the node died of SIGBUS: {data} is damaged (")
+    assert "restore it from a backup" in line and "\n" not in line
+    exited = node_exit_message(damaged / "store", 1)
+    assert exited == "the node exited at start (code 1); see its log"

@@ -76,7 +76,7 @@ def seeded_node(data_dir: Path, *, extra_projects: int = 0) -> tuple[RealNode, d
     """
     node = RealNode(data_dir)
     ids: dict[str, str] = {}
-    node.cli("init", "--name", "Alice")
+    node.cli("init", "--unencrypted-key", "--name", "Alice")
     node.cli("lab", "create", "fablab", "--description", "Fab lab of the Croix-Rousse",
              "--place", "Lyon")
     node.cli("lab", "create", "velo-club", "--description", "Bike repair co-op",

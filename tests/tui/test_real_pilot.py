@@ -259,7 +259,7 @@ async def test_real_live_push_highlights_new_rows(node: tuple[RealNode, dict[str
 
 async def test_real_node_restart_banner(tmp_path: Path) -> None:
     real = RealNode(tmp_path / "data")
-    real.cli("init", "--name", "Bob")
+    real.cli("init", "--unencrypted-key", "--name", "Bob")
     real.cli("lab", "create", "hackerspace")
     real.start()
     try:
@@ -282,6 +282,8 @@ async def test_real_node_restart_banner(tmp_path: Path) -> None:
 async def test_real_onboarding(tmp_path: Path) -> None:
     real = RealNode(tmp_path / "data")
     real.data_dir.mkdir()
+    # The form sends no passphrase: this node keeps new keys unencrypted (docs/keys.md).
+    (real.data_dir / "config.toml").write_text("[identity]\nunencrypted = true\n")
     real.start()
     try:
         app = PercolabApp(real.socket_path)
