@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols import errors
+from protocols import errors, identity
 from protocols.fields import Choice, Field, Label, ListOf, ObjectRef, Text
 from protocols.limits import (
     MAX_ABOUT_CHARS,
@@ -28,6 +28,10 @@ from protocols.limits import (
     MAX_TITLE_CHARS,
 )
 from protocols.objects import VERSION, SignedObject, decode, sign
+
+# Optional on every kind: the `device` certificate of an author that signs as a device
+# (docs/identity.md). Version 2 of the six first kinds added it.
+CERT = identity.CERT
 
 # Objects that belong to no lab (profiles, labs themselves) live in the public scope.
 PUBLIC_SCOPE = bytes(32)
@@ -59,6 +63,10 @@ class KindSpec:
     # re-checks its stored objects of the kind once when it sees a new version
     # (node/store/unindexed.py).
     version: int = 1
+    # A check of the whole object, for rules that read the envelope too (an identity
+    # certificate's signature binds its author: protocols/identity.py). Still context-free:
+    # the object's bytes alone decide. Runs after the body's fields and `extra_check`.
+    object_check: Callable[[SignedObject], None] | None = field(default=None)
 
     def scope(self, body: Mapping[str, Any]) -> bytes:
         return scope_of(body)
@@ -110,6 +118,8 @@ def understand(obj: SignedObject) -> KindSpec:
     spec = kind_spec(obj.kind)
     try:
         validate_body(spec, obj.body)
+        if spec.object_check is not None:
+            spec.object_check(obj)
     except errors.SchemaError:
         raise
     except errors.ObjectError as exc:  # an extension's extra_check: still only a schema rule
@@ -154,7 +164,10 @@ PROFILE = register_kind(
         {
             "name": Text(MAX_NAME_CHARS, allow_empty=False),
             "about": Text(MAX_ABOUT_CHARS, multiline=True),
+            "cert": CERT,
         },
+        refs=("cert",),
+        version=2,
     )
 )
 LAB = register_kind(
@@ -165,7 +178,10 @@ LAB = register_kind(
             "description": Text(MAX_ABOUT_CHARS, multiline=True),
             "place": Text(MAX_PLACE_CHARS),
             "theme": Text(MAX_PLACE_CHARS),
+            "cert": CERT,
         },
+        refs=("cert",),
+        version=2,
     )
 )
 PROJECT = register_kind(
@@ -178,9 +194,11 @@ PROJECT = register_kind(
             "body": Text(MAX_BODY_CHARS, multiline=True),
             "stage": Choice(STAGES),
             "needs": ListOf(Text(MAX_NEED_CHARS, allow_empty=False), MAX_NEEDS, unique=True),
+            "cert": CERT,
         },
         lab_field="lab",
-        refs=("lab",),
+        refs=("lab", "cert"),
+        version=2,
     )
 )
 COMMENT = register_kind(
@@ -191,11 +209,13 @@ COMMENT = register_kind(
             "target": ObjectRef(),
             "parent": ObjectRef(nullable=True),
             "body": Text(MAX_COMMENT_CHARS, allow_empty=False, multiline=True),
+            "cert": CERT,
         },
         lab_field="lab",
         target_field="target",
-        refs=("target", "parent"),
+        refs=("target", "parent", "cert"),
         extra_check=_no_self_parent,
+        version=2,
     )
 )
 TAG = register_kind(
@@ -205,18 +225,22 @@ TAG = register_kind(
             "lab": ObjectRef(nullable=True),
             "target": ObjectRef(),
             "labels": ListOf(Label(), MAX_LABELS, min_items=1, unique=True),
+            "cert": CERT,
         },
         lab_field="lab",
         target_field="target",
-        refs=("target",),
+        refs=("target", "cert"),
+        version=2,
     )
 )
 RETRACTION = register_kind(
     KindSpec(
         "retraction",
-        {"lab": ObjectRef(nullable=True), "target": ObjectRef()},
+        {"lab": ObjectRef(nullable=True), "target": ObjectRef(), "cert": CERT},
         lab_field="lab",
         target_field="target",
+        refs=("cert",),
+        version=2,
     )
 )
 
@@ -229,3 +253,13 @@ def create(key: Any, kind: str, body: Mapping[str, Any], ts: int) -> SignedObjec
     decode(obj.raw, oid=obj.id)
     validate(obj, ts)
     return obj
+
+
+# The identity kinds (docs/identity.md), declared in protocols/identity.py.
+IDENTITY_SPECS = tuple(
+    register_kind(
+        KindSpec(k.name, k.fields, refs=k.refs, extra_check=k.extra_check,
+                 object_check=k.object_check)
+    )
+    for k in identity.KINDS
+)  # fmt: skip

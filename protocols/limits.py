@@ -39,3 +39,12 @@ SIG_BYTES = 64
 MAX_VERSION = 65_535
 # Kind names: 1..32 characters of a-z 0-9 _ . -, starting with a letter.
 MAX_KIND_CHARS = 32
+
+# Identity (docs/identity.md): object ids one `revoke` may disown explicitly, the recovery
+# contacts of one `recovery` set, the length of a revocation's reason, and the rounds of the
+# attribution view's recovery fixed point (protocols/attribution.py) before it settles a
+# cycle conservatively.
+MAX_DISOWN = 256
+MAX_RECOVERY_CONTACTS = 7
+MAX_REASON_CHARS = 500
+MAX_RECOVERY_ROUNDS = 32

@@ -19,6 +19,7 @@ import msgpack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocols import errors, objects, topics
+from protocols import identity as idn
 from protocols.limits import MAX_FUTURE_SKEW_MS, MAX_OBJECT_BYTES, MAX_TS_MS
 from tests.conformance import ed25519_cases
 
@@ -327,8 +328,71 @@ def _gossip_cases(c: _Corpus) -> None:
         c.gossip.append(case)
 
 
+def _identity_cases(c: _Corpus) -> None:
+    """The identity kinds (docs/identity.md §3) and the `cert` field of every kind."""
+    ok, hide, rule = c.visible, c.bad, "identity.md §3"
+    member, other = objects.public_key_bytes(KEY), objects.public_key_bytes(OTHER)
+    ok("cert/comment", rule, _sign("comment", comment(cert=PARENT)))
+    hide(errors.BadFieldType, "cert/31-bytes", rule, _sign("profile", profile(cert=PARENT[:31])))
+    hide(errors.BadFieldType, "cert/nil", rule, _sign("tag", tag(cert=None)))
+    device = idn.device_body(KEY, member, OTHER, "laptop")
+    ok("kind/device", rule, _sign("device", device))
+    hide(errors.BadValue, "device/sig-over-other-root", rule,
+         _sign("device", idn.device_body(OTHER, member, OTHER, "laptop")))  # fmt: skip
+    hide(errors.BadValue, "device/sig-flipped", rule,
+         _sign("device", device | {"device_sig": bytes(64)}))  # fmt: skip
+    hide(errors.BadValue, "device/device-is-author", rule,
+         _sign("device", idn.device_body(OTHER, member, OTHER, "x"), key=OTHER))  # fmt: skip
+    hide(errors.EmptyString, "device/name-empty", rule, _sign("device", device | {"name": " "}))
+    hide(errors.BadFieldType, "device/sig-63-bytes", rule,
+         _sign("device", device | {"device_sig": device["device_sig"][:63]}))  # fmt: skip
+    revoke = idn.revoke_body(member, other, TS, [TARGET], "lost")
+    ok("kind/revoke", rule, _sign("revoke", revoke))
+    ok("revoke/disown-256", rule, _sign("revoke", revoke | {
+        "disown": [hashlib.sha256(bytes([i, 1])).digest() for i in range(256)]}))  # fmt: skip
+    hide(errors.TooManyItems, "revoke/disown-257", rule, _sign("revoke", revoke | {
+        "disown": [hashlib.sha256(i.to_bytes(2)).digest() for i in range(257)]}))  # fmt: skip
+    hide(errors.IntOutOfRange, "revoke/since-negative", rule,
+         _sign("revoke", revoke | {"since": -1}))  # fmt: skip
+    contacts = [hashlib.sha256(bytes([i, 2])).digest() for i in range(8)]
+    ok("kind/recovery", rule, _sign("recovery", idn.recovery_body(member, contacts[:3], 2)))
+    ok("recovery/7-contacts", rule, _sign("recovery", idn.recovery_body(member, contacts[:7], 7)))
+    hide(errors.TooManyItems, "recovery/8-contacts", rule,
+         _sign("recovery", idn.recovery_body(member, contacts, 1)))  # fmt: skip
+    hide(errors.TooManyItems, "recovery/no-contacts", rule,
+         _sign("recovery", idn.recovery_body(member, [], 1)))  # fmt: skip
+    hide(errors.BadValue, "recovery/threshold-above-contacts", rule,
+         _sign("recovery", idn.recovery_body(member, contacts[:3], 4)))  # fmt: skip
+    hide(errors.IntOutOfRange, "recovery/threshold-0", rule,
+         _sign("recovery", idn.recovery_body(member, contacts[:3], 0)))  # fmt: skip
+    hide(errors.BadValue, "recovery/member-is-contact", rule,
+         _sign("recovery", idn.recovery_body(member, [member, other], 1)))  # fmt: skip
+    hide(errors.BadValue, "recovery/duplicate-contact", rule, _sign("recovery", {
+        "member": member, "contacts": [other, other], "threshold": 1}))  # fmt: skip
+    voluntary = idn.voluntary_rotation_body(member, KEY, other)
+    ok("kind/rotation-voluntary", rule, _sign("rotation", voluntary, key=OTHER))
+    ok("kind/rotation-recovery", rule,
+       _sign("rotation", idn.recovery_rotation_body(member, member), key=OTHER))  # fmt: skip
+    hide(errors.BadValue, "rotation/voluntary-without-old-sig", rule,
+         _sign("rotation", voluntary | {"old_sig": None}, key=OTHER))  # fmt: skip
+    elsewhere = idn.voluntary_rotation_body(member, KEY, member)  # signed off for another key
+    hide(errors.BadValue, "rotation/old-sig-for-another-new-root", rule,
+         _sign("rotation", elsewhere, key=OTHER))  # fmt: skip
+    hide(errors.BadValue, "rotation/recovery-with-old-sig", rule,
+         _sign("rotation", voluntary | {"mode": "recovery"}, key=OTHER))  # fmt: skip
+    hide(errors.BadValue, "rotation/old-is-author", rule,
+         _sign("rotation", idn.recovery_rotation_body(member, member)))  # fmt: skip
+    hide(errors.BadValue, "rotation/mode-unknown", rule,
+         _sign("rotation", voluntary | {"mode": "forced"}, key=OTHER))  # fmt: skip
+    ok("kind/endorsement", rule, _sign("endorsement", idn.endorsement_body(member, TARGET)))
+    ok("endorsement/by-device", rule,
+       _sign("endorsement", idn.endorsement_body(member, TARGET, PARENT)))  # fmt: skip
+    hide(errors.MissingField, "endorsement/without-rotation", rule,
+         _sign("endorsement", {"member": member}))  # fmt: skip
+
+
 BUILDERS: list[Callable[[_Corpus], None]] = [
-    _envelope_cases, _layer_cases, _kind_cases, _gossip_cases,
+    _envelope_cases, _layer_cases, _kind_cases, _identity_cases, _gossip_cases,
 ]  # fmt: skip
 
 
