@@ -21,6 +21,7 @@ from textual.timer import Timer
 from protocols.rpc import Push
 from tui.client import NodeClient, NodeUnavailable, RpcError
 from tui.commands import PercolabCommands
+from tui.crash import EXIT_INTERNAL, crash_line, report
 from tui.format import Formatter
 from tui.messages import IdentityReady, NodeStateChanged, ObjectPushed, SyncPushed
 from tui.screens.forms import OnboardingForm
@@ -40,7 +41,9 @@ class PercolabApp(App[int]):
     """Labs, projects, comments and tags of the node at ``socket_path``.
 
     ``redact_volatile`` replaces ids, times and addresses on screen by placeholders (for
-    deterministic snapshots).
+    deterministic snapshots). An unexpected exception ends the app with EXIT_INTERNAL and a
+    crash report in ``crash_dir`` (default: the socket's folder, the node's data directory);
+    ``crash_message`` is then the one line to print once the terminal is restored.
     """
 
     TITLE = "Percolab"
@@ -65,9 +68,14 @@ class PercolabApp(App[int]):
         Binding("d", "toggle_theme", "Dark/Light", id="toggle_theme"),
     ]
 
-    def __init__(self, socket_path: Path | str, *, redact_volatile: bool = False) -> None:
+    def __init__(
+        self, socket_path: Path | str, *, redact_volatile: bool = False,
+        crash_dir: Path | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.socket_path = Path(socket_path)
+        self.crash_dir = crash_dir if crash_dir is not None else self.socket_path.parent
+        self.crash_message: str | None = None
         self.fmt = Formatter(redact=redact_volatile)
         self.client = NodeClient(self.socket_path, on_push=self._push, on_state=self._state)
         self.connected = False
@@ -77,6 +85,18 @@ class PercolabApp(App[int]):
         self._incoming: Counter[str] = Counter()
         self._announce_timer: Timer | None = None
         self.theme = DARK
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's hook for an unhandled exception anywhere in the app (handlers, workers,
+        timers, rendering). Textual's own prints a traceback with locals on the terminal at
+        exit; this writes it to a crash report instead, and `run_tui` prints one line."""
+        if self.crash_message is None:
+            self.crash_message = crash_line(error, self.crash_dir)
+        self._return_code = EXIT_INTERNAL
+        if self._exception is None:  # as Textual does: run_test() re-raises it (tests see it)
+            self._exception = error
+            self._exception_event.set()
+        self._close_messages_no_wait()
 
     # -- connection -----------------------------------------------------------------------
 
@@ -193,6 +213,19 @@ class PercolabApp(App[int]):
 
 def run_tui(socket_path: Path) -> int:
     """Run the TUI attached to the node listening on ``socket_path``; returns an exit code."""
-    app = PercolabApp(socket_path)
-    result = app.run()
+    return run_app(PercolabApp(socket_path))
+
+
+def run_app(app: PercolabApp, *, headless: bool = False) -> int:
+    """Run `app` to its end; its exit code. An unexpected exception ends it with one line on
+    stderr naming the crash report, after Textual has restored the terminal, and
+    EXIT_INTERNAL; never a traceback on the terminal."""
+    try:
+        result = app.run(headless=headless)
+    except Exception as exc:  # outside the app's handlers (its driver, start-up)
+        report(crash_line(exc, app.crash_dir))
+        return EXIT_INTERNAL
+    if app.crash_message is not None:  # the terminal is restored by now
+        report(app.crash_message)
+        return EXIT_INTERNAL
     return int(result or 0)

@@ -166,14 +166,14 @@ class HttpApp:
 
     def _params(self, route: Route, path: dict[str, str], query: str) -> dict[str, Any]:
         try:
-            pairs = parse_qsl(query, keep_blank_values=False, max_num_fields=MAX_QUERY_FIELDS)
+            pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
         except ValueError as exc:
             raise HttpError(400, "bad_request", f"bad query string: {exc}") from exc
         given = dict(reversed(pairs))  # the first of repeated names wins
         out: dict[str, Any] = {}
         for p in route.params:
             raw = path.get(p.name) if p.where == "path" else given.get(p.name)
-            if raw is None or raw == "":
+            if raw is None:
                 if p.required:
                     raise HttpError(400, "bad_request", f"missing parameter {p.name!r}")
                 continue

@@ -102,6 +102,11 @@ class Param:
     default: Any = None
 
     def parse(self, raw: str) -> Any:
+        """The value of `raw` (as sent, decoded), or HttpError(400). An empty value is a value,
+        and never a valid one (OpenAPI's allowEmptyValue is false): `?limit=` is refused, not
+        read as the default."""
+        if not raw:
+            raise HttpError(400, "bad_request", f"{self.name} must not be empty")
         if self.max_length is not None and len(raw) > self.max_length:
             raise HttpError(400, "bad_request", f"{self.name} is longer than {self.max_length}")
         if self.type == "integer":
@@ -180,6 +185,7 @@ class Route:
     cacheable: bool = False  # a pure function of the store: cached until the store changes
     content_type: str = JSON
     status: int = 200
+    also: tuple[int, ...] = ()  # other 2xx statuses of the same `response` body
     errors: tuple[int, ...] = (400,)
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 

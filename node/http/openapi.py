@@ -35,8 +35,8 @@ def _param(p: Param) -> dict[str, Any]:
         schema["pattern"] = f"^{p.pattern}$"
     if p.max_length is not None:
         schema["maxLength"] = p.max_length
-    if p.where == "path" and p.type == "string":
-        schema["minLength"] = 1
+    if p.type == "string" and not p.enum:
+        schema["minLength"] = 1  # an empty value is refused (Param.parse)
     if p.default is not None:
         schema["default"] = p.default
     out = {"name": p.name, "in": p.where, "required": p.required or p.where == "path",
@@ -56,10 +56,23 @@ def _operation(route: Route) -> dict[str, Any]:
         ok: dict[str, Any] = {"content": {route.content_type: {"schema": _ref(route.response)}}}
     else:
         ok = {"content": {"application/atom+xml": {"schema": {"type": "string"}}}}
-    responses: dict[str, Any] = {str(route.status): {"description": _REASONS[route.status]} | ok}
-    if route.cacheable:
-        responses["304"] = {"description": _REASONS[304]}
-    for status in route.errors:
+    # Every GET answer has an ETag, and If-None-Match may get a 304 (app.py), cached or not;
+    # writes say where the object is.
+    if route.method == "GET":
+        headers = {"ETag": {"description": "strong validator (a hash of the body)",
+                            "required": True, "schema": {"type": "string"}}}
+    else:
+        headers = {"Location": {"description": "the object's URL", "required": True,
+                                "schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(status): {"description": _REASONS[status],
+                                               "headers": headers} | ok
+                                 for status in (route.status, *route.also)}  # fmt: skip
+    if route.method == "GET":
+        responses["304"] = {"description": _REASONS[304], "headers": headers}
+    errors = set(route.errors)
+    if route.body is not None:  # any body may be too large or of another media type
+        errors |= {413, 415}
+    for status in sorted(errors):
         responses[str(status)] = _error(status)
     responses["default"] = {"description": "Error", "content": {JSON: {"schema": _ref("Error")}}}
     op: dict[str, Any] = {
@@ -72,8 +85,8 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.body is not None:
         content: dict[str, Any] = {JSON: {"schema": _ref(route.body)}}
         if route.raw_body:
-            content["application/octet-stream"] = {"schema": {"type": "string",
-                                                              "format": "binary"}}  # fmt: skip
+            content["application/octet-stream"] = {"schema": {  # an empty body is a 400
+                "type": "string", "format": "binary", "minLength": 1}}  # fmt: skip
         op["requestBody"] = {"required": True, "content": content}
     if route.auth:
         op["security"] = [{"bearer": []}]

@@ -23,8 +23,13 @@ ID = Param("id", "path", required=True, pattern=_HEX_REF, max_length=64,
            description="object id, or a unique prefix of 8+ hex characters")  # fmt: skip
 LAB = Param("lab", "path", required=True, max_length=MAX_LAB_REF_CHARS,
             description="lab id, id prefix or exact name")  # fmt: skip
+# A label is trimmed before use (protocols.fields.normalize_label, Python's str.strip): one
+# that is all such spaces names no tag and is refused (400), so the description asks for one
+# other character. Spelled out: JSON Schema's \s (ECMA-262) is not Python's (U+001C-U+001F).
+NON_BLANK = (r"[\s\S]*[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+             r"\u3000][\s\S]*")
 LABEL = Param("label", "path", required=True, max_length=MAX_LABEL_PARAM_CHARS,
-              description="tag label")  # fmt: skip
+              pattern=NON_BLANK, description="tag label")  # fmt: skip
 AUTHOR = Param("author", "path", required=True, pattern="[0-9a-f]{64}", max_length=64,
                description="author public key, 64 lowercase hex characters")  # fmt: skip
 LIMIT = Param("limit", type="integer", minimum=1, maximum=MAX_PAGE, default=50,
@@ -36,7 +41,6 @@ ORDER = Param("order", enum=("newest", "active"), default="newest",
               description="newest first, or most recently active first")  # fmt: skip
 PAGE = (LIMIT, CURSOR)
 V1 = "/api/v1"
-
 
 
 async def openapi_document(ctx: Ctx) -> Response:
@@ -54,7 +58,8 @@ ROUTES: tuple[Route, ...] = (
           (LAB, *PAGE, ORDER), cacheable=True, errors=(400, 404)),
     Route("GET", f"{V1}/projects", read.list_projects,
           "Projects of every lab, optionally by tag or author, paged", "ProjectPage",
-          (*PAGE, ORDER, Param("tag", max_length=MAX_LABEL_PARAM_CHARS, description="tag label"),
+          (*PAGE, ORDER, Param("tag", max_length=MAX_LABEL_PARAM_CHARS, pattern=NON_BLANK,
+                                 description="tag label"),
            Param("author", pattern="[0-9a-f]{64}", description="author public key (hex)")),
           cacheable=True),
     Route("GET", f"{V1}/projects/{{id}}", read.get_project,
@@ -92,7 +97,7 @@ ROUTES: tuple[Route, ...] = (
           auth=True, status=201, errors=(400, 401, 403, 404, 409, 422)),
     Route("POST", f"{V1}/objects", write.submit_object,
           "Submit an object signed elsewhere (201 new, 200 already known)", "Submitted",
-          body="SignedObject", raw_body=True, auth=True, status=201,
+          body="SignedObject", raw_body=True, auth=True, status=201, also=(200,),
           errors=(400, 401, 413, 415, 422)),
     Route("GET", "/feeds/lab/{lab}.atom", feeds.lab_feed, "Atom feed of a lab's projects", "",
           (LAB,), cacheable=True, content_type=ATOM, errors=(400, 404)),

@@ -129,7 +129,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "items": {"type": "string", "maxLength": MAX_LABEL_CHARS}}},
         ["target", "labels"], extra=False),
     "NewRetraction": _obj({"target": REF}, ["target"], extra=False),
-    "SignedObject": _obj({"raw": {"type": "string", "format": "byte",
+    "SignedObject": _obj({"raw": {"type": "string", "format": "byte", "minLength": 4,
                                   "maxLength": (MAX_OBJECT_BYTES * 4) // 3 + 4,
                                   "description": "base64 of the signed object bytes"}},
                          ["raw"], extra=False),

@@ -91,7 +91,8 @@ class NetworkScreen(PercolabScreen):
             f"[b]Peers:[/b] {status.get('peers', 0)}"
             f"   [b]Topics:[/b] {len(status.get('topics') or [])}",
             f"[b]Objects:[/b] {status.get('objects', 0)}  ("
-            + ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+            # Kinds this node holds none of are left out (every registered kind is counted).
+            + ", ".join(f"{k} {n}" for k, n in sorted(counts.items()) if n)
             + ")",
             f"[b]Digest:[/b] {v(str(status.get('digest', ''))[:16])}",
         ]
