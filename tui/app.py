@@ -30,6 +30,7 @@ from tui.screens.network import NetworkScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.search import SearchScreen
 from tui.screens.tags import TagsScreen
+from tui.screens.unlock import UnlockScreen
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class PercolabApp(App[int]):
         self.me: dict[str, Any] | None = None
         self._ever_connected = False
         self._onboarding = False
+        self._unlocking = False
         self._incoming: Counter[str] = Counter()
         self._announce_timer: Timer | None = None
         self.theme = DARK
@@ -149,7 +151,9 @@ class PercolabApp(App[int]):
     def on_object_pushed(self, message: ObjectPushed) -> None:
         view = message.view
         self._broadcast(lambda: ObjectPushed(view))
-        mine = self.me is not None and view.get("author") == self.me.get("author")
+        # whoami's "author" is the member id; objects are signed by its devices
+        who = view.get("member") or view.get("author")
+        mine = self.me is not None and who == self.me.get("author")
         if not mine and view.get("kind") in ("lab", "project", "comment", "tag"):
             self._incoming[str(view["kind"])] += 1
             if self._announce_timer is None:
@@ -171,21 +175,36 @@ class PercolabApp(App[int]):
     @work(exclusive=True, group="identity", exit_on_error=False)
     async def refresh_identity(self) -> None:
         try:
+            status = await self.client.call("status")
             me = await self.client.call("whoami")
         except (RpcError, NodeUnavailable) as exc:
             log.warning("whoami failed: %s", exc)
             return
+        if status.get("locked"):  # reading works meanwhile (docs/keys.md)
+            self._start_unlock()
         if me is None:
-            self._start_onboarding()
+            self._start_onboarding(ask_passphrase=status.get("new_key") == "ask")
             return
         self._set_identity(me)
+
+    def _start_unlock(self) -> None:
+        if self._unlocking:
+            return
+        self._unlocking = True
+
+        def done(result: Any) -> None:
+            self._unlocking = False
+            if result:
+                self.notify("Your member key is unlocked", title="Key")
+
+        self.push_screen(UnlockScreen(), done)
 
     def _set_identity(self, me: dict[str, Any]) -> None:
         self.me = me
         self.sub_title = f"{me.get('name', '')}"
         self._broadcast(IdentityReady)
 
-    def _start_onboarding(self) -> None:
+    def _start_onboarding(self, *, ask_passphrase: bool = False) -> None:
         if self._onboarding:
             return
         self._onboarding = True
@@ -203,7 +222,7 @@ class PercolabApp(App[int]):
             "This node has no identity yet. Choose the name other members will see;\n"
             "a signing key is created on this machine."
         )
-        self.push_screen(OnboardingForm(context=context), done)
+        self.push_screen(OnboardingForm(context=context, ask_passphrase=ask_passphrase), done)
 
     # -- actions --------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ placeholder so snapshot tests of screens are deterministic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 REDACTED = "··"
 
@@ -24,6 +25,22 @@ def split_list(text: str) -> list[str]:
 
 def join_list(items: Iterable[str]) -> str:
     return ", ".join(items)
+
+
+def who(view: Mapping[str, Any]) -> str:
+    """The author to show for an object view: its member's name, marked when the object
+    speaks for no member (a revoked or uncertified device key, docs/identity.md), when the
+    member's identity is disputed (competing rotations), or when its certificate has not
+    arrived yet."""
+    name = str(view.get("author_name") or "")
+    attribution = view.get("attribution")
+    if attribution == "unattributed":
+        return f"unattributed key {str(view.get('author', ''))[:8]}"
+    if attribution == "disputed":
+        return f"{name or '?'} ⚠ disputed identity"
+    if attribution == "pending":
+        return f"{name or '?'} (certificate pending)"
+    return name
 
 
 def ago(ts_ms: int, now_ms: int) -> str:

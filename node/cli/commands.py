@@ -25,6 +25,13 @@ from typing import IO, Any, NoReturn
 import lmdb
 
 from node.cli.backend import Backend, DataDirBusy, DataDirError, open_backend
+from node.cli.device_cmds import (
+    add_device_commands,
+    cmd_device,
+    cmd_identity_rotate,
+    cmd_recovery,
+)
+from node.cli.device_cmds import writes as device_writes
 from node.cli.errors import (
     EXIT_ERROR,
     EXIT_INTERNAL,
@@ -118,6 +125,8 @@ def _out(args: argparse.Namespace, data: Any, human: Callable[[Any], str] | None
 
 def cmd_init(b: Backend, a: argparse.Namespace) -> None:
     key = new_key_params(resolve_data_dir(getattr(a, "data_dir", None)), a.unencrypted_key)
+    if a.device_name:
+        key["device_name"] = a.device_name
     who = b.call("init", name=a.name, about=a.about or "", **key)
     _out(a, who, lambda w: f"identity created: {w['name']} ({w['fingerprint']})")
 
@@ -275,7 +284,8 @@ DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], int | None]] = 
     "init": cmd_init, "lab": cmd_lab, "post": cmd_post, "comment": cmd_comment,
     "tag": cmd_tag, "retract": cmd_retract, "list": cmd_list, "show": cmd_show,
     "search": cmd_search, "export": cmd_export, "import": cmd_import, "status": cmd_status,
-    "peers": cmd_peers, "connect": cmd_connect,
+    "peers": cmd_peers, "connect": cmd_connect, "device": cmd_device, "recovery": cmd_recovery,
+    "identity": cmd_identity_rotate,  # `identity rotate`; the other actions: run_identity
 }  # fmt: skip
 
 
@@ -300,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--about")
     s.add_argument("--unencrypted-key", action="store_true",
                    help="store the member key unencrypted (headless lab nodes; docs/keys.md)")
+    s.add_argument("--device-name", help="this machine's device name (default: the hostname)")
     lab = add("lab", "create, list, follow and unfollow labs")
     lab_sub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     s = lab_sub.add_parser("create", parents=[common], help="create a lab (you follow it)")
@@ -353,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("addr", help="multiaddr ending in /p2p/PEER_ID")
     add_runtime_commands(add)
     add_identity_commands(add, common)
+    add_device_commands(add, common)
     return p
 
 
@@ -411,6 +423,8 @@ def _require_identity(data_dir: Path, command: str) -> None:
 def _writes(args: argparse.Namespace) -> bool:
     if args.command == "lab":
         return args.lab_cmd not in READ_LAB_ACTIONS
+    if args.command in ("device", "recovery"):
+        return device_writes(args)
     return args.command not in READ_COMMANDS
 
 
@@ -426,7 +440,7 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
     data_dir = seen["data_dir"] = _data_dir(args)
     if getattr(args, "passphrase_file", None):
         set_passphrase_file(Path(args.passphrase_file))
-    if command == "identity":
+    if command == "identity" and args.identity_cmd != "rotate":
         return run_identity(data_dir, args)
     if command not in NO_IDENTITY_COMMANDS:
         _require_identity(data_dir, command)

@@ -1,4 +1,5 @@
-"""`percolab identity show|backup|restore`, and the passphrase side of `init` (docs/keys.md).
+"""`percolab identity show|backup|restore`, and the passphrase side of `init` (docs/keys.md);
+`identity rotate` is in node/cli/device_cmds.py (it needs the store).
 
 The key commands work on the key files alone: they never open the store, so they run next to
 a running node (restore excepted: a node must not be running while its key changes).
@@ -51,6 +52,8 @@ def add_identity_commands(add: Callable[[str, str], argparse.ArgumentParser],
                        help="the backup's passphrase (else $PERCOLAB_BACKUP_PASSPHRASE, or asked)")
     b.add_argument("--same-passphrase", action="store_true",
                    help="encrypt the backup with the member key's own passphrase")
+    sub.add_parser("rotate", parents=[common],
+                   help="replace your root key with a new one (the old one signs it over)")
 
 
 def _print(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # itself: a node started meanwhile waits for it this long rather than failing at once.
 DATA_DIR_WAIT_S = 10.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+UNLOCK_LATER = "--unlock-later"
 
 
 def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -59,6 +60,9 @@ def add_arguments(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     s.add_argument("--no-http", action="store_true", help="no HTTP API")
     s.add_argument("--log-stderr", action="store_true", help="also log to stderr")
     s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
+    # The app's embedded node: an encrypted key without a passphrase at hand does not stop
+    # the start; the node serves reads and waits for the `unlock` RPC (the TUI asks).
+    s.add_argument(UNLOCK_LATER, action="store_true", help=argparse.SUPPRESS)
     add("tui", "open the TUI on the running node of the data directory")
     s = add("demo", "three local lab nodes with sample projects, and the TUI on one")
     s.add_argument("--no-tui", action="store_true", help="seed and keep running, no TUI")
@@ -119,8 +123,15 @@ def run_node(data_dir: Path, args: argparse.Namespace) -> int:
         log.warning("data directory %s was mode %04o, open to other users; now %04o",
                     data_dir, old_mode, old_mode & 0o700)  # fmt: skip
     # The passphrase is checked now (a wrong one stops the start with one line), and a
-    # legacy member.key is migrated when a passphrase is at hand.
-    member_keys.unlock(data_dir)
+    # legacy member.key is migrated when a passphrase is at hand. The app's node starts
+    # locked instead when it has none (node/service/unlock_ops.py).
+    if (getattr(args, "unlock_later", False)
+            and member_keys.key_state(data_dir) is KeyState.ENCRYPTED
+            and passphrase.non_interactive() is None):  # fmt: skip
+        log.info("the member key is locked: reading works, signing waits for its passphrase "
+                 "(the app asks for it; RPC unlock)")  # fmt: skip
+    else:
+        member_keys.unlock(data_dir)
     warning = member_keys.key_warning(data_dir)
     if warning:
         log.warning("%s", warning)
@@ -170,7 +181,7 @@ def run_app(data_dir: Path) -> int:
         pass
     if free:
         prepare_node_dir(data_dir)  # a read-only directory: one line, not a node that dies
-        proc = spawn_node(data_dir, [], passphrase=_passphrase_for_node(data_dir))
+        proc = spawn_node(data_dir, [UNLOCK_LATER], passphrase=_passphrase_for_node(data_dir))
     try:
         wait_for_socket(sock, proc, NODE_START_TIMEOUT_S)
         return run_tui(sock)
@@ -180,17 +191,14 @@ def run_app(data_dir: Path) -> int:
 
 
 def _passphrase_for_node(data_dir: Path) -> str | None:
-    """The passphrase the app hands its node (through a pipe, never argv): the member key's,
-    checked here so a wrong one is said on the terminal; for a data directory without a key,
-    one for the key the app's first screen creates (asked twice on a terminal)."""
-    state = member_keys.key_state(data_dir)
-    if state is KeyState.ENCRYPTED:
-        member_keys.unlock(data_dir)  # asks on the terminal if needed; checks it
-        return passphrase.non_interactive() or passphrase.get("the member key")
+    """The passphrase the app hands its node (through a pipe, never argv), from a source
+    that asks nothing ($PERCOLAB_PASSPHRASE, --passphrase-file): checked here against an
+    encrypted key, so a wrong one is said on the terminal before the TUI opens. None: nothing
+    is asked on the terminal; the node starts locked and the TUI asks for the passphrase (its
+    unlock screen), or its onboarding form has one chosen for a new identity."""
     found = passphrase.non_interactive()
-    if (found is None and state is KeyState.NONE and passphrase.can_prompt()
-            and not member_keys.unencrypted_configured(data_dir)):  # fmt: skip
-        found = passphrase.prompt("Choose a passphrase for your new member key", confirm=True)
+    if found is not None and member_keys.key_state(data_dir) is KeyState.ENCRYPTED:
+        member_keys.unlock(data_dir, interactive=False)
     return found
 
 

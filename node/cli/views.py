@@ -13,12 +13,16 @@ def _short(hex_id: str | None) -> str:
 
 def _fmt_project_line(p: dict[str, Any]) -> str:
     tags = " ".join("#" + t for t in p.get("tags", []))
-    who = p.get("author_name") or _short(p["author"])
+    who = _who(p)
     return f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
 
 
 def _who(v: dict[str, Any]) -> str:
-    return str(v.get("author_name") or _short(v["author"]))
+    who = str(v.get("author_name") or _short(v.get("member") or v["author"]))
+    mark = v.get("attribution")
+    if mark in ("unattributed", "disputed", "pending"):  # docs/identity.md §6
+        who += f" ({mark})"
+    return who
 
 
 def _fmt_comments(lines: list[str], cs: list[dict[str, Any]], depth: int,

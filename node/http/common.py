@@ -32,6 +32,7 @@ STATUS_OF_CODE = {
     "not_author": 403,
     "not_found": 404,
     "no_identity": 409,
+    "locked": 423,  # the member key waits for its passphrase (node/service/unlock_ops.py)
     "too_large": 413,
     "unsupported_media_type": 415,
     "invalid_object": 422,

@@ -129,14 +129,19 @@ def _page(
 ) -> dict[str, Any]:  # fmt: skip
     store = service.store
     after = bytes.fromhex(cursor) if cursor else None
-    if after is not None and not after.startswith(prefix):
+    by_member = db == "by_author"  # every key of the member (docs/identity.md)
+    # (a member's page may end on a key of one of its devices: any by_author key)
+    if after is not None and not (len(after) == 48 if by_member else after.startswith(prefix)):
         raise queries.QueryError("cursor does not belong to this listing")
     items: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     last: bytes | None = None
     with store.read() as txn:
-        views = queries.Views(store, txn, service.follows())
-        keys = prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
+        views = queries.Views(store, txn, service.follows(), service.members)
+        if by_member:
+            keys: Any = queries.member_keys_newest(views, prefix, after)
+        else:
+            keys = prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
         for n, key in enumerate(keys):
             if n >= MAX_PAGE_SCAN:
                 break
@@ -144,6 +149,8 @@ def _page(
             # by_label keys end in the tagged object's id; the others in a sequence
             obj = views.get(key[-32:]) if by_target else views.get_seq(key[-8:])
             if obj is None or obj.id in seen or (kinds is not None and obj.kind not in kinds):
+                continue
+            if by_member and not queries.speaks_for(views, obj, prefix):
                 continue
             seen.add(obj.id)
             items.append(views.view(obj))
@@ -181,5 +188,6 @@ def about(
 
 
 def profile_name(service: Service, author: bytes) -> str | None:
+    """The member's name (its latest profile from any of its keys)."""
     with service.store.read() as txn:
-        return queries.Views(service.store, txn).author_name(author)
+        return queries.Views(service.store, txn, members=service.members).member_name(author)

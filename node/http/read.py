@@ -87,6 +87,10 @@ async def author_objects(ctx: Ctx) -> Response:
     )  # fmt: skip
 
 
+async def get_member(ctx: Ctx) -> Response:
+    return await ctx.render(_json, ctx.call, "member", {"id": ctx.params["id"]})
+
+
 async def search(ctx: Ctx) -> Response:
     params = {"query": ctx.params["q"], "limit": ctx.params.get("limit") or 50}
     return await ctx.render(_items, _with_raw, ctx, "search", params)

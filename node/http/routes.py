@@ -39,6 +39,8 @@ CURSOR = Param("cursor", pattern=f"(?:[0-9a-f]{{2}}){{1,{MAX_CURSOR_BYTES}}}",
                description="the `next` value of the previous page")  # fmt: skip
 ORDER = Param("order", enum=("newest", "active"), default="newest",
               description="newest first, or most recently active first")  # fmt: skip
+MEMBER = Param("id", "path", required=True, pattern="[0-9a-f]{64}", max_length=64,
+               description="member id (its genesis root key), 64 lowercase hex characters")
 PAGE = (LIMIT, CURSOR)
 V1 = "/api/v1"
 
@@ -77,6 +79,9 @@ ROUTES: tuple[Route, ...] = (
           "Objects signed by an author, newest first, paged", "ObjectPage",
           (AUTHOR, *PAGE, Param("kind", enum=registered_kinds(), description="only this kind")),
           cacheable=True),
+    Route("GET", f"{V1}/members/{{id}}", read.get_member,
+          "A member: status (ok or disputed), roots with validity, devices", "Member",
+          (MEMBER,), cacheable=True),
     Route("GET", f"{V1}/search", read.search,
           "Projects whose title, summary or tags contain every word", "ProjectList",
           (Param("q", required=True, max_length=MAX_QUERY_CHARS, description="search words"),

@@ -44,10 +44,15 @@ _OBJECT_PROPS = {
     "author": ID,
     "author_name": NULLABLE_STR,
     "ts": {"type": "integer"},
+    "member": {"type": "string", "nullable": True, "pattern": "^[0-9a-f]{64}$",
+               "description": "the member the object speaks for (docs/identity.md); null "
+               "when unattributed or pending"},
+    "attribution": {"type": "string", "enum": ["member", "unattributed", "disputed", "pending"]},
     "raw": {"type": "string", "nullable": True, "format": "byte",
             "description": "base64 of the signed object (verify it yourself); null if withdrawn"},
 }
-_OBJECT_REQ = ["id", "kind", "author", "author_name", "ts"]
+_OBJECT_REQ = ["id", "kind", "author", "author_name", "ts", "member", "attribution"]
+_MS = {"type": "integer", "nullable": True}
 
 
 def _view(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -99,6 +104,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "peer_id": {"type": "string"}, "addrs": _STRS,
                     "peers": {"type": "integer"}, "http": {"type": "string"}},
                    ["running", "objects", "counts"]),
+    "Member": _obj({
+        "member": ID, "fingerprint": {"type": "string"},
+        "status": {"type": "string", "enum": ["ok", "disputed"]}, "disputed_since": _MS,
+        "competing": {"type": "array", "items": ID,
+                      "description": "the competing rotations of a dispute"},
+        "roots": {"type": "array", "items": _obj(
+            {"key": ID, "start": _MS, "end": _MS, "disputed": {"type": "boolean"}},
+            ["key", "start", "end", "disputed"])},
+        "devices": {"type": "array", "items": _obj(
+            {"name": {"type": "string"}, "key": ID, "cert": ID, "certified": {"type": "integer"},
+             "valid": {"type": "boolean"}, "revoked_since": _MS},
+            ["name", "key", "cert", "certified", "valid", "revoked_since"])}},
+        ["member", "status", "roots", "devices"]),
     "Peers": _items(_obj({"peer_id": {"type": "string"}, "addrs": _STRS}, ["peer_id", "addrs"])),
     "Created": _obj({"id": ID, "object": _ref("Object")}, ["id", "object"]),
     "Submitted": _obj({"id": ID, "object": {"allOf": [_ref("Object")], "nullable": True},

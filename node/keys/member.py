@@ -35,6 +35,9 @@ class KeyState(Enum):
 # Rings unlocked in this process, by file, with the bytes they came from (a node checks the
 # passphrase at start, then signs with the same ring without a second KDF run).
 _unlocked: dict[Path, tuple[bytes, KeyRing]] = {}
+# The secret each of those rings was opened (or created) with: `save_ring` writes a changed
+# ring (a new device key, a rotated root) under the same protection.
+_secrets: dict[Path, Secret] = {}
 
 
 def ring_path(data_dir: Path) -> Path:
@@ -88,6 +91,7 @@ def _load(path: Path, secret: Secret) -> KeyRing:
         return cached[1]
     ring = keyfile.decode(data, secret, str(path))
     _unlocked[path] = (data, ring)
+    _secrets[path] = secret
     return ring
 
 
@@ -184,4 +188,30 @@ def create(data_dir: Path, secret: Secret, ring: KeyRing | None = None) -> KeyRi
     ring = ring or KeyRing.create()
     keyfile.save(path, ring, secret)
     _unlocked[path] = (path.read_bytes(), ring)
+    _secrets[path] = secret
+    return ring
+
+
+def save_ring(data_dir: Path, ring: KeyRing) -> bool:
+    """Write a changed ring (a device key added, a root rotated) over `member.keys`, under the
+    secret it was unlocked with in this process. False when that is not known (a legacy
+    member.key not migrated yet): the caller goes on without the change."""
+    path = ring_path(data_dir)
+    secret = _secrets.get(path)
+    if secret is None and key_state(data_dir) is KeyState.UNENCRYPTED:
+        secret = UNENCRYPTED
+    if secret is None or not path.is_file():
+        return False
+    keyfile.save(path, ring, secret)
+    _unlocked[path] = (path.read_bytes(), ring)
+    return True
+
+
+def unlock_with(data_dir: Path, secret: str) -> KeyRing:
+    """The encrypted ring of `data_dir` opened with `secret`, a passphrase given after the
+    start (the node's `unlock` RPC): WrongPassphrase when it is not the passphrase. Kept for
+    the process, as a passphrase found at start is."""
+    ring = _load(ring_path(data_dir), secret)
+    passphrase.remember(secret)
+    _drop_migrated_pem(data_dir, ring)
     return ring

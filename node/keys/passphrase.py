@@ -56,6 +56,12 @@ def forget() -> None:
     _process.cached = None
 
 
+def remember(text: str) -> None:
+    """Keep `text`, checked against the key by the caller, as this process's passphrase (one
+    given over the node's control socket after it started locked)."""
+    _process.cached = text
+
+
 def _one_line(raw: bytes, where: str) -> str:
     if len(raw) > MAX_PASSPHRASE_BYTES:
         raise KeyFileError(f"{where} holds more than {MAX_PASSPHRASE_BYTES} bytes: not a "

@@ -13,15 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from node.identity import IdentityError, fingerprint
-from node.ingest.pipeline import Ingest, now_ms
+from node.ingest.pipeline import Ingest
 from node.keys import member as member_keys
-from node.keys.keyfile import UNENCRYPTED, Secret
-from node.service import queries
+from node.keys.keyfile import UNENCRYPTED, KeyRing, Secret
+from node.service import members, queries
+from node.service.errors import ServiceError as ServiceError
+from node.service.identity_ops import IdentityMethods, default_device_name
+from node.service.unlock_ops import UnlockMethods
 from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
 from node.store.read import prefix_keys
 from protocols import errors, kinds
 from protocols.fields import normalize_label
-from protocols.objects import SignedObject, decode, public_key_bytes
+from protocols.identity import IDENTITY_KINDS
+from protocols.objects import SignedObject, decode
 from protocols.rpc import MAX_RPC_FRAME
 
 log = logging.getLogger(__name__)
@@ -30,13 +34,6 @@ log = logging.getLogger(__name__)
 EXPORT_PAGE_BYTES = MAX_RPC_FRAME // 2
 
 
-class ServiceError(Exception):
-    def __init__(self, code: str, message: str, object_code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        # For invalid_object: the verdict code (docs/protocol.md §4) of the refused object.
-        self.object_code = object_code
 
 
 def _str(params: Mapping[str, Any], name: str, default: str | None = None) -> str:
@@ -74,13 +71,16 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-class Service:
+class Service(UnlockMethods, IdentityMethods):
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
         # The public key is read at once (no passphrase: a damaged key file is an error now);
-        # the private key is unlocked at the first signature (node/keys/member.py).
+        # the key ring is unlocked at the first signature (node/keys/member.py), and given a
+        # device key then if it has none (node/service/identity_ops.py).
         self.public = member_keys.root_public(data_dir)
-        self.key: Any = None
+        self.ring: KeyRing | None = None
+        # The identity view (who each object speaks for), kept current by ingest.
+        self.members = members.attach(store, ingest)
         # Called with each object this member creates (the node publishes it by gossip).
         self.on_created: list[Callable[[SignedObject], None]] = []
         # Called when the member follows/unfollows a lab (the node (un)subscribes topics).
@@ -110,30 +110,14 @@ class Service:
     # ---- helpers -----------------------------------------------------------------------
 
     def _views(self, txn: Any) -> queries.Views:
-        return queries.Views(self.store, txn, self.follows())
+        return queries.Views(self.store, txn, self.follows(), self.members)
 
     def follows(self) -> set[bytes]:
         return {bytes.fromhex(k[7:]) for k, _ in self.store.meta_prefix("follow:")}
 
-    def _require_key(self) -> Any:
-        if self.key is None and self.public is not None:
-            ring = member_keys.unlock(self.data_dir)
-            self.key = None if ring is None else ring.private_key()
-        if self.key is None:
-            raise ServiceError(
-                "no_identity", "no identity here yet: run `percolab init --name NAME`"
-            )
-        return self.key
-
     def create(self, kind: str, body: Mapping[str, Any]) -> SignedObject:
-        obj = kinds.create(self._require_key(), kind, body, now_ms())
-        result = self.ingest.ingest([obj.raw])
-        if result.rejected:
-            rej = result.rejected[0]
-            raise ServiceError("invalid_object", rej.reason, rej.code)
-        for hook in self.on_created:
-            hook(obj)
-        return obj
+        """Sign (with this machine's device key, naming its certificate) and store."""
+        return self._sign(kind, body)
 
     def _resolve(self, ref: str) -> SignedObject:
         with self.store.read() as txn:
@@ -163,24 +147,34 @@ class Service:
     # ---- identity ----------------------------------------------------------------------
 
     def m_whoami(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.public is None:
+        """The member (its latest profile, from any of its keys), this machine's device key,
+        its name and certificate; `author` is the member id (as before devices)."""
+        who = self.identity()
+        if who is None:
             return None
-        author = self.public
+        member = bytes.fromhex(who["member"])
         with self.store.read() as txn:
-            seq = txn.get(author, db=self.store.db["profiles"])
-            prof = self.store.get_seq(txn, seq) if seq else None
+            prof = self._views(txn).member_profile(member)
         return {
-            "author": author.hex(),
+            "author": member.hex(),
             "name": prof.body["name"] if prof else "",
             "about": prof.body["about"] if prof else "",
-            "fingerprint": fingerprint(author),
+            "fingerprint": fingerprint(member),
+            **who,
         }
 
     def m_init(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A new member: its root key, a device key for this machine certified by the root
+        (the `device` certificate is published first), then the profile, by the device."""
         name, about = _str(params, "name"), _str(params, "about", "")
+        device_name = _str(params, "device_name", default_device_name())
         kinds.validate_body(kinds.PROFILE, {"name": name, "about": about})
-        ring = member_keys.create(self.data_dir, self._new_key_secret(params))
-        self.key, self.public = ring.private_key(), ring.public_key()
+        secret = self._new_key_secret(params)
+        root = KeyRing.create()
+        ring, cert = self._device_ring(root, device_name, root.public_key())
+        self.ring = member_keys.create(self.data_dir, secret, ring)
+        self.public = ring.public_key()
+        self._publish(cert)
         self.create("profile", {"name": name, "about": about})
         return self.m_whoami({})
 
@@ -315,8 +309,9 @@ class Service:
         projects would stay, listed in no lab."""
         ref = _str(params, "id")
         target = self._resolve(ref)
-        if target.author != public_key_bytes(self._require_key()):
-            raise ServiceError("not_author", "only an object's author can withdraw it")
+        if target.kind in IDENTITY_KINDS:
+            raise ServiceError("bad_request", f"{ref} is a {target.kind}: identity objects are "
+                               "not withdrawn (`percolab device revoke`, `identity rotate`)")
         if target.kind == "retraction":
             raise ServiceError("bad_request", f"{ref} is a retraction: a withdrawal is final")
         force = params.get("force", False)
@@ -333,7 +328,7 @@ class Service:
                     "(`percolab retract --force`, RPC `force: true`)",
                 )
         body = {"lab": self._scope_of(target), "target": target.id}
-        return self.create("retraction", body).id_hex
+        return self._sign_as(target.author, "retraction", body).id_hex
 
     def m_tags(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
@@ -400,6 +395,10 @@ class Service:
             n, digest = sync_index.digest(self.store, txn)
         status = {"counts": counts, "objects": total, "sync_items": n, "unindexed": unindexed,
                   "digest": digest.to_bytes(32, "big").hex()}  # fmt: skip
+        who = self.identity()
+        if who is not None:
+            status["member"], status["device"] = who["member"], who["device"]
+        status |= self.key_status()  # `locked`, or `new_key` (node/service/unlock_ops.py)
         warning = member_keys.key_warning(self.data_dir)
         if warning is not None:  # the member key is stored unencrypted
             status["key_warning"] = warning

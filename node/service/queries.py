@@ -10,6 +10,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
+from node.service.members import Members, attribution_fields, of_store
 from node.store import word_index
 from node.store.read import U64, prefix_keys
 from node.store.store import Store
@@ -74,10 +75,15 @@ class Views:
     signed bytes of every object it made a view of (`raws`, by hex id: the HTTP API's "raw"
     without reading each object again)."""
 
-    def __init__(self, store: Store, txn: Any, follows: set[bytes] | None = None) -> None:
+    def __init__(
+        self, store: Store, txn: Any, follows: set[bytes] | None = None,
+        members: Members | None = None,
+    ) -> None:  # fmt: skip
         self.store, self.txn = store, txn
         self.follows = follows or set()
+        self.members = members if members is not None else of_store(store)
         self._names: dict[bytes, str | None] = {}
+        self._member_names: dict[bytes, str | None] = {}
         self.raws: dict[str, bytes] = {}
 
     def get(self, oid: bytes) -> SignedObject | None:
@@ -93,6 +99,26 @@ class Views:
             self._names[author] = prof.body["name"] if prof else None
         return self._names[author]
 
+    def member_profile(self, member: bytes) -> SignedObject | None:
+        """The member's latest profile signed by any of its keys (roots and devices) and
+        attributed to it: the profiles index, one lookup per key."""
+        best: SignedObject | None = None
+        for info in self.members.member_keys(member):
+            seq = self.txn.get(info.key, db=self.store.db["profiles"])
+            prof = self.get_seq(seq) if seq else None
+            if prof is None or (best is not None and (prof.ts, prof.id) <= (best.ts, best.id)):
+                continue
+            a = self.members.attribute(prof)
+            if a.member == member and a.status in ("member", "disputed"):
+                best = prof
+        return best
+
+    def member_name(self, member: bytes) -> str | None:
+        if member not in self._member_names:
+            prof = self.member_profile(member)
+            self._member_names[member] = prof.body["name"] if prof is not None else None
+        return self._member_names[member]
+
     def lab_name(self, lab: bytes) -> str | None:
         if lab not in self._names:
             obj = self.get(lab)
@@ -101,15 +127,20 @@ class Views:
 
     def view(self, o: SignedObject) -> dict[str, Any]:
         oid = o.id.hex()
+        a = self.members.attribute(o)
+        # The name is the attributed member's; an object speaking for nobody shows none.
         v: dict[str, Any] = {
             "id": oid,
             "kind": o.kind,
             "author": o.author.hex(),
-            "author_name": self.author_name(o.author),
+            "author_name": self.member_name(a.member) if a.member is not None else None,
             "ts": o.ts,
         }
         for key, value in o.body.items():
             v[key] = value.hex() if type(value) is bytes else value
+        if "member" in v:  # an identity object's body field: the member it is about
+            v["subject"] = v["member"]
+        v |= attribution_fields(a)
         if o.kind == "lab":
             v["followed"] = o.id in self.follows
             v["projects"] = self.store.count(self.txn, lab=o.id)
@@ -290,7 +321,7 @@ def page_projects(
     elif lab is not None:
         keys, total = prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
     elif author is not None:
-        keys, total = prefix_keys(txn, db["by_author"], author, reverse=True, after=after), None
+        keys, total = member_keys_newest(views, author, after), None
     else:
         keys, total = prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
     items: list[dict[str, Any]] = []
@@ -302,6 +333,8 @@ def page_projects(
         o = _project_for_key(views, key, tag is not None, by_activity)
         if o is None or o.kind != "project" or o.id in seen:
             continue
+        if author is not None and not speaks_for(views, o, author):
+            continue
         view = views.view(o)
         if by_activity and view["activity"] != U64.unpack(key[32:40])[0]:
             continue  # an older event of a project listed at its newest one
@@ -311,6 +344,22 @@ def page_projects(
             break
     more = len(items) >= limit and last is not None
     return {"items": items, "next": last.hex() if more and last else None, "total": total}
+
+
+def speaks_for(views: Views, o: SignedObject, member: bytes) -> bool:
+    """Whether `o`, signed by one of the member's keys, counts as the member's (its own key,
+    or a key attributed to it then): lists by member skip what a revoked device signed."""
+    return o.author == member or views.members.attribute(o).member == member
+
+
+def member_keys_newest(views: Views, member: bytes, after: bytes | None) -> Iterator[bytes]:
+    """by_author keys of every key of `member` (its roots and devices; a key with no identity
+    history is its own member), newest first, after the cursor `after` (a by_author key)."""
+    db = views.store.db["by_author"]
+    keys = sorted({k.key for k in views.members.member_keys(member)} | {member})
+    streams = [prefix_keys(views.txn, db, k, reverse=True, after=k + after[32:] if after else None)
+               for k in keys]  # fmt: skip
+    return heapq.merge(*streams, key=lambda key: bytes(key[32:]), reverse=True)
 
 
 def _project_for_key(

@@ -37,7 +37,7 @@ def test_write_needs_the_token(lab: Lab) -> None:
     r = lab.client.post(f"{V1}/projects", json=body, headers=lab.node.auth)
     assert r.status_code == 201 and r.json()["object"]["title"] == "Token test"
     assert r.headers["location"] == f"{V1}/objects/{r.json()['id']}"
-    assert r.json()["object"]["author"] == lab.author
+    assert r.json()["object"]["member"] == lab.author  # signed by a device of the member
 
 
 def test_bad_write_bodies(lab: Lab) -> None:

@@ -173,7 +173,8 @@ def test_http_client_resetting_mid_response_does_not_kill_the_node(tmp_path: Pat
     node.init()
     node.start()
     try:
-        assert node.call("status")["http"]
+        # The control socket opens before the HTTP server (node/runtime.py start-up order).
+        wait_until(lambda: node.call("status").get("http"), 30, "the HTTP server")
         request = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
         for _ in range(20):  # RST before reading, many times over
             c = socket.create_connection(("127.0.0.1", port), timeout=10)

@@ -103,7 +103,8 @@ def test_show_a_profile_and_a_retraction(tmp_path: Path) -> None:
     d = tmp_path / "r"
     run("init", "--unencrypted-key", "--name", "Bea", "--about", "welder", data=d)
     exported = raw_run([b"--data-dir", str(d).encode(), b"export", b"-"]).stdout
-    (profile,) = [decode(raw) for raw in decode_export(exported)]
+    # the device certificate (signed by the root), then the profile (by the device)
+    (_, profile) = [decode(raw) for raw in decode_export(exported)]
     shown = js("show", profile.id_hex, data=d)
     assert shown["kind"] == "profile" and shown["profile"]["about"] == "welder"
     assert "about: welder" in out("show", profile.id_hex, data=d)

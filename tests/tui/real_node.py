@@ -19,6 +19,12 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
 
+def node_env() -> dict[str, str]:
+    """The environment without a passphrase source (the tests give one explicitly)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PERCOLAB_PASSPHRASE", "PERCOLAB_PASSPHRASE_FD")}
+
+
 class RealNode:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -29,10 +35,11 @@ class RealNode:
     def socket_path(self) -> Path:
         return self.data_dir / "node.sock"
 
-    def cli(self, *args: str) -> Any:
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Any:
         """Run one CLI command with --json; return its parsed output (or raw text)."""
         cmd = [str(PERCOLAB), "--data-dir", str(self.data_dir), "--json", *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
+                              env={**node_env(), **(env or {})}, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr}")
         out = done.stdout.strip()
@@ -41,12 +48,14 @@ class RealNode:
         except json.JSONDecodeError:
             return out
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
+        """`percolab node` with `extra` options (no terminal, no passphrase source)."""
         cmd = [str(PERCOLAB), "--data-dir", str(self.data_dir), "node",
-               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-http"]
+               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-http", *extra]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     stdin=subprocess.DEVNULL,
+                                     env={**node_env(), "PYTHONUNBUFFERED": "1"})
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while not self.socket_path.exists():

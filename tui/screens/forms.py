@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from tui.client import NodeUnavailable, RpcError
 from tui.format import split_list
@@ -80,7 +80,11 @@ class FormScreen(ModalScreen[Any]):
         self.action_cancel()
 
     @on(Input.Submitted)
-    def _input_submitted(self) -> None:
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        self.input_submitted(event.input)
+
+    def input_submitted(self, field: Input) -> None:
+        """Enter in ``field``: submits the form. Override."""
         self.action_submit()
 
     def action_cancel(self) -> None:
@@ -216,12 +220,59 @@ class ProfileForm(FormScreen):
 
 
 class OnboardingForm(ProfileForm):
-    """First run: the data directory has no identity yet; ``init`` creates one."""
+    """First run: the data directory has no identity yet; ``init`` creates one. With
+    ``ask_passphrase`` (the node has no passphrase for a new key: `status` says `new_key:
+    ask`), the member chooses one, typed twice, or ticks the unencrypted mode."""
 
     TITLE_TEXT = "Welcome to Percolab"
     METHOD = "init"
     SUBMIT_LABEL = "Create my identity"
     BINDINGS = [Binding("ctrl+s", "submit", "Submit", id="form_submit")]
+
+    def __init__(self, context: str = "", *, ask_passphrase: bool = False) -> None:
+        super().__init__(context=context)
+        self.ask_passphrase = ask_passphrase
+
+    def fields(self) -> Iterable[Widget]:
+        yield from super().fields()
+        if self.ask_passphrase:
+            yield Label("A passphrase encrypts your signing key on this machine; the app asks "
+                        "for it at each start.", classes="form-hint")  # fmt: skip
+            yield Input(placeholder="Passphrase", password=True, id="passphrase")
+            yield Input(placeholder="Repeat the passphrase", password=True, id="passphrase2")
+            yield Checkbox("Keep this key unencrypted (shared lab machine)", id="unencrypted")
+
+    def params(self) -> dict[str, Any]:
+        params = super().params()
+        if not self.ask_passphrase:
+            return params
+        if self.query_one("#unencrypted", Checkbox).value:
+            return {**params, "unencrypted": True}
+        # As typed: spaces are part of a passphrase.
+        first = self.query_one("#passphrase", Input).value
+        if not first:
+            raise ValueError("Choose a passphrase (or tick “keep this key unencrypted”)")
+        if self.query_one("#passphrase2", Input).value != first:
+            raise ValueError("The two passphrases differ; type them again")
+        return {**params, "passphrase": first}
+
+    def input_submitted(self, field: Input) -> None:
+        """Enter moves to the next field still to fill (name, then the passphrase twice);
+        in the last one, or when all are filled, it submits."""
+        if self.ask_passphrase and not self.query_one("#unencrypted", Checkbox).value:
+            order = [self.query_one(f"#{i}", Input) for i in ("name", "passphrase", "passphrase2")]
+            empty = [f for f in order if not f.value]
+            if empty and empty[0] is not field:
+                empty[0].focus()
+                return
+        self.action_submit()
+
+    @on(Checkbox.Changed, "#unencrypted")
+    def _unencrypted_changed(self, event: Checkbox.Changed) -> None:
+        for field in self.query("#passphrase, #passphrase2").results(Input):
+            field.disabled = event.value
+            if event.value:
+                field.value = ""
 
     def action_cancel(self) -> None:
         self.show_error("Choose a display name first (ctrl+q quits).")

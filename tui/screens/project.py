@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Markdown, Static
 
+from tui.format import who
 from tui.screens.base import PercolabScreen
 from tui.screens.forms import CommentForm, TagForm
 from tui.widgets.comments import CommentThread, flatten
@@ -74,7 +75,7 @@ class ProjectScreen(PercolabScreen):
         self.query_one("#project-title", Label).update(escape(str(project.get("title", ""))))
         meta = (
             f"in [b]{escape(str(project.get('lab_name', '')))}[/b]"
-            f" by [b]{escape(str(project.get('author_name', '')))}[/b]"
+            f" by [b]{escape(who(project))}[/b]"
             f" · {self.fmt.when(project.get('ts'))} · id {self.fmt.short_id(project['id'])}"
         )
         self.query_one("#project-meta", Static).update(meta)
@@ -120,7 +121,7 @@ class ProjectScreen(PercolabScreen):
             self.notify("Select a comment to reply to", severity="warning")
             return
         comment = self.thread.comments[parent]
-        context = f"to {comment.get('author_name', '?')}: {str(comment.get('body', ''))[:80]}"
+        context = f"to {who(comment) or '?'}: {str(comment.get('body', ''))[:80]}"
         self.app.push_screen(
             CommentForm({"target": self.project_id, "parent": parent}, context=context),
             self._after_send("Reply"),

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.format import Formatter
+from tui.format import Formatter, who
 
 
 def flatten(
@@ -51,7 +51,7 @@ class CommentThread(OptionList):
     def _comment_text(self, depth: int, comment: dict[str, Any], new: bool) -> Text:
         indent = "  " * depth + ("↳ " if depth else "")
         head = Text(indent)
-        head.append(str(comment.get("author_name") or "?"), style="bold")
+        head.append(who(comment) or "?", style="bold")
         head.append(f"  {self.fmt.when(comment.get('ts'))}", style="dim")
         if new:
             head.append("  ● new", style="bold green")

@@ -16,7 +16,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from tui.format import Formatter
+from tui.format import Formatter, who
 
 NEW_STYLE = "bold green"
 NEW_MARK = "●"
@@ -437,7 +437,7 @@ class ProjectTable(DataTable[Text]):
             cells.append(Text(str(project.get("lab_name", ""))))
         cells += [
             Text(str(project.get("stage", "") or "")),
-            Text(str(project.get("author_name", "") or "")),
+            Text(who(project)),
             Text(str(project.get("comments", 0)), justify="right"),
             Text(", ".join(project.get("tags", []) or [])[:30]),
             Text(self.fmt.when(project.get("activity") or project.get("ts"))),
