@@ -22,6 +22,8 @@ import trio
 from node.config import ConfigError
 from node.http import serve_http
 from node.ingest.pipeline import Ingest
+from node.pairing import METHODS as PAIRING_METHODS
+from node.pairing import PairingManager
 from node.rpc_server import HandlerError, RpcServer
 from node.service.api import Service, ServiceError
 from node.service.queries import Views
@@ -118,6 +120,7 @@ class Node:
         self.service = Service(opts.data_dir, store, self.ingest)
         self.p2p: P2PNode | None = None
         self.rpc = RpcServer(opts.data_dir / "node.sock", self.handle_rpc)
+        self.pairing = PairingManager(self.service, self.rpc.push)  # node/pairing.py
         self._token: trio.lowlevel.TrioToken | None = None
         self._publish_send, self._publish_recv = trio.open_memory_channel[SignedObject](math.inf)
         self._topic_send, self._topic_recv = trio.open_memory_channel[tuple[str, bool]](math.inf)
@@ -233,6 +236,8 @@ class Node:
                 except Exception as exc:
                     raise HandlerError("connect_failed", f"cannot connect to {addr}: {exc}") from exc  # noqa: E501
                 return True
+            if method in PAIRING_METHODS:
+                return await self.pairing.call(method, params)
             result = await trio.to_thread.run_sync(self.service.call, method, params)
             if method == "import_objects" and result.get("accepted"):
                 self.sync.news()  # imports are not gossiped: reconciliation carries them
@@ -264,6 +269,7 @@ class Node:
             on_peer_connected=self._peer_connected,
         ) as p2p, trio.open_nursery() as nursery:  # fmt: skip
             self.p2p = p2p
+            await nursery.start(self.pairing.run, p2p)  # the pair handler, always registered
             await nursery.start(self._topic_manager)
             await nursery.start(self._publisher)
             await nursery.start(self.sync.run)

@@ -50,7 +50,9 @@ _HUMAN_STATES = frozenset({"sas", "wait_result", "certifying"})
 
 ConfirmSas = Callable[[str], Awaitable[bool]]
 OnCertificate = Callable[[bytes], Awaitable[None]]
-CertificateFactory = Callable[[bytes, str], Awaitable[bytes]]
+# (device key, device name, the device's consent signature: b"" without an identity)
+CertificateFactory = Callable[[bytes, str, bytes], Awaitable[bytes]]
+Identity = tuple[bytes, bytes]  # (member id, root public key) the approver certifies for
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ async def _drive(
             assert certify is not None
             cert: bytes | None = None
             try:
-                cert = await certify(req.device_pk, req.device_name)
+                cert = await certify(req.device_pk, req.device_name, req.consent)
             except Exception:
                 logger.exception("the certificate factory failed")
             await handle(machine.certificate(cert))
@@ -267,14 +269,14 @@ def _rank(outcome: PairingOutcome) -> int:
 
 async def _approve_one(
     p2p: Any, peer: str, code: PairingCode, certify: CertificateFactory,
-    confirm_sas: ConfirmSas, t: Timeouts,
+    confirm_sas: ConfirmSas, t: Timeouts, identity: Identity | None = None,
 ) -> PairingOutcome:  # fmt: skip
     try:
         with trio.fail_after(t.frame):
             stream = await p2p.new_stream(peer, [PAIR_PROTOCOL_ID])
     except Exception as exc:  # no such protocol there, connection gone, too slow
         return PairingOutcome.failed(Reason.NOT_HERE, peer, f"no pairing stream: {exc}")
-    approver = Approver(code, p2p.peer_id, peer)
+    approver = Approver(code, p2p.peer_id, peer, identity=identity)
     try:
         result = await _drive(stream, approver, approver.start(), confirm_sas, certify, t)
     except BaseException:
@@ -307,10 +309,13 @@ async def approve_pairing(
     confirm_sas: ConfirmSas,
     *,
     timeouts: Timeouts = Timeouts(),
+    identity: Identity | None = None,
 ) -> PairingOutcome:
     """Pair the device showing ``code``: B of the ticket, or whichever connected peer shows
-    it. ``device_cert_factory(device_pk, device_name)`` signs the certificate once both
-    humans confirmed (an exception or empty bytes: nothing is certified)."""
+    it. ``device_cert_factory(device_pk, device_name, consent)`` signs the certificate once
+    both humans confirmed (an exception or empty bytes: nothing is certified). With
+    ``identity`` (member id, root key), B is told them and must send its consent signature
+    (a `device` certificate's `device_sig`), checked before the factory is called."""
     me = p2p_node.peer_id
     if me in _approving:
         return PairingOutcome.failed(Reason.BUSY, "", "this device is already pairing")
@@ -318,7 +323,7 @@ async def approve_pairing(
     try:
         with trio.move_on_after(timeouts.pairing):
             return await _approve(p2p_node, peer_info, code, device_cert_factory, confirm_sas,
-                                  timeouts)  # fmt: skip
+                                  timeouts, identity)  # fmt: skip
         return PairingOutcome.failed(Reason.TIMEOUT, "", "the pairing took too long")
     finally:
         _approving.discard(me)
@@ -326,7 +331,7 @@ async def approve_pairing(
 
 async def _approve(
     p2p: Any, ticket: Ticket | None, code: PairingCode, certify: CertificateFactory,
-    confirm_sas: ConfirmSas, t: Timeouts,
+    confirm_sas: ConfirmSas, t: Timeouts, identity: Identity | None = None,
 ) -> PairingOutcome:  # fmt: skip
     if ticket is not None:
         if not await _reach(p2p, ticket, t):
@@ -342,7 +347,7 @@ async def _approve(
         candidates = list(seen)[:MAX_RENDEZVOUS_PEERS]
     best: PairingOutcome | None = None
     for peer in candidates:
-        outcome = await _approve_one(p2p, peer, code, certify, confirm_sas, t)
+        outcome = await _approve_one(p2p, peer, code, certify, confirm_sas, t, identity)
         if outcome.ok or outcome.reason not in _KEEP_LOOKING:
             return outcome
         if best is None or _rank(outcome) < _rank(best):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import nacl.bindings as sodium
 import nacl.exceptions
 
+from protocols.identity import device_message, verify_detached
 from protocols.pairing_code import PairingCode, new_code
 from protocols.pairing_messages import (
     DEVICE_KEY_BYTES,
@@ -72,6 +73,7 @@ class ShowSas:
 class CertifyRequest:
     device_pk: bytes  # approver: both humans confirmed; make the certificate
     device_name: str
+    consent: bytes = b""  # the device's `device_sig` (docs/identity.md), with an identity
 
 
 @dataclass(frozen=True)
@@ -139,13 +141,21 @@ class _Machine:
 
 
 class Approver(_Machine):
-    """The existing device (A): it knows the code the human typed and makes the certificate."""
+    """The existing device (A): it knows the code the human typed and makes the certificate.
+
+    With ``identity`` (member id, root public key) it sends them to B, sealed, with the SAS
+    (MEMBER) and requires B's consent signature (`device_sig` of a `device` certificate) in
+    DEVICE, verified here."""
 
     def __init__(
         self, code: PairingCode, my_peer_id: str, peer_id: str,
         randbytes: Callable[[int], bytes] = os.urandom,
+        identity: tuple[bytes, bytes] | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        if identity is not None and any(len(k) != DEVICE_KEY_BYTES for k in identity):
+            raise ValueError("an identity is a 32-byte member id and root key")
+        self._identity = identity
         self._tag = code.tag
         self._spake = Spake2.start(
             Role.A, code.password, my_peer_id.encode(), peer_id.encode(), randbytes
@@ -167,7 +177,11 @@ class Approver(_Machine):
             if not self._keys.check_mac(Role.B, msg.mac):
                 return self._fail(Reason.WRONG_CODE, "", AbortCode.WRONG_CODE)
             self.state = "sas"
-            return [ShowSas(self._keys.sas())]
+            events: list[Event] = [ShowSas(self._keys.sas())]
+            if self._identity is not None:  # B consents to this member and root in DEVICE
+                member = seal(self._keys, MsgType.MEMBER, pack(list(self._identity)))
+                events.insert(0, Send(member))
+            return events
         if self.state == "sas" and self._device is None and isinstance(msg, Sealed):
             if msg.kind is not MsgType.DEVICE:
                 raise self._unexpected(msg)
@@ -178,9 +192,9 @@ class Approver(_Machine):
     def _open_device(self, msg: Sealed) -> CertifyRequest:
         assert self._keys is not None
         fields = open_sealed(self._keys, msg)
-        if len(fields) != 3:
-            raise PairingError("DEVICE holds a key, a name and a signature")
-        pk, name, sig = fields
+        if len(fields) != (3 if self._identity is None else 4):
+            raise PairingError("DEVICE holds a key, a name, a signature (and the consent)")
+        pk, name, sig = fields[:3]
         _check_device(pk, name)
         if len(sig) != SIGNATURE_BYTES:
             raise PairingError("the device signature is 64 bytes")
@@ -188,7 +202,12 @@ class Approver(_Machine):
             sodium.crypto_sign_open(sig + device_signed_bytes(self._keys), pk)
         except (nacl.exceptions.CryptoError, ValueError, TypeError):
             raise PairingError("the device signature does not verify") from None
-        return CertifyRequest(pk, name.decode("utf-8"))
+        if self._identity is None:
+            return CertifyRequest(pk, name.decode("utf-8"))
+        member, root = self._identity
+        if not verify_detached(pk, device_message(member, pk, root), fields[3]):
+            raise PairingError("the device's consent signature does not verify")
+        return CertifyRequest(pk, name.decode("utf-8"), fields[3])
 
     def sas_decision(self, same: bool, *, timed_out: bool = False) -> list[Event]:
         """The human compared the SAS (``same``), or did not answer in time."""
@@ -233,14 +252,18 @@ def _check_device(pk: bytes, name: bytes) -> None:
 
 class Joiner(_Machine):
     """The new device (B): it shows the code and holds the device key (never sent: only its
-    public half and a signature by it)."""
+    public half and a signature by it). With ``member_required`` it sends DEVICE only once
+    A's MEMBER came, with its consent to speak for that member under that root."""
 
     def __init__(
         self, code: PairingCode, my_peer_id: str, peer_id: str, device_pk: bytes,
         device_name: str, device_sign: Callable[[bytes], bytes],
-        randbytes: Callable[[int], bytes] = os.urandom,
+        randbytes: Callable[[int], bytes] = os.urandom, *, member_required: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
+        self._member_required = member_required
+        self._member: tuple[bytes, bytes] | None = None
+        self._same = False
         _check_device(device_pk, device_name.encode("utf-8"))
         self._code = code
         self._ids = (peer_id.encode(), my_peer_id.encode())  # (id A, id B)
@@ -268,6 +291,14 @@ class Joiner(_Machine):
                 return self._fail(Reason.WRONG_CODE, "", AbortCode.WRONG_CODE)
             self.state = "sas"
             return [Send(encode(ConfirmB(self._keys.mac(Role.B)))), ShowSas(self._keys.sas())]
+        if (self.state in ("sas", "wait_result") and isinstance(msg, Sealed)
+                and msg.kind is MsgType.MEMBER and self._member is None):  # fmt: skip
+            assert self._keys is not None
+            fields = open_sealed(self._keys, msg)
+            if len(fields) != 2 or any(len(f) != DEVICE_KEY_BYTES for f in fields):
+                raise PairingError("MEMBER holds a member id and a root key")
+            self._member = (fields[0], fields[1])
+            return self._send_device() if self.state == "sas" and self._same else []
         if self.state == "wait_result" and isinstance(msg, Sealed):
             if msg.kind is not MsgType.RESULT:
                 raise self._unexpected(msg)
@@ -280,16 +311,26 @@ class Joiner(_Machine):
 
     def sas_decision(self, same: bool, *, timed_out: bool = False) -> list[Event]:
         """The human compared the SAS; if the same, the device key goes to A (sealed)."""
-        if self.state != "sas" or self._keys is None:
+        if self.state != "sas" or self._keys is None or self._same:
             return []
         if timed_out:
             return self._fail(Reason.TIMEOUT, "no answer about the numbers", AbortCode.TIMEOUT)
         if not same:
             return self._fail(Reason.SAS_REJECTED, "", AbortCode.SAS_REJECTED)
-        sig = self._sign(device_signed_bytes(self._keys))
+        self._same = True
+        if self._member_required and self._member is None:
+            return []  # DEVICE goes when MEMBER comes
+        return self._send_device()
+
+    def _send_device(self) -> list[Event]:
+        assert self._keys is not None
         pk, name = self._device
+        fields = [pk, name, bytes(self._sign(device_signed_bytes(self._keys)))]
+        if self._member is not None:
+            member, root = self._member
+            fields.append(bytes(self._sign(device_message(member, pk, root))))
         self.state = "wait_result"
-        return [Send(seal(self._keys, MsgType.DEVICE, pack([pk, name, bytes(sig)])))]
+        return [Send(seal(self._keys, MsgType.DEVICE, pack(fields)))]
 
 
 class JoinerSession:
@@ -300,8 +341,10 @@ class JoinerSession:
         self, peer_id: str, device_pk: bytes, device_name: str,
         device_sign: Callable[[bytes], bytes], *, code: PairingCode | None = None,
         max_attempts: int = MAX_ATTEMPTS, randbytes: Callable[[int], bytes] = os.urandom,
+        member_required: bool = False,
     ) -> None:  # fmt: skip
         _check_device(device_pk, device_name.encode("utf-8"))
+        self.member_required = member_required
         self.peer_id, self.device_pk, self.device_name = peer_id, device_pk, device_name
         self._sign, self._randbytes, self.max_attempts = device_sign, randbytes, max_attempts
         self.code = code or new_code(randbytes)
@@ -338,7 +381,7 @@ class JoinerSession:
             return None, [Send(encode(Abort(refusal[0]))), Failed(refusal[1])]
         joiner = Joiner(
             self.code, self.peer_id, remote_peer_id, self.device_pk, self.device_name,
-            self._sign, self._randbytes,
+            self._sign, self._randbytes, member_required=self.member_required,
         )  # fmt: skip
         self.busy = True
         return joiner, joiner.receive(first)

@@ -45,6 +45,7 @@ class MsgType(IntEnum):
     DEVICE = 5
     RESULT = 6
     ABORT = 7
+    MEMBER = 8  # A -> B, sealed: the member and root B consents to (docs/pairing.md §5)
 
 
 class AbortCode(IntEnum):
@@ -112,7 +113,7 @@ class ConfirmB:
 
 @dataclass(frozen=True)
 class Sealed:
-    """DEVICE or RESULT: ChaCha20-Poly1305 ciphertext (with its tag) under the session key."""
+    """DEVICE, RESULT or MEMBER: ChaCha20-Poly1305 ciphertext (with its tag), session key."""
 
     kind: MsgType
     box: bytes
@@ -155,7 +156,7 @@ def _bin(value: Any, size: int, what: str) -> bytes:
 
 
 _FIELDS = {MsgType.HELLO: 4, MsgType.SPAKE_B: 3, MsgType.REVEAL_A: 4, MsgType.CONFIRM_B: 3,
-           MsgType.DEVICE: 3, MsgType.RESULT: 3, MsgType.ABORT: 3}  # fmt: skip
+           MsgType.DEVICE: 3, MsgType.RESULT: 3, MsgType.ABORT: 3, MsgType.MEMBER: 3}  # fmt: skip
 _LIMIT = {MsgType.DEVICE: MAX_DEVICE_BYTES, MsgType.RESULT: MAX_MESSAGE_BYTES}
 
 

@@ -23,7 +23,8 @@ from tui.client import NodeClient, NodeUnavailable, RpcError
 from tui.commands import PercolabCommands
 from tui.crash import EXIT_INTERNAL, crash_line, report
 from tui.format import Formatter
-from tui.messages import IdentityReady, NodeStateChanged, ObjectPushed, SyncPushed
+from tui.messages import IdentityReady, NodeStateChanged, ObjectPushed, PairingPushed, SyncPushed
+from tui.screens.devices import PairingScreen
 from tui.screens.forms import OnboardingForm
 from tui.screens.labs import LabsScreen
 from tui.screens.network import NetworkScreen
@@ -126,6 +127,8 @@ class PercolabApp(App[int]):
             self.post_message(ObjectPushed(push.data))
         elif push.kind == "sync" and isinstance(push.data, dict):
             self.post_message(SyncPushed(push.data))
+        elif push.kind == "pairing" and isinstance(push.data, dict):
+            self.post_message(PairingPushed(push.data))
 
     def _broadcast(self, make: Any) -> None:
         for screen in self.screen_stack:
@@ -170,6 +173,10 @@ class PercolabApp(App[int]):
         data = message.data
         self._broadcast(lambda: SyncPushed(data))
 
+    def on_pairing_pushed(self, message: PairingPushed) -> None:
+        data = message.data
+        self._broadcast(lambda: PairingPushed(data))  # the pairing modal (screens/devices)
+
     # -- identity -------------------------------------------------------------------------
 
     @work(exclusive=True, group="identity", exit_on_error=False)
@@ -210,6 +217,9 @@ class PercolabApp(App[int]):
         self._onboarding = True
 
         def done(result: Any) -> None:
+            if result == "join":  # pairing with a device of an existing member instead
+                self.push_screen(PairingScreen("join"), paired)
+                return
             self._onboarding = False
             if isinstance(result, dict):
                 self.notify(f"Welcome, {result.get('name', '')}!", title="Identity created")
@@ -217,6 +227,10 @@ class PercolabApp(App[int]):
                 self._broadcast(lambda: NodeStateChanged(True))
             else:
                 self.refresh_identity()
+
+        def paired(result: Any) -> None:
+            self._onboarding = False
+            self.refresh_identity()  # whoami: the member, or onboarding again
 
         context = (
             "This node has no identity yet. Choose the name other members will see;\n"

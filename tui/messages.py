@@ -39,3 +39,11 @@ class SyncPushed(Message, bubble=False):
 
 class IdentityReady(Message, bubble=False):
     """``whoami`` returned an identity (after start-up or onboarding)."""
+
+
+class PairingPushed(Message, bubble=False):
+    """The node pushed the state of its pairing (``pairing_status`` shape, docs/rpc.md)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.data = data

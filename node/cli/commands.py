@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 
 import lmdb
 
+from node.cli import pair_cmds
 from node.cli.backend import Backend, DataDirBusy, DataDirError, open_backend
 from node.cli.device_cmds import (
     add_device_commands,
@@ -442,6 +443,8 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
         set_passphrase_file(Path(args.passphrase_file))
     if command == "identity" and args.identity_cmd != "rotate":
         return run_identity(data_dir, args)
+    if pair_cmds.is_pairing(args):  # in the running node, on a new data directory too
+        return pair_cmds.run(data_dir, args)
     if command not in NO_IDENTITY_COMMANDS:
         _require_identity(data_dir, command)
     if command in DATA_COMMANDS:

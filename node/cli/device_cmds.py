@@ -12,6 +12,7 @@ from typing import Any
 
 from node.cli.backend import Backend
 from node.cli.errors import UsageError
+from node.cli.pair_cmds import add_pair_arguments
 
 # (command, action) pairs that only read the store.
 READ_ACTIONS = frozenset({("device", "list"), ("recovery", "show")})
@@ -39,7 +40,7 @@ def parse_since(text: str) -> int | None:
 
 def add_device_commands(add: Callable[[str, str], argparse.ArgumentParser],
                         common: argparse.ArgumentParser) -> None:  # fmt: skip
-    d = add("device", "list or revoke your member's devices")
+    d = add("device", "list, add (pairing), join or revoke your member's devices")
     sub = d.add_subparsers(dest="device_cmd", metavar="ACTION", required=True)
     sub.add_parser("list", parents=[common], help="your devices: name, key, certified, revoked")
     r = sub.add_parser("revoke", parents=[common],
@@ -52,6 +53,7 @@ def add_device_commands(add: Callable[[str, str], argparse.ArgumentParser],
                    help="ids of objects it signed (backdated) that are not yours either")
     r.add_argument("--reason", default="", help="a note kept with the revocation")
     r.add_argument("--force", action="store_true", help="revoke this machine's own device")
+    add_pair_arguments(sub, common)  # `device join`, `device add` (node/cli/pair_cmds.py)
     c = add("recovery", "recovery contacts: name them, show them, back or start a recovery")
     sub = c.add_subparsers(dest="recovery_cmd", metavar="ACTION", required=True)
     s = sub.add_parser("set", parents=[common], help="name recovery contacts and a threshold")

@@ -49,6 +49,7 @@ MAX_ENTRIES: Final = 64
 MAX_NAME_CHARS: Final = 64
 SEED_BYTES: Final = 32
 ROOT: Final = "root"
+DEVICE: Final = "device"  # a device key; alone (no root) in a device added by pairing
 
 # Argon2id (RFC 9106 allows trading passes for memory). 64 MiB, 2 lanes (the reference
 # machine's 2 cores), 6 passes: measured 0.34-0.56 s to unlock there (docs/keys.md).
@@ -106,15 +107,16 @@ class UnsafeKeyFile(KeyFileError):
 
 @dataclass(frozen=True)
 class KeyRing:
-    """Named 32-byte Ed25519 seeds ("root" always; "device" later) and extra entries (a
-    device certificate id...); entries this release does not know are kept as they are."""
+    """Named 32-byte Ed25519 seeds ("root" and "device"; a device added by pairing holds
+    "device" alone) and extra entries (a device certificate id...); entries this release
+    does not know are kept as they are."""
 
     seeds: Mapping[str, bytes]
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        if ROOT not in self.seeds:
-            raise ValueError("a key ring needs a root seed")
+        if ROOT not in self.seeds and DEVICE not in self.seeds:
+            raise ValueError("a key ring needs a root or a device seed")
         for name, seed in self.seeds.items():
             if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
                 raise ValueError(f"bad seed name {name!r}")
@@ -140,6 +142,11 @@ class KeyRing:
         return self.private_key(name).public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
+
+    @property
+    def has_root(self) -> bool:
+        """False for a device-only ring (docs/pairing.md): it cannot certify or revoke."""
+        return ROOT in self.seeds
 
     def with_seed(self, name: str, seed: bytes) -> KeyRing:
         return KeyRing({**self.seeds, name: seed}, self.extra)
@@ -260,7 +267,8 @@ def _header_problem(h: object) -> str | None:
     if not isinstance(h, dict):
         return "header is not a map"
     public = h.get("public")
-    if not isinstance(public, dict) or not _is_bytes(public.get(ROOT), SEED_BYTES):
+    if not isinstance(public, dict) or not (_is_bytes(public.get(ROOT), SEED_BYTES)
+                                            or _is_bytes(public.get(DEVICE), SEED_BYTES)):
         return "no root public key"
     if len(public) > MAX_ENTRIES or not all(
         isinstance(k, str) and _is_bytes(v, SEED_BYTES) for k, v in public.items()

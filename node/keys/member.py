@@ -63,7 +63,16 @@ def root_public(data_dir: Path) -> bytes | None:
     if state is KeyState.LEGACY_PEM:
         key = load_member_key(data_dir)
         return None if key is None else KeyRing.from_root_key(key).public_key()
-    return keyfile.public_keys(ring_path(data_dir))[keyfile.ROOT]
+    return keyfile.public_keys(ring_path(data_dir)).get(keyfile.ROOT)
+
+
+def ring_public(data_dir: Path) -> bytes | None:
+    """The ring's root public key, or its device key for a device-only ring (a device added
+    by pairing); None when there is no member key here."""
+    root = root_public(data_dir)
+    if root is not None or key_state(data_dir) in (KeyState.NONE, KeyState.LEGACY_PEM):
+        return root
+    return keyfile.public_keys(ring_path(data_dir)).get(keyfile.DEVICE)
 
 
 def unencrypted_configured(data_dir: Path) -> bool:
@@ -151,7 +160,8 @@ def _drop_migrated_pem(data_dir: Path, ring: KeyRing) -> None:
     if not pem.is_file():
         return
     key = load_member_key(data_dir)
-    if key is not None and KeyRing.from_root_key(key).seeds == {keyfile.ROOT: ring.seeds["root"]}:
+    root = ring.seeds.get(keyfile.ROOT)
+    if key is not None and KeyRing.from_root_key(key).seeds == {keyfile.ROOT: root}:
         pem.unlink()
         log.warning("removed %s: %s holds the same key", pem, ring_path(data_dir))
     else:

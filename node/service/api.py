@@ -19,6 +19,7 @@ from node.keys.keyfile import UNENCRYPTED, KeyRing, Secret
 from node.service import members, queries
 from node.service.errors import ServiceError as ServiceError
 from node.service.identity_ops import IdentityMethods, default_device_name
+from node.service.pairing_ops import PairingMethods
 from node.service.unlock_ops import UnlockMethods
 from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
 from node.store.read import prefix_keys
@@ -71,13 +72,13 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-class Service(UnlockMethods, IdentityMethods):
+class Service(PairingMethods, UnlockMethods, IdentityMethods):
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
         # The public key is read at once (no passphrase: a damaged key file is an error now);
         # the key ring is unlocked at the first signature (node/keys/member.py), and given a
         # device key then if it has none (node/service/identity_ops.py).
-        self.public = member_keys.root_public(data_dir)
+        self.public = member_keys.ring_public(data_dir)  # the device key in a device-only ring
         self.ring: KeyRing | None = None
         # The identity view (who each object speaks for), kept current by ingest.
         self.members = members.attach(store, ingest)

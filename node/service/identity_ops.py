@@ -52,6 +52,11 @@ DEVICE_NAME = "device_name"
 MEMBER = "member"
 RETIRED = "retired_roots"
 DEFAULT_DEVICE_NAME = "this device"
+NOT_PAIRED = ("this machine waits to be added to a member (`percolab device join`, then "
+              "`percolab device add CODE` on a device of the member)")
+# What only the root key signs, for the error on a device-only ring (docs/pairing.md).
+ROOT_ONLY = {"device": "certify a device", "revoke": "revoke a device",
+             "recovery": "name recovery contacts", "rotation": "rotate or recover the root key"}
 # Changes to the ring (a new device, a rotation) happen one at a time: RPC calls run in
 # several worker threads.
 RING_LOCK = threading.RLock()
@@ -68,7 +73,16 @@ def default_device_name() -> str:
 
 def ring_member(ring: KeyRing) -> bytes:
     member = ring.extra.get(MEMBER)
-    return member if isinstance(member, bytes) and len(member) == 32 else ring.public_key()
+    if isinstance(member, bytes) and len(member) == 32:
+        return member
+    if not ring.has_root:
+        raise _fail("not_paired", NOT_PAIRED)
+    return ring.public_key()
+
+
+def paired(ring: KeyRing) -> bool:
+    """A ring that speaks for a member: it holds a root, or a certified device (pairing)."""
+    return ring.has_root or (has_device(ring) and isinstance(ring.extra.get(MEMBER), bytes))
 
 
 def has_device(ring: KeyRing) -> bool:
@@ -124,6 +138,8 @@ class IdentityMethods:
                 self.ring = member_keys.unlock(self.data_dir)
             if self.ring is None:
                 raise _fail("no_identity", "no identity here yet: run `percolab init --name NAME`")
+            if not paired(self.ring):
+                raise _fail("not_paired", NOT_PAIRED)
             if not has_device(self.ring):
                 member = ring_member(self.ring)
                 if MEMBER not in self.ring.extra:  # restored from a phrase after a rotation
@@ -145,10 +161,19 @@ class IdentityMethods:
         """Sign with the device key (naming its certificate) or, `root`, the root."""
         ring = self._require_ring()
         if root or not has_device(ring):
+            self._require_root(ROOT_ONLY.get(kind, f"sign a {kind}"))
             return self._publish(kinds.create(ring.private_key(), kind, body, now_ms()))
         cert = ring.extra[DEVICE_CERT]
         device = ring.private_key(DEVICE)
         return self._publish(kinds.create(device, kind, with_cert(body, cert), now_ms()))
+
+    def _require_root(self, what: str) -> KeyRing:
+        """The ring, which must hold the member's root key (not a device-only ring)."""
+        ring = self._require_ring()
+        if not ring.has_root:
+            raise _fail("no_root", f"only the member's root key can {what}; do it on a device "
+                        "that holds it")  # fmt: skip
+        return ring
 
     def _sign_as(self, author: bytes, kind: str, body: Mapping[str, Any]) -> SignedObject:
         """Sign with whichever key of the ring is `author` (a retraction must be by the
@@ -156,7 +181,8 @@ class IdentityMethods:
         ring = self._require_ring()
         if has_device(ring) and ring.public_key(DEVICE) == author:
             return self._sign(kind, body)
-        seeds = [ring.seeds["root"], *ring.extra.get(RETIRED, [])]
+        root_seed = ring.seeds.get("root")
+        seeds = [*([root_seed] if root_seed else []), *ring.extra.get(RETIRED, [])]
         for seed in seeds:
             key = Ed25519PrivateKey.from_private_bytes(seed)
             if public_key_bytes(key) == author:
@@ -198,6 +224,8 @@ class IdentityMethods:
         if self.public is None:
             return None
         ring = self.ring
+        if ring is not None and not paired(ring):
+            return None  # a device-only ring waiting for its pairing
         if ring is not None:
             device = ring.public_key(DEVICE) if has_device(ring) else None
             cert, name = ring.extra.get(DEVICE_CERT), ring.extra.get(DEVICE_NAME)
@@ -209,6 +237,8 @@ class IdentityMethods:
             certs = self.members.certs_of(device) if device is not None else []
             latest = max(certs, key=lambda c: (c.ts, c.cert)) if certs else None
             cert, name = (latest.cert, latest.name) if latest else (None, None)
+            if latest is None and keyfile.ROOT not in publics and publics:
+                return None  # a device-only ring waiting for its pairing
             member = latest.member if latest else (self.members.member_of_root(self.public)
                                                    or self.public)  # fmt: skip
         return {"member": member.hex(), "device": device.hex() if device else None,
@@ -340,7 +370,7 @@ class IdentityMethods:
     def m_identity_rotate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A voluntary rotation: a new root, signed into place by the old one; the old root's
         seed is kept (retired) and the device stays certified."""
-        ring = self._require_ring()
+        ring = self._require_root(ROOT_ONLY["rotation"])
         member, old = ring_member(ring), ring.private_key()
         new = Ed25519PrivateKey.generate()
         new_pub = public_key_bytes(new)

@@ -50,11 +50,13 @@ class Fetcher(Protocol):
 
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
 FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
-# Fetch streams per session at once: while one fetch's objects are written, the next one's
-# are checked (node/ingest/writer.py). bench/sync.py --quick, B empty: 3.56 s with one, 2.94 /
-# 3.31 s with two (before the writer took requests from several calls, two measured slower:
-# the second call checked inline beside the first).
-FETCH_PARALLEL = 2
+# Fetch streams per session at once: while one fetch's objects are written, the next ones
+# are checked (node/ingest/writer.py) and served. bench/sync.py at 100k, B empty: catch-up at
+# 0.56x the ingest rate with two, 0.74x with four (the server's per-peer limit). A peer of
+# the first release (it speaks only sync 1.0.0) serves at most 4 fetch streams per peer, one
+# of which a reference or responder fetch may take: two for it. Peers of this release serve 8.
+FETCH_PARALLEL = 4
+FETCH_PARALLEL_FIRST_RELEASE = 2
 MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed gets a strike
 # ... judged per batch of at least MIN_JUDGED_IDS ids, and over the session so far (so that
 # many small unserved batches count too).
@@ -81,6 +83,7 @@ class FetchQueue:
         self._closed = False
         self._event = trio.Event()
         self._claimed: list[bytes] = []
+        self.parallel = FETCH_PARALLEL  # set before `run` (FETCH_PARALLEL_FIRST_RELEASE)
 
     def add(self, ids: Iterable[bytes]) -> None:
         """Queue ids to fetch. Ids some session is fetching already are skipped; ids fetched
@@ -118,7 +121,7 @@ class FetchQueue:
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            for _ in range(FETCH_PARALLEL):
+            for _ in range(self.parallel):
                 nursery.start_soon(self._worker)
 
     async def _worker(self) -> None:

@@ -36,7 +36,7 @@ import trio
 
 from node.store.store import Stored
 from node.store.sync_index import LmdbItems
-from node.sync.fetch import FetchQueue, reset_stream, unwrap
+from node.sync.fetch import FETCH_PARALLEL_FIRST_RELEASE, FetchQueue, reset_stream, unwrap
 from node.sync.fetching import Fetching
 from node.sync.host import SyncHost
 from node.sync.refs import RefResolver
@@ -50,7 +50,13 @@ from p2p.sync_transport import (
 )
 from protocols import kinds
 from protocols.reconcile import Initiator, Responder
-from protocols.reconcile_limits import SYNC_PROTOCOL_IDS, V1_0, Limits, limits_for
+from protocols.reconcile_limits import (
+    SYNC_PROTOCOL_ID_1_0,
+    SYNC_PROTOCOL_IDS,
+    V1_0,
+    Limits,
+    limits_for,
+)
 from protocols.reconcile_store import Bound
 from protocols.sync_messages import (
     FETCH_PROTOCOL_ID,
@@ -251,12 +257,14 @@ class SyncService(Fetching):
         try:
             with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(fetch.run)
                     # Offer every version we speak; the negotiated one sets the limits.
                     stream = await p2p.new_stream(peer_id, list(SYNC_PROTOCOL_IDS))
                     try:
                         negotiated = str(stream.get_protocol())
                         summary["protocol"] = negotiated
+                        if negotiated == SYNC_PROTOCOL_ID_1_0:  # a first-release server
+                            fetch.parallel = FETCH_PARALLEL_FIRST_RELEASE
+                        nursery.start_soon(fetch.run)
                         init = Initiator(
                             LmdbItems(self.store, scope), lower, opening.bounds[1],
                             limits=limits_for(negotiated),

@@ -88,7 +88,7 @@ class OldDevice:
         self.sas.append(sas)
         return self.same
 
-    async def certify(self, device_pk: bytes, name: str) -> bytes:
+    async def certify(self, device_pk: bytes, name: str, consent: bytes = b"") -> bytes:
         self.made.append((device_pk, name))
         return CERT
 

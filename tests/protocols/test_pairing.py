@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocols.identity import device_message, verify_detached
 from protocols.pairing import (
     Approved,
     Approver,
@@ -343,3 +344,53 @@ def test_certificate_size_limits(size: int) -> None:
         assert joiner.receive(sends(ev_a)[0]) == [Certified(b"c" * size)]
     else:
         assert first(ev_a, Failed).reason is Reason.CERTIFY_FAILED
+
+
+# --- MEMBER: the identity B consents to (docs/pairing.md §5) -------------------------------
+
+MEMBER_ID, ROOT = b"\x11" * 32, b"\x22" * 32
+
+
+def _member_handshake(
+    human_first: bool,
+) -> tuple[Approver, Joiner, Device, list[Event]]:
+    dev = Device()
+    sess = JoinerSession(B_ID, dev.pk, "lab laptop", dev.sign, member_required=True)
+    approver = Approver(sess.code, A_ID, B_ID, identity=(MEMBER_ID, ROOT))
+    joiner, ev_b = sess.open(A_ID, sends(approver.start())[0])
+    assert joiner is not None
+    ev_a = approver.receive(sends(ev_b)[0])
+    ev_b = joiner.receive(sends(ev_a)[0])  # CONFIRM_B + SAS
+    ev_a = approver.receive(sends(ev_b)[0])  # MEMBER (sealed) + SAS
+    member_msg = sends(ev_a)
+    assert len(member_msg) == 1
+    sealed = decode(member_msg[0])
+    assert isinstance(sealed, Sealed) and sealed.kind is MsgType.MEMBER
+    if human_first:  # B's human answers before MEMBER arrives: DEVICE waits for it
+        assert joiner.sas_decision(True) == []
+        device = sends(joiner.receive(member_msg[0]))
+    else:
+        assert joiner.receive(member_msg[0]) == []
+        device = sends(joiner.sas_decision(True))
+    assert len(device) == 1
+    return approver, joiner, dev, approver.receive(device[0])
+
+
+@pytest.mark.parametrize("human_first", [True, False])
+def test_member_identity_brings_the_device_consent(human_first: bool) -> None:
+    approver, joiner, dev, _ = _member_handshake(human_first)
+    request = first(approver.sas_decision(True), CertifyRequest)
+    assert request.device_pk == dev.pk and len(request.consent) == 64
+    assert verify_detached(dev.pk, device_message(MEMBER_ID, dev.pk, ROOT), request.consent)
+    assert joiner.receive(sends(approver.certificate(CERT))[0]) == [Certified(CERT)]
+
+
+def test_approver_with_identity_refuses_a_device_without_consent() -> None:
+    sess, _dev = session()  # a joiner that does not wait for MEMBER
+    approver = Approver(sess.code, A_ID, B_ID, identity=(MEMBER_ID, ROOT))
+    joiner, ev_b = sess.open(A_ID, sends(approver.start())[0])
+    assert joiner is not None
+    ev_b = joiner.receive(sends(approver.receive(sends(ev_b)[0]))[0])
+    approver.receive(sends(ev_b)[0])  # its MEMBER never reaches the joiner
+    events = approver.receive(sends(joiner.sas_decision(True))[0])  # DEVICE of 3 fields
+    assert first(events, Failed).reason is Reason.PROTOCOL

@@ -241,6 +241,7 @@ class OnboardingForm(ProfileForm):
             yield Input(placeholder="Passphrase", password=True, id="passphrase")
             yield Input(placeholder="Repeat the passphrase", password=True, id="passphrase2")
             yield Checkbox("Keep this key unencrypted (shared lab machine)", id="unencrypted")
+        yield Button("Or: make this machine a device of an existing member…", id="join-member")
 
     def params(self) -> dict[str, Any]:
         params = super().params()
@@ -276,3 +277,7 @@ class OnboardingForm(ProfileForm):
 
     def action_cancel(self) -> None:
         self.show_error("Choose a display name first (ctrl+q quits).")
+
+    @on(Button.Pressed, "#join-member")
+    def _join_member(self) -> None:
+        self.dismiss("join")  # the app opens the pairing (tui/screens/devices.py)

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui.screens.base import PercolabScreen
+from tui.screens.devices import DevicesScreen
 from tui.screens.forms import ProfileForm
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,10 @@ log = logging.getLogger(__name__)
 
 class ProfileScreen(PercolabScreen):
     TITLE = "Profile"
-    BINDINGS = [Binding("e", "edit", "Edit profile", id="profile_edit")]
+    BINDINGS = [
+        Binding("e", "edit", "Edit profile", id="profile_edit"),
+        Binding("v", "devices", "Devices", id="profile_devices"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,10 +55,14 @@ class ProfileScreen(PercolabScreen):
                     f"[b]Member key:[/b] {self.fmt.short_id(str(me.get('author', '')), 64)}",
                     f"[b]Fingerprint:[/b] {self.fmt.volatile(str(me.get('fingerprint', '')))}",
                     "",
-                    "Press e to edit your name and about text.",
+                    "Press e to edit your name and about text; v for your devices (add one "
+                    "by pairing, revoke one).",
                 ]
             )
         )
+
+    def action_devices(self) -> None:
+        self.app.push_screen(DevicesScreen())
 
     def action_edit(self) -> None:
         me = self.me or {}
