@@ -2,7 +2,7 @@
 
 Values are chosen for Percolab's shape (a few dozen peers per node, small signed objects on
 gossip, bulk catch-up on our own sync stream) and for py-libp2p 0.8.1's measured behaviour
-(see docs and shared/DESIGN.md, "Facts measured on py-libp2p 0.8.1").
+(see docs/design.md, "Facts about py-libp2p 0.8.1").
 """
 
 from __future__ import annotations
