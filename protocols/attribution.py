@@ -98,13 +98,16 @@ class Directory:
 
     # ---- input ----------------------------------------------------------------------
 
-    def add(self, obj: SignedObject) -> bool:
+    def add(self, obj: SignedObject, understood: bool | None = None) -> bool:
         """File an identity object whose envelope and signature were checked (a stored
         object). Returns False (and ignores it) for other kinds, hidden or opaque objects
-        and repeats."""
+        and repeats. `understood`: whether this release's rules accept it, when the caller
+        knows already (a store's visible/hidden verdict); None checks it here."""
         if obj.kind not in IDENTITY_KINDS or obj.id in self._seen:
             return False
-        if validity.understood(obj).code is not None:
+        if understood is None:
+            understood = validity.understood(obj).code is None
+        if not understood:
             if obj.kind == "device":
                 self._bad_certs.add(obj.id)
             return False

@@ -1,7 +1,8 @@
 """The TUI's crash boundary: an unexpected exception inside the app ends it with the
 terminal restored, one line on stderr naming a crash report (the full traceback, mode 0600,
-in the node's data directory or else the temp directory) and exit status EXIT_INTERNAL, as
-the CLI does (node/cli/errors.py; the TUI may not import node, so this is its own copy).
+in the node's data directory or else the temp directory) and exit status EXIT_INTERNAL.
+The one-line form and the report writer are the CLI's too (node/cli/errors.py calls them: the
+TUI may not import node, the CLI already imports the TUI).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tempfile
 import time
 import traceback
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -34,15 +36,20 @@ def one_line(text: str) -> str:
     )  # fmt: skip
 
 
-def write_crash_report(exc: BaseException, folder: Path | None) -> Path:
-    """The traceback in `crash-<UTC time>-<pid>.txt` (mode 0600) in `folder`, or the temp
-    directory when that is unusable. Raises OSError when neither can be written."""
+def write_crash_report(
+    exc: BaseException, folder: Path | None, *, program: str = "percolab TUI",
+    argv: Sequence[str] | None = None,
+) -> Path:  # fmt: skip
+    """The traceback and what led to it (`argv`, default sys.argv) in
+    `crash-<UTC time>-<pid>.txt` (mode 0600: the arguments may be private) in `folder`, or
+    the temp directory when that is unusable. Raises OSError when neither can be written."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     name = f"{CRASH_PREFIX}{stamp}-{os.getpid()}.txt"
     text = (
-        f"percolab TUI crash report, {stamp}\n"
+        f"{program} crash report, {stamp}\n"
         f"python {sys.version.split()[0]} on {sys.platform}\n"
-        f"argv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
+        f"argv: {[*(sys.argv if argv is None else argv)]!r}\n\n"
+        + "".join(traceback.format_exception(exc))
     )
     last: OSError | None = None
     for where in [d for d in (folder, Path(tempfile.gettempdir())) if d is not None]:

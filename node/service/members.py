@@ -52,22 +52,26 @@ class Members:
 
     # ---- input ----------------------------------------------------------------------
 
-    def add_all(self, objects: Iterable[SignedObject]) -> None:
+    def add_all(self, objects: Iterable[SignedObject], visible: bool | None = None) -> None:
+        """File `objects`; `visible`: the store's verdict on them under this release's rules
+        (so the Directory need not check their schemas and countersignatures again)."""
         with self._lock:
             for obj in objects:
-                self._add(obj)
+                self._add(obj, visible)
 
-    def _add(self, obj: SignedObject) -> None:
-        if self._dir.add(obj) and obj.kind == "device":
+    def _add(self, obj: SignedObject, visible: bool | None = None) -> None:
+        if self._dir.add(obj, visible) and obj.kind == "device":
             b = obj.body
             info = CertInfo(obj.id, b["member"], b["name"], obj.ts)
             self._certs_of.setdefault(b["device"], []).append(info)
 
     def on_stored(self, stored: list[Stored]) -> None:
         """Ingest listener (the ingest caller's or writer's thread)."""
-        found = [s.obj for s in stored if s.obj.kind in IDENTITY_KINDS]
+        found = [s for s in stored if s.obj.kind in IDENTITY_KINDS]
         if found:
-            self.add_all(found)
+            with self._lock:
+                for st in found:
+                    self._add(st.obj, st.visible)
 
     def listen(self, ingest: Ingest) -> None:
         with self._lock:
@@ -77,20 +81,23 @@ class Members:
 
     def load(self, store: Store) -> None:
         """Every identity object of `store`, in one read transaction."""
-        objects: list[SignedObject] = []
+        visible: list[SignedObject] = []
+        hidden: list[SignedObject] = []
         with store.read() as txn:
             objects_db = store.db["objects"]
             for kind in IDENTITY_KINDS:
                 for key in prefix_keys(txn, store.db["by_kind"], kind.encode() + b"\0"):
                     raw = txn.get(key[-8:], db=objects_db)
                     if raw:
-                        objects.append(decode_checked(raw, object_id(raw)))
+                        visible.append(decode_checked(raw, object_id(raw)))
             # Hidden identity objects (few): the Directory files hidden certificates apart.
             for seq, _ in txn.cursor(db=store.db["unindexed"]):
                 raw = txn.get(seq, db=objects_db)
                 if raw and _identity_kind(raw):
-                    objects.append(decode_checked(raw, object_id(raw)))
-        self.add_all(objects)
+                    hidden.append(decode_checked(raw, object_id(raw)))
+        # The store's verdicts stand: the schemas and countersignatures are not checked again.
+        self.add_all(visible, visible=True)
+        self.add_all(hidden, visible=False)
 
     # ---- queries --------------------------------------------------------------------
 
