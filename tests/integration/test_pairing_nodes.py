@@ -77,6 +77,7 @@ def test_join_and_add_then_posts_are_the_members(tmp_path: Path) -> None:
         assert who_b["member"] == member and who_b["device_name"] == "lab laptop"
         lab = a.call("lab_create", name="Fab")
         b.call("lab_follow", lab=lab)
+        wait_until(lambda: b.find(lab), TIMEOUT_S, "the lab, on b")  # a post needs its lab here
         post = b.call("post", lab=lab, title="from the new device")
         for node in (b, a):
             seen = wait_until(
