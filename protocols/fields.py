@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from protocols import errors
-from protocols.limits import ID_BYTES, MAX_INT, MAX_LABEL_CHARS, MIN_INT
+from protocols.licences import licence_syntax_error
+from protocols.limits import ID_BYTES, MAX_INT, MAX_LABEL_CHARS, MAX_TOKEN_CHARS, MIN_INT
 from protocols.unicode_tables import LABEL_REST, LABEL_START
 
 # Text rules (docs/protocol.md §2), by explicit code points so that every implementation and
@@ -29,6 +31,7 @@ BLANK = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u180e\u200b\u200c\u200d\u2060\ufeff"
 )
 _ASCII_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_TOKEN = re.compile(f"[a-z]{{1,{MAX_TOKEN_CHARS}}}")
 
 
 class Field(Protocol):
@@ -154,6 +157,9 @@ class ListOf:
     min_items: int = 0
     unique: bool = False
     required: bool = True
+    # For lists of records (maps): items must differ in this key (`unique` compares whole
+    # items, which only works for hashable ones: str, bytes, int).
+    unique_key: str | None = None
 
     def check(self, name: str, value: Any) -> None:
         if not isinstance(value, list):
@@ -168,3 +174,70 @@ class ListOf:
             self.item.check(f"{name}[{i}]", item)
         if self.unique and len(set(value)) != len(value):
             raise errors.BadValue(f"{name} has duplicate items")
+        if self.unique_key is not None:
+            keys = [item.get(self.unique_key) for item in value]  # items checked: maps
+            if len(set(keys)) != len(keys):
+                raise errors.BadValue(f"{name} has two items with the same {self.unique_key}")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A short lowercase word, `[a-z]{1,16}`: an open vocabulary (a pledge's type, how a
+    project derives from another). Unknown words are valid: a later release may name more."""
+
+    required: bool = True
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, str):
+            raise errors.BadFieldType(f"{name} must be a string")
+        if not _TOKEN.fullmatch(value):
+            raise errors.BadValue(f"{name} must be 1..{MAX_TOKEN_CHARS} letters a-z")
+
+
+@dataclass(frozen=True)
+class Licence:
+    """A licence statement: an SPDX licence expression (syntax only: whether its ids are on
+    the SPDX list is a view matter), the exact text "all rights reserved", or "" (no licence
+    stated). protocols/licences.py has the grammar."""
+
+    max_chars: int
+    required: bool = True
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, str):
+            raise errors.BadFieldType(f"{name} must be a string")
+        if len(value) > self.max_chars:
+            raise errors.StringTooLong(
+                f"{name} is {len(value)} characters; the limit is {self.max_chars}"
+            )
+        problem = licence_syntax_error(value)
+        if problem:
+            raise errors.BadValue(f"{name} {value!r} is not a licence: {problem}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A map with str keys whose declared `fields` are checked like a body's (required ones
+    present); keys it does not declare are kept, unread (a later release may add them).
+    `min_entries`/`max_entries` bound the number of keys, declared or not."""
+
+    fields: Mapping[str, Field]
+    required: bool = True
+    min_entries: int = 0
+    max_entries: int | None = None
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            raise errors.BadFieldType(f"{name} must be a map")
+        if self.max_entries is not None and len(value) > self.max_entries:
+            raise errors.TooManyItems(
+                f"{name} has {len(value)} entries; the limit is {self.max_entries}"
+            )
+        if len(value) < self.min_entries:
+            raise errors.TooManyItems(f"{name} needs at least {self.min_entries} entry(ies)")
+        for key, fld in self.fields.items():
+            if key not in value:
+                if fld.required:
+                    raise errors.MissingField(f"{name} needs field {key!r}")
+                continue
+            fld.check(f"{name}.{key}", value[key])

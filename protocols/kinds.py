@@ -12,20 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols import errors, identity
-from protocols.fields import Choice, Field, Label, ListOf, ObjectRef, Text
+from protocols import errors, identity, living
+from protocols.fields import Field, Label, ListOf, ObjectRef, Text
 from protocols.limits import (
     MAX_ABOUT_CHARS,
-    MAX_BODY_CHARS,
     MAX_COMMENT_CHARS,
     MAX_FUTURE_SKEW_MS,
     MAX_LABELS,
     MAX_NAME_CHARS,
-    MAX_NEED_CHARS,
-    MAX_NEEDS,
     MAX_PLACE_CHARS,
-    MAX_SUMMARY_CHARS,
-    MAX_TITLE_CHARS,
 )
 from protocols.objects import VERSION, SignedObject, decode, sign
 
@@ -37,7 +32,7 @@ CERT = identity.CERT
 PUBLIC_SCOPE = bytes(32)
 # The one body field every kind uses for its lab (scope); objects.decode checks its shape.
 SCOPE_FIELD = "lab"
-STAGES = ("idea", "design", "prototype", "testing", "running", "done", "paused")
+STAGES = living.STAGES
 
 
 def scope_of(body: Mapping[str, Any]) -> bytes:
@@ -187,18 +182,12 @@ LAB = register_kind(
 PROJECT = register_kind(
     KindSpec(
         "project",
-        {
-            "lab": ObjectRef(),
-            "title": Text(MAX_TITLE_CHARS, allow_empty=False),
-            "summary": Text(MAX_SUMMARY_CHARS, multiline=True),
-            "body": Text(MAX_BODY_CHARS, multiline=True),
-            "stage": Choice(STAGES),
-            "needs": ListOf(Text(MAX_NEED_CHARS, allow_empty=False), MAX_NEEDS, unique=True),
-            "cert": CERT,
-        },
+        # title..needs since version 1, cert since 2, licence, coauthors, derives since 3
+        # (protocols/living.py): every field but lab and cert is revisable.
+        {"lab": ObjectRef(), **living.PROJECT_FIELDS, "cert": CERT},
         lab_field="lab",
         refs=("lab", "cert"),
-        version=2,
+        version=3,
     )
 )
 COMMENT = register_kind(
@@ -241,6 +230,26 @@ RETRACTION = register_kind(
         target_field="target",
         refs=("cert",),
         version=2,
+    )
+)
+
+# Living projects (issue 23, docs/protocol.md §3.3), declared in protocols/living.py.
+REVISION = register_kind(
+    KindSpec(
+        living.REVISION_KIND,
+        living.REVISION_FIELDS,
+        lab_field="lab",
+        target_field="target",
+        refs=living.REVISION_REFS,
+    )
+)
+PLEDGE = register_kind(
+    KindSpec(
+        living.PLEDGE_KIND,
+        living.PLEDGE_FIELDS,
+        lab_field="lab",
+        target_field="target",
+        refs=living.PLEDGE_REFS,
     )
 )
 

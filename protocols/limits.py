@@ -48,3 +48,17 @@ MAX_DISOWN = 256
 MAX_RECOVERY_CONTACTS = 7
 MAX_REASON_CHARS = 500
 MAX_RECOVERY_ROUNDS = 32
+
+# Living projects (issue 23, docs/protocol.md §3.3): a project's licence (an SPDX expression or
+# "all rights reserved"), its co-authors (member ids, the creator not among them), what it
+# derives from (records: project, how, note), a revision's superseded heads and changed fields,
+# and the notes of revisions and pledges.
+MAX_LICENCE_CHARS = 64
+MAX_COAUTHORS = 16
+MAX_DERIVES = 8
+MAX_DERIVE_NOTE_CHARS = 280
+MAX_TOKEN_CHARS = 16  # `how` of a derive, `type` of a pledge: [a-z]{1,16}
+MAX_SUPERSEDES = 16
+MAX_SET_FIELDS = 16
+MAX_REVISION_NOTE_CHARS = 280
+MAX_PLEDGE_NOTE_CHARS = 500

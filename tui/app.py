@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DARK, LIGHT = "textual-dark", "textual-light"
 ANNOUNCE_DELAY_S = 0.6
+# Kinds whose arrival from other members is announced ("2 new revisions, 1 new pledge").
+ANNOUNCED = ("lab", "project", "comment", "tag", "revision", "pledge")
 
 
 class PercolabApp(App[int]):
@@ -157,7 +159,7 @@ class PercolabApp(App[int]):
         # whoami's "author" is the member id; objects are signed by its devices
         who = view.get("member") or view.get("author")
         mine = self.me is not None and who == self.me.get("author")
-        if not mine and view.get("kind") in ("lab", "project", "comment", "tag"):
+        if not mine and view.get("kind") in ANNOUNCED:
             self._incoming[str(view["kind"])] += 1
             if self._announce_timer is None:
                 self._announce_timer = self.set_timer(ANNOUNCE_DELAY_S, self._announce)

@@ -1,8 +1,10 @@
 """Command palette provider: every screen and every action reachable from the keyboard.
 
-Hits come from two sources: the app's screens (go to labs, tags, search, network, profile)
-and the bindings active on the screen the palette was opened from (so each screen's actions
-— next page, comment, reply, follow… — appear without being listed twice).
+Hits come from three sources: the app's screens (go to labs, tags, search, network, profile),
+the pledges made and received (yours; and the lab's, on a lab's projects page), and the
+bindings active on the screen the palette was opened from (so each screen's actions — next
+page, comment, reply, follow, edit, history, pledge, fork… — appear without being listed
+twice).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from functools import partial
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+
+from tui.screens.pledges import PledgesScreen
+from tui.screens.projects import ProjectsScreen
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ class PercolabCommands(Provider):
         app = self.app
         for mode, name, help_text in SCREENS:
             yield name, help_text, partial(app.switch_mode, mode)
+        yield from self._pledge_commands()
         seen: set[str] = set()
         for active in self.screen.active_bindings.values():
             binding = active.binding
@@ -47,6 +53,21 @@ class PercolabCommands(Provider):
                 continue
             help_text = f"key: {binding.key_display or binding.key}"
             yield binding.description, help_text, partial(node.run_action, binding.action)
+
+    def _pledge_commands(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
+        me = getattr(self.app, "me", None) or {}
+        if me.get("author"):
+            yield ("Your pledges", "Pledges you made, and those on your projects",
+                   partial(self._open_pledges, member=str(me["author"]),
+                           heading="Your pledges"))  # fmt: skip
+        screen = self.screen
+        if isinstance(screen, ProjectsScreen) and screen.lab:
+            yield ("Pledges of this lab", "Pledges on its projects, and those its creator made",
+                   partial(self._open_pledges, lab=screen.lab,
+                           heading=f"Pledges of {screen.heading}"))  # fmt: skip
+
+    def _open_pledges(self, **where: str) -> None:
+        self.app.push_screen(PledgesScreen(**where))
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():

@@ -52,6 +52,7 @@ from node.cli.identity_cmds import (
     run_identity,
     show_key_notices,
 )
+from node.cli.living_cmds import LIVING_COMMANDS, add_living_commands
 from node.cli.views import _fmt_project_line, _fmt_show, _short
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
@@ -73,7 +74,8 @@ IMPORT_CHUNK_BYTES = MAX_RPC_FRAME // 2
 # Commands that work on a data directory holding no identity (they create one, or a node).
 NO_IDENTITY_COMMANDS = frozenset({"init", "node", "app", "demo", "identity"})
 # Commands that only read the store: they also work on a read-only data directory.
-READ_COMMANDS = frozenset({"list", "show", "search", "export", "status", "peers"})
+READ_COMMANDS = frozenset({"list", "show", "search", "export", "status", "peers", "history",
+                           "pledges"})  # fmt: skip
 READ_LAB_ACTIONS = frozenset({"list"})
 # Argument names that are file paths: any bytes the OS allows; every other string must be
 # UTF-8 text (it ends up in a signed object, or compared with one).
@@ -148,7 +150,8 @@ def cmd_lab(b: Backend, a: argparse.Namespace) -> None:
 
 def cmd_post(b: Backend, a: argparse.Namespace) -> None:
     pid = b.call("post", lab=a.lab, title=a.title, summary=a.summary or "", body=a.body or "",
-                 stage=a.stage, needs=a.need or [], tags=a.tag or [])  # fmt: skip
+                 stage=a.stage, needs=a.need or [], tags=a.tag or [],
+                 licence=a.licence or "")  # fmt: skip
     _out(a, {"id": pid}, lambda d: d["id"])
 
 
@@ -287,6 +290,7 @@ DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], int | None]] = 
     "search": cmd_search, "export": cmd_export, "import": cmd_import, "status": cmd_status,
     "peers": cmd_peers, "connect": cmd_connect, "device": cmd_device, "recovery": cmd_recovery,
     "identity": cmd_identity_rotate,  # `identity rotate`; the other actions: run_identity
+    **LIVING_COMMANDS,  # edit, history, pledge, pledges, fork
 }  # fmt: skip
 
 
@@ -331,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stage", default="idea")
     s.add_argument("--need", action="append", help="something the project needs (repeatable)")
     s.add_argument("--tag", action="append", help="a tag label (repeatable)")
+    s.add_argument("--licence", help='an SPDX expression (e.g. CC-BY-SA-4.0, CERN-OHL-S-2.0) '
+                   'or "all rights reserved"')  # fmt: skip
     s = add("comment", "comment on an object (a project, or reply with --parent)")
     s.add_argument("id")
     s.add_argument("--body", required=True)
@@ -363,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("peers", "connected peers (needs a running node)")
     s = add("connect", "dial a peer now (needs a running node)")
     s.add_argument("addr", help="multiaddr ending in /p2p/PEER_ID")
+    add_living_commands(add)
     add_runtime_commands(add)
     add_identity_commands(add, common)
     add_device_commands(add, common)

@@ -29,6 +29,7 @@ MESH_WAIT_S = 20.0
 LABS: list[dict[str, Any]] = [
     {
         "member": "Amara", "name": "Fablab Riverside", "place": "Riverside, Lyon",
+        "licence": "CERN-OHL-S-2.0",
         "description": "Laser cutters, a CNC and a repair café every Saturday.",
         "projects": [
             ("Solar fruit dryer", "Drying surplus apples from the community orchard with "
@@ -39,6 +40,7 @@ LABS: list[dict[str, Any]] = [
     },
     {
         "member": "Bastien", "name": "Hackspace Nord", "place": "Lille",
+        "licence": "CC-BY-SA-4.0",
         "description": "Electronics, sensors and open data for the neighbourhood.",
         "projects": [
             ("Air quality sensor network", "Cheap particulate sensors on balconies, data "
@@ -50,6 +52,7 @@ LABS: list[dict[str, Any]] = [
     },
     {
         "member": "Chiara", "name": "Co-design Circle Sud", "place": "Marseille",
+        "licence": "CC-BY-4.0",
         "description": "Residents and designers shaping public space together.",
         "projects": [
             ("Shade sails for the school yard", "Co-designing removable shade with the "
@@ -112,14 +115,34 @@ def seed(clients: list[RpcBackend]) -> list[str]:
         for title, summary, stage, tags, needs in lab["projects"]:
             project_ids.append(client.call("post", lab=lab_id, title=title, summary=summary,
                 body=f"## {title}\n\n{summary}\n\n- started by {lab['name']}\n- all welcome",
-                stage=stage, tags=tags, needs=needs))  # fmt: skip
+                stage=stage, tags=tags, needs=needs, licence=lab["licence"]))  # fmt: skip
     for i, pid in enumerate(project_ids):
         other = clients[(i // 2 + 1) % len(clients)]
         try:
             other.call("comment", target=pid, body=COMMENTS[i % len(COMMENTS)])
         except Exception as exc:  # the project may not have arrived yet: not fatal in a demo
             log.info("demo comment skipped: %s", exc)
+    _living(clients, project_ids, lab_ids)
     return lab_ids
+
+
+def _living(clients: list[RpcBackend], project_ids: list[str], lab_ids: list[str]) -> None:
+    """Living projects (issue 23): pledges across labs on needs, a revision, a fork."""
+    steps: list[tuple[RpcBackend, str, dict[str, Any]]] = [
+        (clients[1], "pledge", {"id": project_ids[0], "type": "build", "need": "glass panels",
+                                "note": "We have old window panes to spare."}),
+        (clients[0], "pledge", {"id": project_ids[2], "type": "teach", "need": "soldering help",
+                                "note": "Our Saturday volunteers solder."}),
+        (clients[0], "edit", {"id": project_ids[0], "stage": "testing",
+                              "note": "First batch of apples dried in two days."}),
+        (clients[2], "fork", {"id": project_ids[0], "lab": lab_ids[2], "how": "built",
+                              "note": "Building your dryer for the school garden."}),
+    ]  # fmt: skip
+    for client, method, params in steps:
+        try:
+            client.call(method, **params)
+        except Exception as exc:  # the project may not have arrived yet: not fatal
+            log.info("demo %s skipped: %s", method, exc)
 
 
 def _trickle(sockets: list[Path], lab_ids: list[str], stop: threading.Event) -> None:

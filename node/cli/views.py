@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.cli.living_cmds import fmt_living_head, fmt_pledges
+
 
 def _short(hex_id: str | None) -> str:
     return (hex_id or "")[:12]
@@ -47,7 +49,8 @@ def _fmt_ref(v: dict[str, Any] | None) -> str:
     return f"{v['kind']} {_short(v['id'])} by {_who(v)}"
 
 
-def _fmt_project(p: dict[str, Any], lines: list[str]) -> None:
+def _fmt_project(p: dict[str, Any], lines: list[str],
+                 lineage: dict[str, Any] | None = None) -> None:  # fmt: skip
     lines += [
         f"{p['title']}  [{p['stage']}]",
         f"id {p['id']}",
@@ -57,6 +60,7 @@ def _fmt_project(p: dict[str, Any], lines: list[str]) -> None:
         lines.append("tags: " + " ".join("#" + t for t in p["tags"]))
     if p.get("needs"):
         lines.append("needs: " + ", ".join(p["needs"]))
+    fmt_living_head(p, lineage or {}, lines)
     for part in (p.get("summary"), p.get("body")):
         if part:
             lines += ["", part]
@@ -80,7 +84,8 @@ def _fmt_show(d: dict[str, Any]) -> str:
     v = d[kind] if kind in d else d["object"]
     lines: list[str] = []
     if kind == "project":
-        _fmt_project(v, lines)
+        _fmt_project(v, lines, d.get("lineage"))
+        fmt_pledges(d, lines)
     elif kind == "lab":
         _fmt_lab(d, v, lines)
     elif kind == "comment":

@@ -1,9 +1,10 @@
 """Atom (RFC 4287) documents from object views. Pure: views in, bytes out.
 
-Every entry's id is `urn:percolab:<object id>` (objects are immutable, so an entry never
-changes and its id is stable forever); `published` and `updated` are the object's own time.
-The feed's `updated` is its newest entry's time, so an unchanged feed renders to the same
-bytes and the same ETag.
+Every entry's id is `urn:percolab:<object id>` (objects are immutable, so its id is stable
+forever); `published` is the object's own time, and so is `updated` but for a project, whose
+revisions and pledges update its entry (the view's `updated`; the entry shows the current
+project, its licence as `rights`). The feed's `updated` is its newest entry's `updated`, so an
+unchanged feed renders to the same bytes and the same ETag.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def content_of(view: dict[str, Any]) -> str:
         parts = [view.get("summary", ""), view.get("body", "")]
         if view.get("needs"):
             parts.append("Needs: " + ", ".join(view["needs"]))
+        if view.get("licence"):
+            parts.append("Licence: " + view["licence"])
         return "\n\n".join(p for p in parts if p)
     if kind == "comment":
         return str(view["body"])
@@ -119,14 +122,17 @@ def content_of(view: dict[str, Any]) -> str:
 def entry(view: dict[str, Any], link: str, categories: Sequence[str] = ()) -> str:
     """One <entry> for an object view; `link` is its JSON representation in the API."""
     when = rfc3339(int(view["ts"]))
+    # A project's revisions and pledges update its entry (its id stays the project's).
+    updated = rfc3339(int(view["updated"])) if view.get("updated") else when
     cats = "".join(f"<category term={_attr(c)}/>" for c in categories)
+    rights = f"<rights>{_text(view['licence'])}</rights>" if view.get("licence") else ""
     return (
         f"<entry><id>{urn(view['id'])}</id><title type=\"text\">{_text(title_of(view))}</title>"
-        f"<published>{when}</published><updated>{when}</updated>"
+        f"<published>{when}</published><updated>{updated}</updated>"
         f"<author><name>{_text(who(view))}</name>"
         f"<uri>urn:percolab:author:{view['author']}</uri></author>"  # hex: nothing to escape
         f"<link rel=\"alternate\" type=\"application/json\" href={_attr(link)}/>{cats}"
-        f"<content type=\"text\">{_text(content_of(view))}</content></entry>"
+        f"<content type=\"text\">{_text(content_of(view))}</content>{rights}</entry>"
     )
 
 

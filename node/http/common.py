@@ -32,6 +32,8 @@ STATUS_OF_CODE = {
     "not_author": 403,
     "not_found": 404,
     "no_identity": 409,
+    "no_change": 409,  # an edit that changes nothing (node/service/living_ops.py)
+    "unknown_need": 409,  # a pledge answering a need the project does not list now
     "locked": 423,  # the member key waits for its passphrase (node/service/unlock_ops.py)
     "too_large": 413,
     "unsupported_media_type": 415,

@@ -18,7 +18,7 @@ from node.store.store import Store
 from protocols.objects import SignedObject
 
 # Keys under which results nest object views (see docs/rpc.md and this package's results).
-_NESTED = ("items", "project", "tags", "comments", "replies", "object")
+_NESTED = ("items", "project", "tags", "comments", "replies", "object", "pledges", "needs")
 # Index entries a page may skip (withdrawn objects, repeats) before it stops early.
 MAX_PAGE_SCAN = 5_000
 

@@ -24,7 +24,7 @@ def _link(ctx: Ctx, view: dict[str, Any]) -> str:
 
 def _feed(ctx: Ctx, feed: atom.Feed, items: list[dict[str, Any]]) -> Response:
     feed.entries = [atom.entry(v, _link(ctx, v), v.get("tags", ())) for v in items]
-    feed.updated_ms = max([feed.updated_ms, *(int(v["ts"]) for v in items)])
+    feed.updated_ms = max([feed.updated_ms, *(int(v.get("updated") or v["ts"]) for v in items)])
     return Response(200, atom.render(feed), ATOM)
 
 
@@ -70,7 +70,7 @@ def _project(ctx: Ctx) -> Response:
         author=atom.who(project),
         self_url=f"{ctx.base_url}/feeds/project/{project['id']}.atom",
         alternate_url=f"{ctx.base_url}/api/v1/projects/{project['id']}",
-        updated_ms=int(project["ts"]),
+        updated_ms=int(project.get("updated") or project["ts"]),  # revised, pledged on
     )  # fmt: skip
     return _feed(ctx, feed, page["items"])
 

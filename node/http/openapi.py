@@ -14,7 +14,9 @@ API_VERSION = "1.0.0"
 _REASONS = {
     200: "OK", 201: "Created", 304: "Not modified (the ETag matched)", 400: "Bad request",
     401: "Missing or wrong bearer token", 403: "Forbidden", 404: "Not found",
-    409: "Conflict (the node has no member identity yet)", 413: "Request body too large",
+    409: "Conflict (no member identity yet; an edit that changes nothing; a pledge on a "
+         "need the project does not list)",
+    413: "Request body too large",
     415: "Unsupported media type", 422: "Object rejected by validation",
 }  # fmt: skip
 

@@ -65,6 +65,18 @@ async def get_object(ctx: Ctx) -> Response:
     return await ctx.render(_json, data.object_view, ctx.node.service, ctx.params["id"])
 
 
+async def project_history(ctx: Ctx) -> Response:
+    params = {"id": ctx.params["id"], "limit": ctx.params.get("limit") or 50}
+    if ctx.params.get("before") is not None:
+        params["before"] = ctx.params["before"]
+    return await ctx.render(_json, ctx.call, "history", params)
+
+
+async def project_pledges(ctx: Ctx) -> Response:
+    params = {"id": ctx.params["id"], "limit": ctx.params.get("limit") or 50}
+    return await ctx.render(_items, _with_raw, ctx, "pledges", params)
+
+
 async def list_tags(ctx: Ctx) -> Response:
     limit = ctx.params.get("limit") or 100
     return await ctx.render(_items, ctx.call, "tags", {"limit": limit})

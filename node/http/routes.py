@@ -42,6 +42,8 @@ ORDER = Param("order", enum=("newest", "active"), default="newest",
 MEMBER = Param("id", "path", required=True, pattern="[0-9a-f]{64}", max_length=64,
                description="member id (its genesis root key), 64 lowercase hex characters")
 PAGE = (LIMIT, CURSOR)
+BEFORE = Param("before", type="integer", minimum=0, maximum=10**9,
+               description="the `next` value of the previous (newer) history page")  # fmt: skip
 V1 = "/api/v1"
 
 
@@ -66,6 +68,13 @@ ROUTES: tuple[Route, ...] = (
           cacheable=True),
     Route("GET", f"{V1}/projects/{{id}}", read.get_project,
           "A project with its tags and threaded comments", "Thread", (ID,),
+          cacheable=True, errors=(400, 404)),
+    Route("GET", f"{V1}/projects/{{id}}/history", read.project_history,
+          "A project's revisions in replay order, with what each changed and its effect "
+          "(the newest `limit` before `before`)", "History", (ID, LIMIT, BEFORE),
+          cacheable=True, errors=(400, 404)),
+    Route("GET", f"{V1}/projects/{{id}}/pledges", read.project_pledges,
+          "The pledges on a project, newest first", "PledgeList", (ID, LIMIT),
           cacheable=True, errors=(400, 404)),
     Route("GET", f"{V1}/objects/{{id}}", read.get_object, "Any object by id", "Object", (ID,),
           cacheable=True, errors=(400, 404)),
@@ -97,6 +106,16 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V1}/tags", write.create_tag,
           "Tag an object (signed by this node's member)", "Created", body="NewTag",
           auth=True, status=201, errors=(400, 401, 404, 409, 422)),
+    Route("POST", f"{V1}/revisions", write.create_revision,
+          "Revise a project this member is an author of (the fields given that differ)",
+          "Created", body="NewRevision", auth=True, status=201,
+          errors=(400, 401, 403, 404, 409, 422)),
+    Route("POST", f"{V1}/pledges", write.create_pledge,
+          "Pledge on a project (withdraw it with a retraction)", "Created", body="NewPledge",
+          auth=True, status=201, errors=(400, 401, 404, 409, 422)),
+    Route("POST", f"{V1}/forks", write.create_fork,
+          "Start a project in a lab from another one, naming its origin", "Created",
+          body="NewFork", auth=True, status=201, errors=(400, 401, 404, 409, 422)),
     Route("POST", f"{V1}/retractions", write.create_retraction,
           "Withdraw one of this member's objects", "Created", body="NewRetraction",
           auth=True, status=201, errors=(400, 401, 403, 404, 409, 422)),

@@ -10,14 +10,20 @@ from node.http.common import HttpError
 from protocols.kinds import STAGES
 from protocols.limits import (
     MAX_BODY_CHARS,
+    MAX_COAUTHORS,
     MAX_COMMENT_CHARS,
+    MAX_DERIVE_NOTE_CHARS,
     MAX_LABEL_CHARS,
     MAX_LABELS,
+    MAX_LICENCE_CHARS,
     MAX_NEED_CHARS,
     MAX_NEEDS,
     MAX_OBJECT_BYTES,
+    MAX_PLEDGE_NOTE_CHARS,
+    MAX_REVISION_NOTE_CHARS,
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
+    MAX_TOKEN_CHARS,
 )
 
 # JSON nesting the validator follows before refusing a body.
@@ -53,6 +59,26 @@ _OBJECT_PROPS = {
 }
 _OBJECT_REQ = ["id", "kind", "author", "author_name", "ts", "member", "attribution"]
 _MS = {"type": "integer", "nullable": True}
+_LICENCE = {"type": "string", "maxLength": MAX_LICENCE_CHARS,
+            "description": 'an SPDX licence expression, "all rights reserved", or "" (none)'}
+
+
+def _list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+# A project's living fields (issue 23): its current state after revisions, pledges.
+_LIVING_PROPS: dict[str, Any] = {
+    "licence": _LICENCE, "licence_known": {"type": "boolean"},
+    "coauthors": _list(_obj({"member": ID, "name": NULLABLE_STR}, ["member", "name"])),
+    "derives": _list(_obj({"project": ID, "how": {"type": "string"},
+                           "how_label": {"type": "string"}, "note": {"type": "string"},
+                           "title": NULLABLE_STR, "lab_name": NULLABLE_STR},
+                          ["project", "how", "note", "title", "lab_name"])),
+    "revised_ts": _MS, "revisions": {"type": "integer"}, "pledges": {"type": "integer"},
+    "updated": {"type": "integer", "description": "ts of the newest of the project, its "
+                "revisions and pledges"},
+}
 
 
 def _view(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -79,8 +105,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Project": _view({"lab": ID, "lab_name": NULLABLE_STR, "title": {"type": "string"},
                       "summary": {"type": "string"}, "body": {"type": "string"},
                       "stage": {"type": "string"}, "needs": _STRS, "tags": _STRS,
-                      "comments": {"type": "integer"}, "activity": {"type": "integer"}},
-                     ["lab", "title", "stage", "tags", "comments", "activity"]),
+                      "comments": {"type": "integer"}, "activity": {"type": "integer"},
+                      **_LIVING_PROPS},
+                     ["lab", "title", "stage", "tags", "comments", "activity",
+                      *_LIVING_PROPS]),
     "Comment": _view({"target": ID, "parent": {"type": "string", "nullable": True},
                       "body": {"type": "string"},
                       "replies": {"type": "array", "items": _ref("Comment")}},
@@ -95,8 +123,47 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ProjectList": _items(_ref("Project")),
     "Thread": _obj({"project": _ref("Project"),
                     "tags": {"type": "array", "items": _ref("Tag")},
-                    "comments": {"type": "array", "items": _ref("Comment")}},
-                   ["project", "tags", "comments"]),
+                    "comments": {"type": "array", "items": _ref("Comment")},
+                    "pledges": _list(_ref("Pledge")),
+                    "needs": _list(_obj({"need": {"type": "string"},
+                                         "pledges": _list(_ref("Pledge"))}, ["need", "pledges"])),
+                    "lineage": _ref("Lineage")},
+                   ["project", "tags", "comments", "pledges", "needs", "lineage"]),
+    "Pledge": _view({"lab": ID | {"nullable": True}, "target": ID, "type": {"type": "string"},
+                     "type_label": {"type": "string"}, "need": NULLABLE_STR,
+                     "note": {"type": "string"}, "project_title": NULLABLE_STR,
+                     "made": {"type": "boolean", "description": "(lab and member lists) "
+                              "made by the lab's creator or the member"},
+                     "received": {"type": "boolean", "description": "(lab and member "
+                                  "lists) on a project of the lab, or of the member"}},
+                    ["target", "type", "type_label", "need", "note", "project_title"]),
+    "PledgeList": _items(_ref("Pledge")),
+    "History": _obj({"project": ID, "heads": _list(ID), "total": {"type": "integer"},
+                     "entries": _list(_ref("HistoryEntry")),
+                     "next": {"type": "integer", "nullable": True,
+                              "description": "`before` of the previous (older) page; null "
+                              "on the first"}},
+                    ["project", "heads", "total", "entries", "next"]),
+    "HistoryEntry": _obj({
+        "index": {"type": "integer"}, "id": ID, "ts": {"type": "integer"},
+        "member": ID | {"nullable": True}, "author_name": NULLABLE_STR,
+        "supersedes": _list(ID),
+        "changes": {"type": "object", "additionalProperties": _obj(
+            {"old": {}, "new": {}}, ["old", "new"])},
+        "note": {"type": "string"},
+        "effect": {"type": "string", "enum": ["applied", "not_author", "removed_concurrently",
+                                              "forged_link", "wrong_lab", "waiting"]}},
+        ["index", "id", "ts", "member", "author_name", "supersedes", "changes", "note",
+         "effect"]),
+    "Lineage": _obj({"ancestors": _list(_ref("Relative")),
+                     "descendants": _list(_ref("Relative"))}, ["ancestors", "descendants"]),
+    "Relative": _obj({"project": ID, "how": {"type": "string"},
+                      "how_label": {"type": "string"}, "note": {"type": "string"},
+                      "title": NULLABLE_STR, "lab": ID | {"nullable": True},
+                      "lab_name": NULLABLE_STR, "depth": {"type": "integer"},
+                      "via": ID | {"nullable": True}},
+                     ["project", "how", "how_label", "note", "title", "lab", "lab_name",
+                      "depth", "via"]),
     "TagCounts": _items(_obj({"label": {"type": "string"}, "count": {"type": "integer"}},
                              ["label", "count"])),
     "Status": _obj({"running": {"type": "boolean"}, "objects": {"type": "integer"},
@@ -138,6 +205,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                   "items": {"type": "string", "maxLength": MAX_NEED_CHARS}},
         "tags": {"type": "array", "maxItems": MAX_LABELS,
                  "items": {"type": "string", "maxLength": MAX_LABEL_CHARS}},
+        "licence": _LICENCE,
     }, ["lab", "title"], extra=False),
     "NewComment": _obj({"target": REF, "parent": REF | {"nullable": True},
                         "body": {"type": "string", "maxLength": MAX_COMMENT_CHARS}},
@@ -147,6 +215,37 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "items": {"type": "string", "maxLength": MAX_LABEL_CHARS}}},
         ["target", "labels"], extra=False),
     "NewRetraction": _obj({"target": REF}, ["target"], extra=False),
+    "NewRevision": _obj({
+        "target": REF | {"description": "the project"},
+        "title": {"type": "string", "maxLength": MAX_TITLE_CHARS},
+        "summary": {"type": "string", "maxLength": MAX_SUMMARY_CHARS},
+        "body": {"type": "string", "maxLength": MAX_BODY_CHARS},
+        "stage": {"type": "string", "enum": list(STAGES)},
+        "needs": {"type": "array", "maxItems": MAX_NEEDS,
+                  "items": {"type": "string", "maxLength": MAX_NEED_CHARS}},
+        "licence": _LICENCE,
+        "coauthors": {"type": "array", "maxItems": MAX_COAUTHORS,
+                      "items": {"type": "string", "minLength": 1, "maxLength": 80},
+                      "description": "the whole new list: member ids, id prefixes or names"},
+        "note": {"type": "string", "maxLength": MAX_REVISION_NOTE_CHARS},
+    }, ["target"], extra=False),
+    "NewPledge": _obj({
+        "target": REF | {"description": "the project"},
+        "type": {"type": "string", "pattern": f"^[a-z]{{1,{MAX_TOKEN_CHARS}}}$",
+                 "description": "use, build, lend, give, fund, teach, host (or a newer one)"},
+        "need": {"type": "string", "maxLength": MAX_NEED_CHARS,
+                 "description": "one of the project's needs, as it is written"},
+        "note": {"type": "string", "maxLength": MAX_PLEDGE_NOTE_CHARS},
+    }, ["target", "type"], extra=False),
+    "NewFork": _obj({
+        "target": REF | {"description": "the project forked"},
+        "lab": {"type": "string", "minLength": 1, "maxLength": 80,
+                "description": "lab id, id prefix or exact name"},
+        "title": {"type": "string", "maxLength": MAX_TITLE_CHARS},
+        "how": {"type": "string", "pattern": f"^[a-z]{{1,{MAX_TOKEN_CHARS}}}$",
+                "description": "fork (default), remix, built, inspired"},
+        "note": {"type": "string", "maxLength": MAX_DERIVE_NOTE_CHARS},
+    }, ["target", "lab"], extra=False),
     "SignedObject": _obj({"raw": {"type": "string", "format": "byte", "minLength": 4,
                                   "maxLength": (MAX_OBJECT_BYTES * 4) // 3 + 4,
                                   "description": "base64 of the signed object bytes"}},

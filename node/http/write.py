@@ -40,6 +40,24 @@ async def create_tag(ctx: Ctx) -> Response:
     return await _created(ctx, "tag", dict(ctx.body))
 
 
+async def create_revision(ctx: Ctx) -> Response:
+    params = dict(ctx.body)
+    params["id"] = params.pop("target")
+    return await _created(ctx, "edit", params)
+
+
+async def create_pledge(ctx: Ctx) -> Response:
+    params = dict(ctx.body)
+    params["id"] = params.pop("target")
+    return await _created(ctx, "pledge", params)
+
+
+async def create_fork(ctx: Ctx) -> Response:
+    params = dict(ctx.body)
+    params["id"] = params.pop("target")
+    return await _created(ctx, "fork", params)
+
+
 async def create_retraction(ctx: Ctx) -> Response:
     return await _created(ctx, "retract", {"id": ctx.body["target"]})
 

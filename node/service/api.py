@@ -16,9 +16,10 @@ from node.identity import IdentityError, fingerprint
 from node.ingest.pipeline import Ingest
 from node.keys import member as member_keys
 from node.keys.keyfile import UNENCRYPTED, KeyRing, Secret
-from node.service import members, queries
+from node.service import living, members, queries, search
 from node.service.errors import ServiceError as ServiceError
 from node.service.identity_ops import IdentityMethods, default_device_name
+from node.service.living_ops import LivingMethods
 from node.service.pairing_ops import PairingMethods
 from node.service.unlock_ops import UnlockMethods
 from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
@@ -72,7 +73,7 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-class Service(PairingMethods, UnlockMethods, IdentityMethods):
+class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
         # The public key is read at once (no passphrase: a damaged key file is an error now);
@@ -82,6 +83,8 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods):
         self.ring: KeyRing | None = None
         # The identity view (who each object speaks for), kept current by ingest.
         self.members = members.attach(store, ingest)
+        # Project histories (revisions replayed into the current project), fed by ingest.
+        self.living = living.attach(store, ingest, self.members)
         # Called with each object this member creates (the node publishes it by gossip).
         self.on_created: list[Callable[[SignedObject], None]] = []
         # Called when the member follows/unfollows a lab (the node (un)subscribes topics).
@@ -111,7 +114,7 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods):
     # ---- helpers -----------------------------------------------------------------------
 
     def _views(self, txn: Any) -> queries.Views:
-        return queries.Views(self.store, txn, self.follows(), self.members)
+        return queries.Views(self.store, txn, self.follows(), self.members, self.living)
 
     def follows(self) -> set[bytes]:
         return {bytes.fromhex(k[7:]) for k, _ in self.store.meta_prefix("follow:")}
@@ -277,6 +280,9 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods):
             "stage": _str(params, "stage", "idea"),
             "needs": _strs(params, "needs"),
         }
+        licence = _str(params, "licence", "")
+        if licence:  # absent: no licence stated
+            body["licence"] = licence
         labels = [normalize_label(t) for t in _strs(params, "tags")]
         if labels:  # check the labels before anything is signed
             kinds.validate_body(kinds.TAG, {"lab": lab, "target": bytes(32), "labels": labels})
@@ -337,7 +343,7 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods):
 
     def m_search(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
-            return queries.search(
+            return search.search(
                 self.store, self._views(txn), _str(params, "query"), _int(params, "limit", 50)
             )
 

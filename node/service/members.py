@@ -49,6 +49,9 @@ class Members:
         # Device key -> the certificates naming it (any member), for whoami and `device list`.
         self._certs_of: dict[bytes, list[CertInfo]] = {}
         self._ingests: weakref.WeakSet[Ingest] = weakref.WeakSet()
+        # Bumped by every identity object filed: views computed from attributions (project
+        # histories, node/service/living.py) are stale once it moved.
+        self.generation = 0
 
     # ---- input ----------------------------------------------------------------------
 
@@ -60,6 +63,7 @@ class Members:
                 self._add(obj, visible)
 
     def _add(self, obj: SignedObject, visible: bool | None = None) -> None:
+        self.generation += 1
         if self._dir.add(obj, visible) and obj.kind == "device":
             b = obj.body
             info = CertInfo(obj.id, b["member"], b["name"], obj.ts)

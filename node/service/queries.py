@@ -10,22 +10,17 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
+from node.service import living_views
+from node.service.living import Living
+from node.service.living import of_store as living_of_store
 from node.service.members import Members, attribution_fields, of_store
-from node.store import word_index
 from node.store.read import U64, prefix_keys
 from node.store.store import Store
 from protocols.kinds import kind_spec, registered_kinds
 from protocols.objects import SignedObject, decode_checked, object_id
-from protocols.search import query_words
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
-# Search scans at most this many index entries per query word (prefix matches included).
-MAX_SEARCH_SCAN = 20_000
-# A one-letter prefix matches most of the index: wait for the second letter.
-MIN_PREFIX_CHARS = 2
-# Distinct indexed words a one-word query's prefix may expand to.
-MAX_PREFIX_WORDS = 64
 # Projects a `show` of a lab lists, newest first (`projects` with a cursor pages them all).
 SHOW_LAB_PROJECTS = 20
 # Labs an ambiguous lab name lists in its error (each with its short id).
@@ -34,7 +29,9 @@ SHORT_ID_CHARS = 12
 # Keys of a `show` result beside the object's own view, which goes under its kind's name (an
 # extension kind named like one of these goes under "object" instead).
 SHOW_KEYS = frozenset({"kind", "object", "tags", "comments", "projects", "more_projects",
-                       "target", "thread"})  # fmt: skip
+                       "target", "thread", "pledges", "needs", "lineage"})  # fmt: skip
+# by_target kinds that count as activity on a project (and its "updated" time).
+_ACTIVITY_KINDS = (b"comment", b"tag", b"pledge")
 
 
 class QueryError(ValueError):
@@ -77,11 +74,13 @@ class Views:
 
     def __init__(
         self, store: Store, txn: Any, follows: set[bytes] | None = None,
-        members: Members | None = None,
+        members: Members | None = None, living: Living | None = None,
     ) -> None:  # fmt: skip
         self.store, self.txn = store, txn
         self.follows = follows or set()
         self.members = members if members is not None else of_store(store)
+        # Project histories (the current fields of revised projects): node/service/living.py.
+        self.living = living if living is not None else living_of_store(store, self.members)
         self._names: dict[bytes, str | None] = {}
         self._member_names: dict[bytes, str | None] = {}
         self.raws: dict[str, bytes] = {}
@@ -137,7 +136,12 @@ class Views:
             "ts": o.ts,
         }
         for key, value in o.body.items():
-            v[key] = value.hex() if type(value) is bytes else value
+            if type(value) is bytes:
+                v[key] = value.hex()
+            elif type(value) is list or type(value) is dict:
+                v[key] = living_views.plain(value)  # ids inside (a revision's supersedes)
+            else:
+                v[key] = value
         if "member" in v:  # an identity object's body field: the member it is about
             v["subject"] = v["member"]
         v |= attribution_fields(a)
@@ -146,16 +150,26 @@ class Views:
             v["projects"] = self.store.count(self.txn, lab=o.id)
         elif o.kind == "project":
             v["lab_name"] = self.lab_name(o.body["lab"])
-            v["tags"], v["comments"], v["activity"] = self.project_stats(o)
+            labels, comments, activity, revisions, pledges, updated = self._project_scan(o)
+            v["tags"], v["comments"], v["activity"] = labels, comments, activity
+            living_views.decorate_project(self, o, v, revisions, pledges, updated)
+        elif o.kind == "pledge" or o.kind == "revision":
+            living_views.decorate_other(o, v)
         self.raws[oid] = o.raw
         return v
 
     def project_stats(self, project: SignedObject) -> tuple[list[str], int, int]:
         """(`labels_of`, *`thread_stats`) of a project in one range of the by_target index,
         decoding only its tags (not its comments)."""
+        return self._project_scan(project)[:3]
+
+    def _project_scan(self, project: SignedObject) -> tuple[list[str], int, int, int, int, int]:
+        """`project_stats`, then whether live revisions target it (1 or 0: their own
+        index), the live pledges on it, and the time of the newest of its revisions and
+        pledges (any lab). One range of the by_target index and one seek in revisions."""
         lab = project.body["lab"]
         labels: dict[str, None] = {}
-        comments, activity = 0, project.ts
+        comments, activity, revisions, pledges, updated = 0, project.ts, 0, 0, project.ts
         for key, value in _prefix_items(self.txn, self.store.db["by_target"], project.id):
             kind, _, scope = value.partition(b"\0")
             if kind == b"comment":
@@ -164,11 +178,19 @@ class Views:
                 tag = self.get_seq(key[-8:])
                 if tag is not None:
                     labels.update(dict.fromkeys(tag.body["labels"]))
+            elif kind == b"pledge":
+                pledges += 1
+                updated = max(updated, U64.unpack(key[32:40])[0])
             else:
                 continue
             if scope == lab:
                 activity = max(activity, U64.unpack(key[32:40])[0])
-        return list(labels), comments, activity
+        newest, of_lab = living_views.newest_revisions(self, project)  # their own index
+        if newest is not None:
+            revisions = 1
+            updated = max(updated, newest)
+            activity = max(activity, of_lab or 0)
+        return list(labels), comments, activity, revisions, pledges, updated
 
     def thread_stats(self, project: SignedObject) -> tuple[int, int]:
         """(live comments, activity): the time of the newest comment or tag of the
@@ -179,20 +201,24 @@ class Views:
             kind, _, scope = bytes(value).partition(b"\0")
             if kind == b"comment":
                 comments += 1
-            if kind in (b"comment", b"tag") and scope == lab:
+            if kind in _ACTIVITY_KINDS and scope == lab:
                 activity = max(activity, U64.unpack(key[32:40])[0])
-        return comments, activity
+        of_lab = living_views.newest_revisions(self, project)[1]
+        return comments, max(activity, of_lab or 0)
 
     def labels_of(self, target: bytes) -> list[str]:
         labels: dict[str, None] = {}
-        for o in self.about(target):
-            if o.kind == "tag":
-                labels.update(dict.fromkeys(o.body["labels"]))
+        for o in self.about(target, (b"tag",)):
+            labels.update(dict.fromkeys(o.body["labels"]))
         return list(labels)
 
-    def about(self, target: bytes) -> Iterator[SignedObject]:
-        """Live comments, tags (and other kinds) whose target is `target`, oldest first."""
-        for key in prefix_keys(self.txn, self.store.db["by_target"], target):
+    def about(self, target: bytes, kinds: tuple[bytes, ...] | None = None) -> Iterator[SignedObject]:  # noqa: E501
+        """Live comments, tags (and other kinds) whose target is `target`, oldest first;
+        only those of `kinds` when given (the index says each one's kind: a project's
+        thousands of revisions are not read for its comments)."""
+        for key, value in _prefix_items(self.txn, self.store.db["by_target"], target):
+            if kinds is not None and value.partition(b"\0")[0] not in kinds:
+                continue
             o = self.get_seq(key[-8:])
             if o is not None:
                 yield o
@@ -201,7 +227,7 @@ class Views:
         """(tags, threaded comments) of an object."""
         tags: list[dict[str, Any]] = []
         comments: list[dict[str, Any]] = []
-        for o in self.about(target):
+        for o in self.about(target, (b"tag", b"comment")):
             if o.kind == "tag":
                 tags.append(self.view(o))
             elif o.kind == "comment":
@@ -223,6 +249,11 @@ def show(store: Store, views: Views, obj: SignedObject) -> dict[str, Any]:
     tags, comments = views.thread(obj.id)
     out: dict[str, Any] = {"kind": obj.kind, key: views.view(obj), "tags": tags,
                            "comments": comments}  # fmt: skip
+    if obj.kind == "project":
+        pledges = living_views.pledges_of(views, obj)
+        out["pledges"] = pledges
+        out["needs"] = living_views.needs_with_pledges(out["project"]["needs"], pledges)
+        out["lineage"] = living_views.lineage(views, obj)
     if obj.kind == "lab":
         page = page_projects(store, views, lab=obj.id, order="newest",
                              limit=SHOW_LAB_PROJECTS, cursor=None)  # fmt: skip
@@ -380,67 +411,3 @@ def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
     counts.sort(key=lambda c: (-c["count"], c["label"]))
     return counts[: max(1, limit)]
 
-
-def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str, Any]]:
-    """Projects whose title, summary or tags contain every query word (the last as prefix),
-    most recently stored first.
-
-    Candidates stream newest first from the words the last (prefix) word begins; each is
-    checked for the other words by a point lookup; only results are decoded. The work is
-    about (results + rejected candidates), never the number of projects using a word."""
-    words = query_words(query)
-    if not words or len(words[-1]) < MIN_PREFIX_CHARS:
-        return []
-    limit = max(1, min(limit, MAX_PAGE))
-    txn = views.txn
-    others = [w.encode() + b"\0" for w in words[:-1]]
-    in_blocks, in_tags = txn.cursor(db=store.db["words"]), txn.cursor(db=store.db["tagwords"])
-
-    def has_word(word: bytes, seq: bytes) -> bool:
-        if word_index.has(in_blocks, word, seq):
-            return True
-        return bool(in_tags.set_range(word + seq)) and in_tags.key().startswith(word + seq)
-
-    out: list[dict[str, Any]] = []
-    for n, seq in enumerate(_newest_first(store, txn, words[-1].encode())):
-        if n >= MAX_SEARCH_SCAN:
-            break
-        if not all(has_word(w, seq) for w in others):
-            continue
-        o = views.get_seq(seq)
-        if o is not None and o.kind == "project":
-            out.append(views.view(o))
-            if len(out) >= limit:
-                break
-    return out
-
-
-def _newest_first(store: Store, txn: Any, prefix: bytes) -> Iterator[bytes]:
-    """Distinct project seqs of every indexed word starting with `prefix` (at most
-    MAX_PREFIX_WORDS words), newest first: per word, a reverse scan of its blocks and of its
-    tag entries, all merged."""
-    blocks, tags = store.db["words"], store.db["tagwords"]
-    words = sorted(_words_under(txn, blocks, prefix) | _words_under(txn, tags, prefix))
-    streams: list[Iterator[bytes]] = []
-    for word in words[:MAX_PREFIX_WORDS]:
-        streams.append(word_index.newest_first(txn, blocks, word + b"\0"))
-        keys = prefix_keys(txn, tags, word + b"\0", reverse=True)
-        streams.append(key[-16:-8] for key in keys)  # label + 0 + project seq + tag seq
-    last = None
-    for seq in heapq.merge(*streams, reverse=True):
-        if seq != last:
-            last = seq
-            yield seq
-
-
-def _words_under(txn: Any, db: Any, prefix: bytes) -> set[bytes]:
-    """The distinct words (keys up to their 0 byte) starting with `prefix`, at most
-    MAX_PREFIX_WORDS of them."""
-    found: set[bytes] = set()
-    cur = txn.cursor(db=db)
-    ok = cur.set_range(prefix)
-    while ok and cur.key().startswith(prefix) and len(found) < MAX_PREFIX_WORDS:
-        word = bytes(cur.key()).partition(b"\0")[0]
-        found.add(word)
-        ok = cur.set_range(word + b"\x01")  # the next word after this one
-    return found

@@ -81,12 +81,28 @@ class IndexWriter(StoreReader):
             entries.append(("by_lab", scope + kind + ts + seq, b""))
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
-            entries.append(("by_target", target + ts + seq, kind + scope))
+            if o.kind == "revision":  # a project's revisions have their own range
+                entries.append(("revisions", target + ts + seq, scope))
+            else:
+                entries.append(("by_target", target + ts + seq, kind + scope))
         words: set[bytes] = set()
         tseq = None
         if o.kind == "project":
             entries.append(("active", scope + ts + o.id + seq, b""))
             words = project_words(o.body["title"], o.body["summary"])
+            entries += _derives_entries(o.body.get("derives"), seq)
+        elif o.kind == "revision" and isinstance(target, bytes):
+            # A revision is activity of its project; its new title and summary words lead
+            # search to the project (which is shown only if its current text matches), and
+            # the projects its `derives` names find it as a descendant (node/service).
+            entries.append(("active", scope + ts + target + seq, b""))
+            changes = o.body["set"]
+            title, summary = changes.get("title"), changes.get("summary")
+            words = project_words(title if isinstance(title, str) else "",
+                                  summary if isinstance(summary, str) else "")  # fmt: skip
+            entries += _derives_entries(changes.get("derives"), seq)
+        elif o.kind == "pledge" and isinstance(target, bytes):
+            entries.append(("active", scope + ts + target + seq, b""))
         elif o.kind in ("comment", "tag") and isinstance(target, bytes):
             # Append-only activity log: "most active" needs no read-modify-write per comment.
             entries.append(("active", scope + ts + target + seq, b""))
@@ -162,6 +178,26 @@ class IndexWriter(StoreReader):
                         out.append((tag, bytes(key[-8:])))
         return out
 
+    def _ensure_derives(self) -> None:
+        """Fill `derives` for a store made before it existed (once): projects stored by an
+        earlier release may carry the field (it was kept, unread). Revisions stored then were
+        opaque: the review indexes them, entries included."""
+        marker = b"derives:v1"
+        with self.read() as txn:
+            if txn.get(marker, db=self.db["meta"]) is not None:
+                return
+        self.require_writable("to index what projects derive from")
+        with self.env.begin(write=True) as txn:
+            objects = self.db["objects"]
+            for key in list(prefix_keys(txn, self.db["by_kind"], _kind_key("project"))):
+                seq = bytes(key[-8:])
+                raw = txn.get(seq, db=objects)
+                if not raw or b"derives" not in raw:
+                    continue
+                for db, k, _ in _derives_entries(decode(raw).body.get("derives"), seq):
+                    txn.put(k, b"", db=self.db[db])
+            txn.put(marker, b"1", db=self.db["meta"])
+
     def _ensure_orphan_tags(self) -> None:
         """Fill orphan_tags for a store made before it existed (once): every live tag whose
         target is not a live project."""
@@ -200,6 +236,15 @@ class IndexWriter(StoreReader):
             txn.put(key, u64(n), db=self.db["labels"])
         else:
             txn.delete(key, db=self.db["labels"])
+
+
+def _derives_entries(derives: Any, seq: bytes) -> list[tuple[str, bytes, bytes]]:
+    """`derives` entries (origin id + seq of the object naming it) of a project's or a
+    revision's `derives` list (checked by the kind's schema: records with a 32-byte id)."""
+    if not isinstance(derives, list):
+        return []
+    return [("derives", d["project"] + seq, b"") for d in derives
+            if isinstance(d, dict) and isinstance(d.get("project"), bytes)]  # fmt: skip
 
 
 # Canonical bytes: 0x96, v=1, then the kind as fixstr: "profile" is a7 70 72 6f 66 69 6c 65.

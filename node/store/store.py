@@ -11,18 +11,26 @@ numeric order):
     by_kind   kind + 0 + ts(8) + seq(8)      -> ""
     by_author author(32) + ts(8) + seq(8)    -> ""
     by_lab    lab(32) + kind + 0 + ts + seq  -> ""
-    by_target target(32) + ts(8) + seq(8)    -> kind + 0 + scope(32)  (counts, activity)
+    by_target target(32) + ts(8) + seq(8)    -> kind + 0 + scope(32)  (counts, activity); every
+                                                                    kind with a target but
+    revisions project(32) + ts(8) + seq(8)   -> scope(32)           revisions, apart: a view of
+                                                                    a project reads its comments
+                                                                    without its 10,000 revisions
     by_label  label + 0 + ts(8) + target(32) -> ""                  newest-tagged first
     label_target label + 0 + target(32)      -> tags(8) + first ts(8)   one row per tagged object
     active    lab(32) + ts(8) + project(32) + seq(8) -> ""          activity log: a project
-                                                                    and each comment/tag on it
+                                                                    and each comment, tag,
+                                                                    revision, pledge on it
     labels    label                          -> count(8)
     profiles  author(32)                     -> seq(8) of the newest profile
     words     word + 0 + last seq(8)     -> project seqs            search index: a project's
-                                                                    words (node/store/word_index.py)
+                                                                    words, and those a revision
+                                                                    sets (node/store/word_index.py)
     tagwords  label + 0 + project seq + tag seq -> ""              a tag's labels as words
     orphan_tags target id(32) + tag seq(8)   -> ""                  live tags whose target is
                                                                     not a live project here
+    derives   origin id(32) + seq(8)         -> ""                  a project, or a revision,
+                                                                    whose `derives` names origin
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     sync_agg  scope + level + bucket         -> count + id sum      node/store/sync_index.py
     unindexed seq(8)                         -> verdict code        stored, reconciled, not
@@ -82,7 +90,7 @@ MAX_DBS = 24
 _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
     "by_label", "label_target", "active", "labels", "profiles", "words", "tagwords", "sync",
-    "sync_agg", "meta", "orphan_tags", "ids_new", "unindexed",
+    "sync_agg", "meta", "orphan_tags", "ids_new", "unindexed", "derives", "revisions",
 )  # fmt: skip
 # Meta counters of unindexed objects, by layer ("~" never occurs in a kind name).
 UNINDEXED_COUNTERS = {"opaque": "count:~opaque", "hidden": "count:~hidden"}
@@ -146,6 +154,7 @@ class Store(IndexWriter):
             ensure_built(self)
             word_index.ensure_built(self)
             self._ensure_orphan_tags()
+            self._ensure_derives()
             self._review_unindexed()
         except lmdb.Error as exc:
             env.close()

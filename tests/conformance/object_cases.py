@@ -201,13 +201,13 @@ def _layer_cases(c: _Corpus) -> None:
     c.bad(errors.FutureTimestamp, "future/one-year", clock,
           _sign("profile", profile(), ts=NOW_MS + 365 * 86_400_000))  # fmt: skip
     fwd = "§3.2 forward compatibility"
-    c.bad(errors.UnknownKind, "opaque/unknown-kind", fwd, _sign("pledge", {"lab": LAB, "x": 1}))
+    c.bad(errors.UnknownKind, "opaque/unknown-kind", fwd, _sign("x.future", {"lab": LAB, "x": 1}))
     c.bad(errors.UnknownKind, "opaque/unknown-kind-dotted", fwd, _sign("org.example.note", {}))
     c.bad(errors.UnsupportedVersion, "opaque/version-2", fwd, _signed_v(2, "profile", profile()))
     c.bad(errors.UnsupportedVersion, "opaque/version-2-unknown-kind", fwd,
-          _signed_v(2, "pledge", {"lab": LAB}))  # fmt: skip
+          _signed_v(2, "x.future", {"lab": LAB}))  # fmt: skip
     c.visible("fields/unknown-field-in-project", fwd,
-              _sign("project", project(licence="CC-BY-SA-4.0")))  # fmt: skip
+              _sign("project", project(x_future="CC-BY-SA-4.0")))  # fmt: skip
     c.visible("fields/unknown-map-field-in-profile", fwd,
               _sign("profile", profile(links={"web": "https://example.org"})))  # fmt: skip
     c.visible(
@@ -316,8 +316,8 @@ def _gossip_cases(c: _Corpus) -> None:
         ("profile-with-lab-on-lab", _sign("profile", profile(lab=LAB)), lab_topic, True),
         ("profile-with-lab-on-public", _sign("profile", profile(lab=LAB)), topics.PUBLIC_TOPIC,
          False),
-        ("unknown-kind-on-its-lab", _sign("pledge", {"lab": LAB}), lab_topic, True),
-        ("unknown-kind-on-public", _sign("pledge", {"lab": LAB}), topics.PUBLIC_TOPIC, False),
+        ("unknown-kind-on-its-lab", _sign("x.future", {"lab": LAB}), lab_topic, True),
+        ("unknown-kind-on-public", _sign("x.future", {"lab": LAB}), topics.PUBLIC_TOPIC, False),
         ("comment-nil-lab-on-public", _sign("comment", comment(lab=None)), topics.PUBLIC_TOPIC,
          True),
     ]:  # fmt: skip

@@ -69,7 +69,7 @@ def test_passphrase_chosen_in_onboarding_then_typed_to_unlock(tmp_path: Path) ->
         term.wait_text("first", "Create a lab", UI_TIMEOUT_S)
         term.type("first", "atelier")
         term.wait_text("first", "atelier", UI_TIMEOUT_S)
-        term.keys("first", "Enter")
+        term.keys("first", "C-s")
         term.wait_text("first", "Lab created", UI_TIMEOUT_S)
         term.keys("first", "q")
         wait_until(lambda: term.pane_dead("first"), UI_TIMEOUT_S, "the first app to quit")
@@ -97,7 +97,7 @@ def test_passphrase_chosen_in_onboarding_then_typed_to_unlock(tmp_path: Path) ->
         title = f"Signed after unlock {int(time.time()) % 10_000}"
         term.type("second", title)
         term.wait_text("second", title, UI_TIMEOUT_S)
-        term.keys("second", "Enter")
+        term.keys("second", "C-s")
         term.wait_for("second", lambda p: "Project posted" in p and "Post a project" not in p,
                       "the project to be posted", UI_TIMEOUT_S)  # fmt: skip
         assert title in term.capture("second")

@@ -103,11 +103,13 @@ def test_verdict_codes_of_objects_signed_elsewhere(lab: Lab) -> None:
     auth = lab.node.auth | {"content-type": "application/octet-stream"}
     key = Ed25519PrivateKey.generate()
     now = time.time_ns() // 1_000_000
-    pledge = objects.sign(key, "pledge", now, {"lab": bytes.fromhex(lab.lab_id), "offer": "build"})
-    r = lab.client.post(f"{V1}/objects", content=pledge.raw, headers=auth)
+    future = objects.sign(
+        key, "x.future", now, {"lab": bytes.fromhex(lab.lab_id), "offer": "build"}
+    )
+    r = lab.client.post(f"{V1}/objects", content=future.raw, headers=auth)
     assert r.status_code == 201 and r.json()["unindexed"] == "unknown_kind", r.text
     assert r.json()["object"] is None
-    assert lab.client.get(f"{V1}/objects/{pledge.id_hex}").status_code == 404
+    assert lab.client.get(f"{V1}/objects/{future.id_hex}").status_code == 404
     status = lab.client.get(f"{V1}/status").json()
     assert status["unindexed"]["opaque"] >= 1
     body = {"lab": bytes.fromhex(lab.lab_id), "title": "x" * 141, "summary": "", "body": "",

@@ -121,7 +121,7 @@ def test_newer_and_early_objects_cost_the_sender_nothing(tmp_path: Path) -> None
         now = int(time.time() * 1000)
         lab = bytes(range(32))
         author = objects.public_key_bytes(key)
-        newer_kind = [objects.sign(key, "pledge", now - i, {"offer": f"o{i}"}) for i in range(12)]
+        newer_kind = [objects.sign(key, "x.future", now - i, {"offer": f"o{i}"}) for i in range(12)]
         newer_field = [
             kinds.create(key, "profile", {"name": f"Fay {i}", "about": "", "pronouns": "she"}, now)
             for i in range(12)
@@ -135,7 +135,7 @@ def test_newer_and_early_objects_cost_the_sender_nothing(tmp_path: Path) -> None
         early = [_profile(f"Early {i}", ts=now + 3_600_000) for i in range(12)]
         honest = _profile("Honest Hana")
         burst = [o.raw for o in newer_kind + newer_field + early] + newer_version
-        lab_scoped = objects.sign(key, "pledge", now, {"lab": lab, "offer": "x"})
+        lab_scoped = objects.sign(key, "x.future", now, {"lab": lab, "offer": "x"})
 
         async def send() -> None:
             kp = create_new_key_pair()

@@ -3,7 +3,8 @@ line A - B - C, where the outer two know a kind the middle one lacks.
 
 A and C load the extension tests/integration/ext_pledge.py (kind "ext.pledge") through their
 config.toml; B runs the plain release, to which pledges are opaque. Every project signed by
-the test also carries a field no release knows ("licence"). A and C are connected only through
+the test also carries a field no release knows (`FUTURE_FIELD`; it used to be "licence",
+which issue 23 made known). A and C are connected only through
 B, so whatever crosses from one to the other was stored and passed on by B:
 
 1. gossip: pledges published on A reach C through B well within the sync interval, while
@@ -37,6 +38,7 @@ from node.sync.service import SYNC_INTERVAL_S
 from p2p.limits import GOSSIP_HISTORY, HEARTBEAT_INTERVAL_S
 from protocols import kinds
 from protocols.exportfile import encode_export
+from protocols.kinds import STAGES
 from protocols.objects import SignedObject, object_id
 from protocols.topics import PUBLIC_TOPIC, lab_topic
 from tests.integration.nodes import NodeProc, cli, wait_until
@@ -45,7 +47,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = "tests.integration.ext_pledge"
-LICENCE = "CC-BY-SA-4.0"  # the value of the field no release knows
+LICENCE = "CC-BY-SA-4.0"  # a project's licence (known since issue 23)
+FUTURE_FIELD, FUTURE_VALUE = "x_materials", "birch plywood"  # a field no release knows
 
 # The issue asks for at least 2 minutes of mixed traffic.
 MIXED_TRAFFIC_S = 120.0
@@ -118,7 +121,8 @@ class Member:
     def licenced_project(self) -> SignedObject:
         self.n += 1
         body = {"lab": self.lab, "title": f"Open design {self.n}", "summary": "", "body": "",
-                "stage": "design", "needs": [], "licence": LICENCE}  # fmt: skip
+                "stage": "design", "needs": [], "licence": LICENCE,
+                FUTURE_FIELD: FUTURE_VALUE}  # fmt: skip
         return kinds.create(self.key, "project", body, now_ms())
 
 
@@ -298,6 +302,7 @@ def test_mixed_release_line(tmp_path: Path) -> None:
             shown = wait_until(partial(n.find, licenced.id_hex), GOSSIP_DEADLINE_S,
                                f"the licenced project on {n.name} (by gossip)")  # fmt: skip
             assert shown["project"]["licence"] == LICENCE
+            assert shown["project"][FUTURE_FIELD] == FUTURE_VALUE
         print(f"\ngossip A->C through B: pledges in {', '.join(f'{x:.2f}' for x in took)} s")
 
         # ---- 2. sync ---------------------------------------------------------------------
@@ -389,6 +394,97 @@ def test_mixed_release_line(tmp_path: Path) -> None:
         assert_nobody_blamed(nodes)
         print(f"mixed traffic {mixed_s:.0f} s, {step} objects: {deliveries.summary()}")
         print(f"whole test {time.monotonic() - t_start:.0f} s")
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+BEFORE_LIVING = "tests.integration.ext_before_living"  # B: the release before issue 23
+LIVING_REVISIONS = 4
+LIVING_PLEDGES = 3
+
+
+def test_previous_release_relays_revisions_and_pledges(tmp_path: Path) -> None:
+    """A - B - C again, now B runs the release before living projects (it does not know the
+    kinds `revision` and `pledge`, nor a project's licence, co-authors and derives): Ada on A
+    and Cy on C co-author a project through B, revising and pledging on both sides. B stores
+    and relays every revision and pledge as opaque, still shows the project as first posted,
+    and A and C show the same current project, history and pledges."""
+    env = {"PYTHONPATH": str(REPO)}
+    a = NodeProc(tmp_path / "a", "a", env=env)  # Ada
+    b = NodeProc(tmp_path / "b", "b", env=env)
+    c = NodeProc(tmp_path / "c", "c", env=env)  # Cy
+    nodes = [a, b, c]
+    try:
+        for n in nodes:
+            n.init()
+        write_config(b.data_dir, [BEFORE_LIVING])
+        b.start()
+        a.start(bootstrap=[b.addr()])
+        c.start(bootstrap=[b.addr()])
+        assert "revision" not in status(b)["counts"] and "pledge" not in status(b)["counts"]
+        assert "revision" in status(a)["counts"]
+        lab = a.call("lab_create", name="Living Lab")
+        b.call("lab_follow", lab=lab)
+        c.call("lab_follow", lab=lab)
+        topic = lab_topic(bytes.fromhex(lab))
+        for n, want in ((a, 1), (b, 2), (c, 1)):
+            wait_until(partial(meshed, n, (topic, PUBLIC_TOPIC), want), SETTLE_TIMEOUT_S,
+                       f"{n.name} to join the meshes")  # fmt: skip
+        assert_line(a, b, c)
+        pid = a.call("post", lab=lab, title="Seed library", needs=["shelves"],
+                     licence=LICENCE)  # fmt: skip
+        wait_until(lambda: c.find(pid), GOSSIP_DEADLINE_S, "the project on c")
+        cy = c.call("whoami")["member"]
+        # Cy's certificate reaches A through B (identity kinds are not new): then Ada can
+        # name Cy as a co-author, and A attributes Cy's revisions.
+        wait_until(lambda: a.find(c.call("whoami")["cert"]), SETTLE_TIMEOUT_S, "cy's cert on a")
+        relayed = [a.call("edit", id=pid, coauthors=[cy], note="Cy joins")]
+
+        def current(n: NodeProc) -> dict[str, Any]:
+            return dict(n.call("project", id=pid))
+
+        wait_until(lambda: current(c)["project"]["revisions"] == 1, GOSSIP_DEADLINE_S,
+                   "the co-author revision on c (by gossip, through b)")  # fmt: skip
+        for i in range(LIVING_REVISIONS - 1):  # both sides revise, each on the other's edit
+            n = c if i % 2 == 0 else a
+            relayed.append(n.call("edit", id=pid, title=f"Seed library v{i + 2}",
+                                  stage=STAGES[i + 1]))  # fmt: skip
+            other = a if n is c else c
+            wait_until(lambda other=other, i=i: current(other)["project"]["revisions"] == i + 2,
+                       GOSSIP_DEADLINE_S, f"revision {i + 2} on {other.name}")  # fmt: skip
+        for i in range(LIVING_PLEDGES):
+            n = c if i % 2 == 0 else a
+            relayed.append(n.call("pledge", id=pid, type=("build", "give", "use")[i],
+                                  need="shelves" if i == 0 else None, note=f"pledge {i}"))
+        wait_until(lambda: all(current(n)["project"]["pledges"] == LIVING_PLEDGES
+                               for n in (a, c)), GOSSIP_DEADLINE_S, "the pledges on a and c")
+        wait_until(lambda: digests_equal(nodes), SETTLE_TIMEOUT_S, "the three to converge")
+
+        # B relayed them, byte-exact, without showing them.
+        assert set(relayed) <= stored_ids(b)
+        assert unindexed(b) == (LIVING_REVISIONS + LIVING_PLEDGES, 0)
+        assert all(b.find(x) is None for x in relayed)
+        old = current(b)["project"]
+        assert (old["title"], old["stage"]) == ("Seed library", "idea")  # as first posted
+        assert "revision" not in status(b)["counts"]
+        # A and C: the same project, history and pledges.
+        views = [current(n) for n in (a, c)]
+        assert views[0] == views[1]
+        shown = views[0]["project"]
+        assert shown["title"] == f"Seed library v{LIVING_REVISIONS}" and shown["licence"] == LICENCE
+        assert [x["member"] for x in shown["coauthors"]] == [cy]
+        (need,) = views[0]["needs"]
+        assert need["need"] == "shelves" and len(need["pledges"]) == 1
+        hist = [n.call("history", id=pid) for n in (a, c)]
+        assert hist[0] == hist[1] and hist[0]["total"] == LIVING_REVISIONS
+        assert all(e["effect"] == "applied" for e in hist[0]["entries"])
+        for n in (a, c):
+            assert unindexed(n) == (0, 0)
+            assert status(n)["counts"]["revision"] == LIVING_REVISIONS
+            assert status(n)["counts"]["pledge"] == LIVING_PLEDGES
+        assert_line(a, b, c)
+        assert_nobody_blamed(nodes)
     finally:
         for n in nodes:
             n.stop()

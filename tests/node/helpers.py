@@ -73,7 +73,8 @@ def member(seed: str) -> Member:
 
 # ---- consistency ---------------------------------------------------------------------------
 
-INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "tagwords", "active")
+INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "tagwords", "active",
+           "revisions", "derives")
 
 
 def _expand_word_blocks(blocks: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], list[str]]:
@@ -185,9 +186,22 @@ def check_consistency(store: Store) -> list[str]:
             expected["by_lab"][scope + kind + ts + seq] = b""
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
-            expected["by_target"][target + ts + seq] = kind + scope
-            if o.kind in ("comment", "tag"):  # the activity log
+            if o.kind == "revision":  # a project's revisions: their own range (issue 23)
+                expected["revisions"][target + ts + seq] = scope
+            else:
+                expected["by_target"][target + ts + seq] = kind + scope
+            if o.kind in ("comment", "tag", "revision", "pledge"):  # the activity log
                 expected["active"][scope + ts + target + seq] = b""
+        if o.kind in ("project", "revision"):  # what it derives from, and its new words
+            named = o.body.get("derives") if o.kind == "project" else o.body["set"].get("derives")
+            for d in named or ():
+                expected["derives"][d["project"] + seq] = b""
+        if o.kind == "revision":
+            changes = o.body["set"]
+            for name in ("title", "summary"):
+                if isinstance(changes.get(name), str):
+                    for w in words_of(changes[name]):
+                        expected["words"][w.encode() + b"\0" + seq] = b""
         for name in ("count:*", "count:" + o.kind):
             counts[name] = counts.get(name, 0) + 1
         if o.kind == "project":

@@ -96,7 +96,7 @@ def test_show_a_tag_with_its_target(world) -> None:
 def test_show_a_project_keeps_its_shape(world) -> None:
     shown = js("show", world["p"][:10], data=world["dir"])
     assert shown["kind"] == "project" and shown["project"]["title"] == "Solar oven"
-    assert set(shown) == {"kind", "project", "tags", "comments"}
+    assert set(shown) == {"kind", "project", "tags", "comments", "pledges", "needs", "lineage"}
 
 
 def test_show_a_profile_and_a_retraction(tmp_path: Path) -> None:

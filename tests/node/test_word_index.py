@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.ingest.pipeline import Ingest
-from node.service import queries
+from node.service import queries, search
 from node.store import word_index
 from node.store.read import u64
 from node.store.store import Store
@@ -82,7 +82,7 @@ def test_an_old_layout_store_is_rebuilt_into_blocks(tmp_path: Path) -> None:
             views = queries.Views(store, txn)
 
             def titles(q: str) -> list[str]:
-                return [v["title"] for v in queries.search(store, views, q, 10)]
+                return [v["title"] for v in search.search(store, views, q, 10)]
 
             assert titles("solar") == ["Solar oven"]
             assert titles("ceram") == ["Wood kiln"]  # a tag's label

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2p.framing import WIRE_ERROR_CODES, FrameError, decode_frames, encode_end, encode_frame
-from protocols import errors, exportfile, kinds, objects, rpc, validity
+from protocols import errors, exportfile, kinds, licences, objects, rpc, validity
 from protocols.reconcile import V1_0, V1_1, Initiator, Responder, SortedItems
 from protocols.reconcile_wire import (
     DecodeCode,
@@ -54,7 +54,28 @@ def _seeds() -> list[bytes]:
     )
     tag = kinds.create(KEY, "tag", {"lab": None, "target": project.id, "labels": ["a", "b"]}, TS)
     ext = objects.sign(KEY, "x", TS, {"n": [1, -1, 2**40, None, True], "m": {"k": b"\x00"}})
-    return [lab.raw, project.raw, comment.raw, tag.raw, ext.raw]
+    return [lab.raw, project.raw, comment.raw, tag.raw, ext.raw, *_living_seeds(lab.id, project.id)]
+
+
+def _living_seeds(lab: bytes, project: bytes) -> list[bytes]:
+    """Issue 23's kinds: a version 3 project, a revision and a pledge."""
+    v3 = kinds.create(
+        KEY, "project",
+        {"lab": lab, "title": "Beer", "summary": "", "body": "", "stage": "idea", "needs": ["hops"],
+         "licence": "CC-BY-SA-4.0 OR MIT", "coauthors": [bytes(range(32))],
+         "derives": [{"project": project, "how": "remix", "note": "our yeast"}]},
+        TS,
+    )  # fmt: skip
+    revision = kinds.create(
+        KEY, "revision",
+        {"lab": lab, "target": v3.id, "supersedes": [v3.id, project], "note": "stage",
+         "set": {"stage": "design", "licence": "(MIT AND ISC) OR LicenseRef-x", "later": [1]}},
+        TS,
+    )  # fmt: skip
+    pledge = kinds.create(
+        KEY, "pledge", {"lab": lab, "target": v3.id, "type": "build", "need": "hops"}, TS
+    )
+    return [v3.raw, revision.raw, pledge.raw]
 
 
 OBJECTS = _seeds()
@@ -144,6 +165,42 @@ def _feed_rpc(data: bytes, cuts: list[int]) -> None:
 
 
 # ---- objects.decode ------------------------------------------------------------------------
+
+
+ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=70)
+    | st.binary(max_size=40) | st.sampled_from([bytes(32), "CC0-1.0", "fork", "done"]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
+        st.sampled_from(["project", "how", "note", "stage", "title", "licence", "coauthors",
+                         "derives", "needs", "x"]), inner, max_size=5),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.sampled_from(["project", "revision", "pledge"]), st.data())
+def test_living_schemas_take_any_field_values(kind: str, data: st.DataObject) -> None:
+    """Any value in any field of the kinds of issue 23 (the nested `set` and `derives`
+    included) ends in a schema verdict, never another exception."""
+    seed = {"project": OBJECTS[-3], "revision": OBJECTS[-2], "pledge": OBJECTS[-1]}[kind]
+    body = dict(objects.decode(seed).body)
+    spec = kinds.kind_spec(kind)
+    for name in data.draw(st.lists(st.sampled_from(sorted(spec.fields)), min_size=1, max_size=3)):
+        body[name] = data.draw(ANY_VALUE)
+    with contextlib.suppress(errors.SchemaError):
+        kinds.validate_body(spec, body)
+
+
+@FUZZ
+@given(st.text(alphabet="ANDORWITHLicenseRefDocument-:.+() 0123456789\t", max_size=64)
+       | st.text(max_size=64))  # fmt: skip
+def test_licence_parser_takes_any_text(text: str) -> None:
+    problem = licences.licence_syntax_error(text)
+    assert isinstance(problem, str)
+    if not problem:
+        ids, exceptions = licences.licence_ids(text)
+        assert all(i not in licences.OPERATORS for i in ids + exceptions)
+        assert isinstance(licences.is_known_licence(text), bool)
 
 
 @FUZZ

@@ -23,6 +23,20 @@ def _id(seed: str) -> str:
     return hashlib.sha256(f"{seed}-{next(_counter)}".encode()).hexdigest()
 
 
+class FakeError(Exception):
+    """An error answer with a code of the real node's (e.g. ``not_author``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+REVISABLE = ("title", "summary", "body", "stage", "needs", "licence", "coauthors")
+PLEDGE_LABELS = {"use": "I'd use it", "build": "I can build it", "lend": "I can lend",
+                 "give": "I can give", "fund": "I can fund", "teach": "I can teach",
+                 "host": "I can host"}
+
+
 class FakeNode:
     def __init__(self, socket_path: Path, *, identity: bool = True) -> None:
         self.socket_path = socket_path
@@ -35,6 +49,9 @@ class FakeNode:
         self.projects: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, dict[str, Any]] = {}
         self.tags: list[dict[str, Any]] = []
+        self.revisions: dict[str, list[dict[str, Any]]] = {}  # project id -> history entries
+        self.pledges: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str] = {"b" * 64: "Bob"}
         if identity:
             self.me = {"author": "a" * 64, "name": "Alice", "about": "", "fingerprint": "ab:cd"}
 
@@ -74,6 +91,8 @@ class FakeNode:
                         out = Response(msg.id, None, "not_found", str(exc))
                     except ValueError as exc:
                         out = Response(msg.id, None, "bad_request", str(exc))
+                    except FakeError as exc:
+                        out = Response(msg.id, None, exc.code, str(exc))
                     writer.write(encode(out))
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -110,7 +129,10 @@ class FakeNode:
         project = {"id": pid, "kind": "project", "author": author[0], "author_name": author[1],
                    "ts": ts, "lab": lab_id, "lab_name": self.labs[lab_id]["name"],
                    "title": title, "summary": summary, "body": body, "stage": stage,
-                   "needs": needs or [], "tags": tags or [], "comments": 0, "activity": ts}
+                   "needs": needs or [], "tags": tags or [], "comments": 0, "activity": ts,
+                   "member": author[0], "attribution": "member", "licence": "",
+                   "licence_known": False, "coauthors": [], "derives": [],
+                   "revised_ts": None, "revisions": 0, "pledges": 0}
         self.projects[pid] = project
         return project
 
@@ -185,7 +207,14 @@ class FakeNode:
             pid = self._resolve(p["id"], self.projects)
             tags = [t for t in self.tags if t["target"] == pid]
             comments = self._thread(pid, None)
-            return {"project": self.projects[pid], "tags": tags, "comments": comments}
+            pledges = self._pledges_of(pid)
+            needs = [{"need": n, "pledges": [x for x in pledges if x.get("need") == n]}
+                     for n in self.projects[pid]["needs"]]
+            return {"kind": "project", "project": self.projects[pid], "tags": tags,
+                    "comments": comments, "pledges": pledges, "needs": needs,
+                    "lineage": self._lineage(pid)}
+        if method in ("edit", "history", "pledge", "pledges", "fork", "lineage", "retract"):
+            return getattr(self, f"_m_{method}")(p)
         if method == "post":
             project = self.add_project(p["lab"], p["title"], body=p.get("body", ""),
                                        summary=p.get("summary", ""), stage=p.get("stage", ""),
@@ -242,3 +271,113 @@ class FakeNode:
         page = items[start : start + limit]
         nxt = str(start + limit) if start + limit < len(items) else None
         return {"items": page, "next": nxt, "total": len(items)}
+
+    # -- living projects (docs/rpc.md: edit, history, pledge, pledges, fork, lineage) -------
+
+    def _edit(self, pid: str, member: str, changes: dict[str, Any], note: str = "") -> str:
+        project = self.projects[pid]
+        authors = {project["member"], *(c["member"] for c in project["coauthors"])}
+        if member not in authors:
+            raise FakeError("not_author", "this member is not an author of the project now")
+        diff: dict[str, dict[str, Any]] = {}
+        for name, new in changes.items():
+            if name == "coauthors":
+                new = [{"member": self._member(m), "name": self.names.get(self._member(m))}
+                       for m in new]
+                old_ids = [c["member"] for c in project["coauthors"]]
+                if [c["member"] for c in new] != old_ids:
+                    diff[name] = {"old": old_ids, "new": [c["member"] for c in new]}
+            elif project.get(name) != new:
+                diff[name] = {"old": project.get(name), "new": new}
+            project[name] = new
+        if not diff:
+            raise FakeError("no_change", "nothing changes")
+        history = self.revisions.setdefault(pid, [])
+        rid, ts = _id("revision"), self.tick()
+        heads = [history[-1]["id"]] if history else [pid]
+        history.append({"index": len(history), "id": rid, "ts": ts, "member": member,
+                        "author_name": self.names.get(member), "supersedes": heads,
+                        "changes": diff, "note": note, "effect": "applied"})
+        project["revisions"] = len(history)
+        project["revised_ts"] = ts
+        self.push({"id": rid, "kind": "revision", "target": pid, "ts": ts, "author": member,
+                   "member": member})
+        return rid
+
+    def _member(self, ref: str) -> str:
+        for member, name in self.names.items():
+            if ref in (member, name):
+                return member
+        raise FakeError("not_found", f"no member {ref}")
+
+    def _m_edit(self, p: dict[str, Any]) -> str:
+        pid = self._resolve(p["id"], self.projects)
+        changes = {k: p[k] for k in REVISABLE if k in p}
+        return self._edit(pid, self._author()[0], changes, p.get("note", ""))
+
+    def _m_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        pid = self._resolve(p["id"], self.projects)
+        entries = self.revisions.get(pid, [])
+        end = len(entries) if p.get("before") is None else int(p["before"])
+        start = max(0, end - int(p.get("limit", 100)))
+        return {"project": pid, "heads": [entries[-1]["id"] if entries else pid],
+                "total": len(entries), "entries": entries[start:end],
+                "next": start if start > 0 else None}
+
+    def add_pledge(self, target: str, kind: str, need: str | None = None, note: str = "",
+                   author: tuple[str, str] = ("b" * 64, "Bob")) -> dict[str, Any]:
+        pid = self._resolve(target, self.projects)
+        pledge: dict[str, Any] = {
+            "id": _id("pledge"), "kind": "pledge", "author": author[0],
+            "author_name": author[1], "member": author[0], "attribution": "member",
+            "ts": self.tick(), "target": pid, "type": kind,
+            "type_label": PLEDGE_LABELS.get(kind, kind), "need": need, "note": note,
+        }
+        self.pledges[pledge["id"]] = pledge
+        self.projects[pid]["pledges"] = len(self._pledges_of(pid))
+        self.push(pledge)
+        return pledge
+
+    def _pledges_of(self, pid: str) -> list[dict[str, Any]]:
+        return [x for x in self.pledges.values() if x["target"] == pid]
+
+    def _m_pledge(self, p: dict[str, Any]) -> str:
+        if not p.get("type"):
+            raise ValueError("a pledge needs a type")
+        return str(self.add_pledge(p["id"], p["type"], p.get("need"), p.get("note", ""),
+                                   self._author())["id"])
+
+    def _m_pledges(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if p.get("id"):
+            return self._pledges_of(self._resolve(p["id"], self.projects))
+        return list(self.pledges.values())
+
+    def _m_retract(self, p: dict[str, Any]) -> str:
+        pledge = self.pledges.pop(self._resolve(p["id"], self.pledges))
+        self.projects[pledge["target"]]["pledges"] = len(self._pledges_of(pledge["target"]))
+        rid = _id("retraction")
+        self.push({"id": rid, "kind": "retraction", "target": pledge["id"], "ts": self.tick()})
+        return rid
+
+    def _m_fork(self, p: dict[str, Any]) -> str:
+        origin = self.projects[self._resolve(p["id"], self.projects)]
+        fork = self.add_project(p["lab"], p.get("title") or origin["title"],
+                                body=origin["body"], summary=origin["summary"],
+                                stage=origin["stage"], needs=list(origin["needs"]),
+                                author=self._author())
+        fork["derives"] = [{"project": origin["id"], "how": p.get("how", "fork"),
+                            "note": p.get("note", ""), "title": origin["title"],
+                            "lab_name": origin["lab_name"]}]
+        self.push(fork)
+        return str(fork["id"])
+
+    def _lineage(self, pid: str) -> dict[str, list[dict[str, Any]]]:
+        project = self.projects[pid]
+        descendants = [{"project": x["id"], "how": d["how"], "note": d["note"],
+                        "title": x["title"], "lab_name": x["lab_name"], "depth": 1}
+                       for x in self.projects.values() for d in x["derives"]
+                       if d["project"] == pid]
+        return {"ancestors": list(project["derives"]), "descendants": descendants}
+
+    def _m_lineage(self, p: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        return self._lineage(self._resolve(p["id"], self.projects))

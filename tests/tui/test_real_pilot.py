@@ -193,7 +193,7 @@ async def test_real_network_and_profile(node: tuple[RealNode, dict[str, str]]) -
         name = app.screen.query_one("#name")
         name.value = ""  # type: ignore[attr-defined]
         name.focus()
-        await pilot.press(*"Alice L.", "enter")
+        await pilot.press(*"Alice L.", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ProfileScreen)
                        and "Alice L." in text_of(app.screen.query_one("#profile-info")),
                        "renamed")
@@ -217,7 +217,7 @@ async def test_real_follow_create_lab_and_post(node: tuple[RealNode, dict[str, s
         await pilot.press("c")
         await wait_for(pilot, lambda: app.screen.query("#place"), "lab form")
         await pilot.press(*"repair-cafe")
-        await pilot.press("tab", *"Fix things together", "tab", *"Berlin", "enter")
+        await pilot.press("tab", *"Fix things together", "tab", *"Berlin", "ctrl+s")
         await wait_for(pilot, lambda: any(lab["name"] == "repair-cafe"
                                           for lab in labs.labs.values()), "new lab listed")
         lab_id = next(lid for lid, lab in labs.labs.items() if lab["name"] == "repair-cafe")

@@ -2,26 +2,33 @@
 
 Each form collects fields, calls one RPC method in a worker and dismisses with the method's
 result (usually the new object's id), or with ``None`` when cancelled. Errors from the node
-(``invalid_object`` …) are shown inside the form, which stays open.
+(``invalid_object``, ``not_author`` …) are shown inside the form, which stays open with
+everything typed, and in a notification. Escape on a form whose fields were changed asks before
+discarding them. Forms with ``ENTER_SUBMITS = False`` (the living-project forms) take Enter in
+a single-line field as "next field"; ctrl+s submits.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+from textual.widgets._select import SelectOverlay
 
 from tui.client import NodeUnavailable, RpcError
 from tui.format import split_list
 from tui.screens.base import rpc_client
+from tui.screens.devices import ConfirmScreen
+from tui.widgets.fields import licence_input, stage_select
+from tui.widgets.vocab import licence_problem
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +44,17 @@ class FormScreen(ModalScreen[Any]):
     TITLE_TEXT = ""
     METHOD = ""
     SUBMIT_LABEL = "Submit"
+    ENTER_SUBMITS = True  # False: Enter in a single-line field moves to the next one
+    FIELDS = "Input, TextArea, Select, Checkbox"
+    # Field id -> a line about it, shown at the bottom of the form while it has the focus.
+    FIELD_HELP: ClassVar[dict[str, str]] = {}
+    LIST_HELP = "↑/↓ then enter to choose, esc to close the list"
 
     def __init__(self, fixed: dict[str, Any] | None = None, context: str = "") -> None:
         super().__init__(classes="form-screen")
         self.fixed = dict(fixed or {})
         self.context = context
+        self._initial: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form"):
@@ -49,6 +62,8 @@ class FormScreen(ModalScreen[Any]):
             if self.context:
                 yield Static(self.context, classes="form-context")
             yield from self.fields()
+            if self.FIELD_HELP:
+                yield Static("", classes="form-help", id="form-help")
             yield Static("", classes="form-error", id="form-error")
             with Horizontal(classes="form-buttons"):
                 yield Button(self.SUBMIT_LABEL, variant="primary", id="submit")
@@ -65,11 +80,58 @@ class FormScreen(ModalScreen[Any]):
         widget = self.query_one(f"#{widget_id}")
         if isinstance(widget, TextArea):
             return widget.text.strip()
+        if isinstance(widget, Select):
+            return "" if widget.is_blank() else str(widget.value)
         assert isinstance(widget, Input)
         return widget.value.strip()
 
+    def field_values(self) -> dict[str, Any]:
+        """Every field's raw value, by position and id (what "changed" compares)."""
+        out: dict[str, Any] = {}
+        for i, widget in enumerate(self.query(self.FIELDS)):
+            if isinstance(widget, TextArea):
+                value: Any = widget.text
+            else:
+                value = getattr(widget, "value", None)
+            out[f"{i}:{widget.id}"] = value
+        return out
+
+    def on_mount(self) -> None:
+        self.mark_pristine()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The help line follows the focus (an open list of a Select has its own)."""
+        if not self.FIELD_HELP:
+            return
+        text = ""
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, SelectOverlay):
+                text = self.LIST_HELP
+                break
+            if node.id in self.FIELD_HELP:
+                text = self.FIELD_HELP[node.id]
+                break
+        self.query_one("#form-help", Static).update(text)
+
+    def mark_pristine(self, *only: str) -> None:
+        """The fields as they are now (or only those with these ids) count as "nothing
+        typed" (after prefilling them)."""
+        now = self.field_values()
+        if only and self._initial is not None:
+            now = {**self._initial, **{k: v for k, v in now.items()
+                                       if k.partition(":")[2] in only}}  # fmt: skip
+        self._initial = now
+
+    @property
+    def changed(self) -> bool:
+        return self._initial is not None and self.field_values() != self._initial
+
     def show_error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(text)
+
+    def node_error(self, exc: RpcError) -> str:
+        """The text for an error answer of the node (a subclass may say more for a code)."""
+        return f"{exc.code}: {exc.message}"
 
     @on(Button.Pressed, "#submit")
     def _pressed_submit(self) -> None:
@@ -84,11 +146,26 @@ class FormScreen(ModalScreen[Any]):
         self.input_submitted(event.input)
 
     def input_submitted(self, field: Input) -> None:
-        """Enter in ``field``: submits the form. Override."""
-        self.action_submit()
+        """Enter in ``field``: submits the form, or (``ENTER_SUBMITS = False``) moves to the
+        next field (the last one's next is the submit button). Override."""
+        if self.ENTER_SUBMITS:
+            self.action_submit()
+        else:
+            self.focus_next()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.changed:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        what = f"“{self.TITLE_TEXT}”" if self.TITLE_TEXT else "this form"
+        self.app.push_screen(
+            ConfirmScreen(f"Close {what} and discard what you typed?", "Discard"), answered
+        )
 
     def action_submit(self) -> None:
         try:
@@ -104,10 +181,15 @@ class FormScreen(ModalScreen[Any]):
         try:
             result = await rpc_client(self).call(self.METHOD, **params)
         except RpcError as exc:
-            self.show_error(f"{exc.code}: {exc.message}")
+            text = self.node_error(exc)
+            self.show_error(text)
+            self.notify(text, title=f"{self.TITLE_TEXT or self.METHOD}: refused",
+                        severity="error")  # fmt: skip
             return
         except NodeUnavailable as exc:
             self.show_error(f"Node unavailable: {exc}")
+            self.notify("Nothing was sent; the form keeps what you typed.",
+                        title="Node unavailable", severity="error")  # fmt: skip
             return
         log.info("%s done: %r", self.METHOD, result)
         self.dismiss(result)
@@ -123,6 +205,7 @@ class LabForm(FormScreen):
     TITLE_TEXT = "Create a lab"
     METHOD = "lab_create"
     SUBMIT_LABEL = "Create"
+    ENTER_SUBMITS = False
 
     def fields(self) -> Iterable[Widget]:
         yield Input(placeholder="Name (e.g. fablab-lyon)", id="name")
@@ -141,13 +224,15 @@ class ProjectForm(FormScreen):
     TITLE_TEXT = "Post a project"
     METHOD = "post"
     SUBMIT_LABEL = "Post"
+    ENTER_SUBMITS = False
 
     def fields(self) -> Iterable[Widget]:
         yield Input(placeholder="Title", id="title")
         yield Input(placeholder="One-line summary", id="summary")
-        yield Input(placeholder="Stage (idea, prototype, running…)", id="stage")
+        yield stage_select("")
         yield Input(placeholder="Needs, comma-separated (welder, funding…)", id="needs")
         yield Input(placeholder="Tags, comma-separated", id="tags")
+        yield licence_input("")
         yield Label("Body (Markdown) — ctrl+s to post")
         yield TextArea(id="body", language="markdown", classes="form-body")
 
@@ -158,8 +243,15 @@ class ProjectForm(FormScreen):
             "stage": self.value("stage") or None,
             "needs": split_list(self.value("needs")) or None,
             "tags": split_list(self.value("tags")) or None,
+            "licence": _licence(self.value("licence")) or None,
             "body": self.value("body") or None,
         }
+
+
+def _licence(text: str) -> str:
+    if problem := licence_problem(text):
+        raise ValueError(problem)
+    return text
 
 
 class CommentForm(FormScreen):
@@ -203,6 +295,7 @@ class ProfileForm(FormScreen):
     TITLE_TEXT = "Your profile"
     METHOD = "profile_set"
     SUBMIT_LABEL = "Save"
+    ENTER_SUBMITS = False  # OnboardingForm has its own (the next empty field, then submit)
 
     def __init__(self, name: str = "", about: str = "", context: str = "") -> None:
         super().__init__(None, context)

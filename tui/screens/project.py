@@ -1,4 +1,10 @@
-"""One project: summary, Markdown body, stage, needs, tags, and its threaded comments."""
+"""One project as it is now (its revisions applied): summary, Markdown body, stage, licence,
+authors, needs with their pledges, lineage across labs, tags, and its threaded comments.
+
+Keys: `e` edit (a revision), `h` history, `p` pledge (on the highlighted need), `w` withdraw
+one's own highlighted pledge, `f` fork into a followed lab; Enter on a lineage entry opens
+that project, on a need pledges on it. Revisions, pledges and forks pushed for the project
+reload it."""
 
 from __future__ import annotations
 
@@ -7,18 +13,28 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
-from textual import work
+from textual import on, work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Label, Markdown, Static
+from textual.widgets import Label, Markdown, OptionList, Static
 
 from tui.format import who
-from tui.screens.base import PercolabScreen
+from tui.screens.base import CallFailed, PercolabScreen
+from tui.screens.devices import ConfirmScreen
+from tui.screens.edit import EditForm
+from tui.screens.fork import ForkForm
 from tui.screens.forms import CommentForm, TagForm
+from tui.screens.history import HistoryScreen
+from tui.screens.pledge import PledgeForm
 from tui.widgets.comments import CommentThread, flatten
+from tui.widgets.lineage import LineageList
+from tui.widgets.needs import NeedsList, group_pledges
+from tui.widgets.vocab import derive_label, licence_label
 
 log = logging.getLogger(__name__)
+
+MAX_FACT_ORIGINS = 2  # origins named in the facts line (all are in the lineage list)
 
 
 class ProjectScreen(PercolabScreen):
@@ -29,6 +45,11 @@ class ProjectScreen(PercolabScreen):
         Binding("c", "comment", "Comment", id="project_comment"),
         Binding("r", "reply", "Reply", id="project_reply"),
         Binding("t", "tag", "Tag", id="project_tag"),
+        Binding("e", "edit", "Edit", id="project_edit"),
+        Binding("h", "history", "History", id="project_history"),
+        Binding("p", "pledge", "Pledge", id="project_pledge"),
+        Binding("w", "withdraw", "Withdraw pledge", id="project_withdraw", show=False),
+        Binding("f", "fork", "Fork", id="project_fork"),
     ]
 
     def __init__(self, project_id: str) -> None:
@@ -36,6 +57,7 @@ class ProjectScreen(PercolabScreen):
         self.project_id = project_id
         self.project: dict[str, Any] = {}
         self.comment_ids: set[str] = set()
+        self.pledge_ids: set[str] = set()
         self.new_ids: set[str] = set()
         self.loaded = False
 
@@ -46,6 +68,10 @@ class ProjectScreen(PercolabScreen):
             yield Static("", id="project-summary", classes="project-summary")
             yield Static("", id="project-facts", classes="project-facts")
             yield Markdown("", id="project-body")
+            yield Static("Needs and pledges", id="needs-heading", classes="subsection-heading")
+            yield NeedsList(self.fmt, id="needs")
+            yield Static("Lineage", id="lineage-heading", classes="subsection-heading")
+            yield LineageList(self.fmt, id="lineage")
         yield Static("Comments", id="comments-heading", classes="section-heading")
         yield CommentThread(self.fmt, id="comments")
 
@@ -73,21 +99,19 @@ class ProjectScreen(PercolabScreen):
         self.loaded = True
         self.sub_title = str(project.get("title", ""))
         self.query_one("#project-title", Label).update(escape(str(project.get("title", ""))))
-        meta = (
-            f"in [b]{escape(str(project.get('lab_name', '')))}[/b]"
-            f" by [b]{escape(who(project))}[/b]"
-            f" · {self.fmt.when(project.get('ts'))} · id {self.fmt.short_id(project['id'])}"
-        )
-        self.query_one("#project-meta", Static).update(meta)
+        self.query_one("#project-meta", Static).update(self._meta(project))
         self.query_one("#project-summary", Static).update(escape(str(project.get("summary", ""))))
         tagged = {label for tag in result.get("tags", []) for label in tag.get("labels", [])}
         labels = sorted(tagged | set(project.get("tags") or []))
         facts = [
             f"[b]Stage:[/b] {escape(str(project.get('stage') or '—'))}",
+            f"[b]Licence:[/b] {self._licence(project)}",
             f"[b]Needs:[/b] {escape(', '.join(project.get('needs') or []) or '—')}",
             f"[b]Tags:[/b] {escape(' '.join('#' + t for t in labels) or '—')}",
         ]
+        facts += self._living_facts(project, result)
         self.query_one("#project-facts", Static).update("\n".join(facts))
+        self._show_living(project, result)
         await self.query_one("#project-body", Markdown).update(str(project.get("body") or ""))
         fresh = len(self.new_ids)
         heading = f"Comments ({len(ids)})"
@@ -97,6 +121,86 @@ class ProjectScreen(PercolabScreen):
         self.thread.show(comments, self.new_ids)
         if self.focused is None or self.focused is self.query_one("#project-details"):
             self.thread.focus()
+
+    def _meta(self, project: dict[str, Any]) -> str:
+        authors = escape(who(project))
+        others = [str(c.get("name") or self.fmt.short_id(str(c.get("member", ""))))
+                  for c in project.get("coauthors") or []]  # fmt: skip
+        if others:
+            authors += " with " + escape(", ".join(others))
+        meta = (f"in [b]{escape(str(project.get('lab_name', '')))}[/b] by [b]{authors}[/b]"
+                f" · {self.fmt.when(project.get('ts'))}")  # fmt: skip
+        revisions = int(project.get("revisions") or 0)
+        if revisions:
+            meta += (f" · revised {self.fmt.when(project.get('revised_ts'))} ({revisions} "
+                     f"revision{'s' if revisions != 1 else ''}, h: history)")  # fmt: skip
+        return meta + f" · id {self.fmt.short_id(project['id'])}"
+
+    @staticmethod
+    def _living_facts(project: dict[str, Any], result: dict[str, Any]) -> list[str]:
+        """Pledges and lineage in a line each (the lists are below the body)."""
+        out = []
+        pledges = len(result.get("pledges") or [])
+        if pledges:
+            out.append(f"[b]Pledges:[/b] {pledges} (below, under the needs they answer)")
+        derives = [d for d in project.get("derives") or [] if isinstance(d, dict)]
+        if derives:
+            origins = [f"{d.get('how_label') or derive_label(str(d.get('how', '')))} "
+                       f"{d.get('title') or 'a project not on this node'}"
+                       + (f" ({d['lab_name']})" if d.get("lab_name") else "")
+                       for d in derives[:MAX_FACT_ORIGINS]]  # fmt: skip
+            more = len(derives) - MAX_FACT_ORIGINS
+            out.append("[b]Derives:[/b] " + escape("; ".join(origins))
+                       + (f" and {more} more" if more > 0 else ""))  # fmt: skip
+        descendants = len((result.get("lineage") or {}).get("descendants") or [])
+        if descendants:
+            out.append(f"[b]Derived into:[/b] {descendants} project"
+                       f"{'s' if descendants != 1 else ''} (lineage below)")  # fmt: skip
+        return out
+
+    @staticmethod
+    def _licence(project: dict[str, Any]) -> str:
+        licence = project.get("licence")
+        if not licence:
+            return "[dim]none stated[/dim]"
+        text = escape(str(licence))
+        label = licence_label(str(licence))
+        if label != licence:
+            text += f" [dim]({escape(label)})[/dim]"
+        elif project.get("licence_known") is False:
+            text += " [dim](not on the common SPDX list)[/dim]"
+        return text
+
+    def _show_living(self, project: dict[str, Any], result: dict[str, Any]) -> None:
+        """Needs with their pledges, and the lineage (hidden when there is none)."""
+        pledges = [p for p in result.get("pledges") or [] if isinstance(p, dict)]
+        self.pledge_ids = {str(p.get("id")) for p in pledges}
+        groups = group_pledges(list(project.get("needs") or []), result.get("needs"), pledges)
+        me = getattr(self.app, "me", None) or {}
+        self.needs_list.show(groups, me.get("author"))
+        count = len(pledges)
+        if count:
+            heading = (f"Needs and pledges ({count} pledge{'s' if count != 1 else ''}) · "
+                       "p: pledge, w: withdraw yours")  # fmt: skip
+        elif groups:
+            heading = "Needs (no pledge yet) · p, or enter on a need: pledge"
+        else:
+            heading = "No needs listed, no pledges yet · p: pledge (I'd use it, I can build it…)"
+        self.query_one("#needs-heading", Static).update(heading)
+        self.needs_list.display = bool(groups)  # needs or pledges to list
+        lineage = result.get("lineage") or {}
+        ancestors = list(lineage.get("ancestors") or [])
+        if not ancestors:  # a node without `lineage`: the project's own derives
+            ancestors = [d for d in project.get("derives") or [] if isinstance(d, dict)]
+        listed = self.query_one(LineageList)
+        listed.show(ancestors, list(lineage.get("descendants") or []))
+        lineage_heading = self.query_one("#lineage-heading", Static)
+        lineage_heading.update(f"Lineage ({listed.count}) · enter: open")
+        lineage_heading.display = listed.display = listed.count > 0
+
+    @property
+    def needs_list(self) -> NeedsList:
+        return self.query_one(NeedsList)
 
     def action_back(self) -> None:
         self.dismiss()
@@ -133,10 +237,101 @@ class ProjectScreen(PercolabScreen):
             self._after_send("Tag"),
         )
 
+    def _loaded(self) -> bool:
+        if not self.loaded:
+            self.notify("The project is still loading", severity="warning")
+        return self.loaded
+
+    def _names(self) -> dict[str, str]:
+        """member id -> name of the project's authors (for the history's co-author diffs)."""
+        names = {str(c.get("member")): str(c.get("name")) for c in
+                 self.project.get("coauthors") or [] if c.get("name")}  # fmt: skip
+        if self.project.get("member") and self.project.get("author_name"):
+            names[str(self.project["member"])] = str(self.project["author_name"])
+        return names
+
+    def action_edit(self) -> None:
+        if self._loaded():
+            me = (getattr(self.app, "me", None) or {}).get("author")
+            self.app.push_screen(EditForm(self.project, me), self._after_send("Revision"))
+
+    def action_history(self) -> None:
+        if self._loaded():
+            title = str(self.project.get("title", ""))
+            self.app.push_screen(HistoryScreen(self.project_id, title, self._names()))
+
+    def action_pledge(self, need: str | None = None) -> None:
+        if not self._loaded():
+            return
+        if need is None and self.needs_list.has_focus:
+            need = self.needs_list.current_need
+        form = PledgeForm(self.project_id, list(self.project.get("needs") or []),
+                          title=str(self.project.get("title", "")), need=need)  # fmt: skip
+        self.app.push_screen(form, self._after_send("Pledge"))
+
+    @on(OptionList.OptionSelected, "#needs")
+    def _need_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id is not None and event.option_id not in self.needs_list.pledges:
+            self.action_pledge(self.needs_list.current_need)
+
+    def action_withdraw(self) -> None:
+        pledge = self.needs_list.current_pledge if self.needs_list.has_focus else None
+        me = (getattr(self.app, "me", None) or {}).get("author")
+        if pledge is None:
+            self.notify("Highlight one of your pledges under the needs first",
+                        severity="warning")  # fmt: skip
+            return
+        if me is None or pledge.get("member") != me:
+            self.notify("Only the member who made a pledge can withdraw it", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.withdraw(str(pledge["id"]))
+
+        self.app.push_screen(ConfirmScreen("Withdraw this pledge? Everyone will see it "
+                                           "withdrawn.", "Withdraw"), answered)  # fmt: skip
+
+    @work(group="withdraw", exit_on_error=False)
+    async def withdraw(self, pledge_id: str) -> None:
+        try:
+            await self.rpc("retract", id=pledge_id)
+        except CallFailed:  # already notified
+            return
+        self.notify("Pledge withdrawn")
+        self.reload()
+
+    def action_fork(self) -> None:
+        if not self._loaded():
+            return
+
+        def forked(result: Any) -> None:
+            if result:
+                self.notify("Forked: the new project names this one as its origin")
+                self.app.push_screen(ProjectScreen(str(result)))
+
+        self.app.push_screen(ForkForm(self.project), forked)
+
+    @on(OptionList.OptionSelected, "#lineage")
+    def _lineage_selected(self, event: OptionList.OptionSelected) -> None:
+        entry = self.query_one(LineageList).entries.get(event.option_id or "")
+        if entry is None:
+            return
+        if not entry.get("title"):  # named by a derives record, not held here
+            self.notify("That project is not on this node (its lab may not be followed "
+                        "here yet)", severity="warning")  # fmt: skip
+            return
+        self.app.push_screen(ProjectScreen(str(event.option_id)))
+
     def object_arrived(self, view: dict[str, Any]) -> None:
         target = str(view.get("target"))
         kind = view.get("kind")
         about_us = target == self.project_id
-        retracted = kind == "retraction" and (about_us or target in self.comment_ids)
-        if retracted or (kind in ("comment", "tag") and about_us):
+        derives = {str(d.get("project")) for d in view.get("derives") or []
+                   if isinstance(d, dict)}  # fmt: skip
+        if (
+            kind == "retraction"  # of a comment, pledge, revision… of this project or not
+            or (kind in ("comment", "tag", "revision", "pledge") and about_us)
+            or (kind == "project" and self.project_id in derives)  # a fork of this one
+        ):
             self.reload()

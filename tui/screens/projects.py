@@ -181,6 +181,7 @@ class ProjectsScreen(PercolabScreen):
             self.reload()
         elif kind == "retraction" and str(view.get("target")) in self.table.projects:
             self.reload()
-        elif kind in ("comment", "tag") and str(view.get("target")) in self.table.projects:
+        elif kind in ("comment", "tag", "revision", "pledge") and str(
+            view.get("target")) in self.table.projects:  # a revised title/stage at once
             self.new_ids.add(str(view["target"]))
             self.reload()
