@@ -18,11 +18,11 @@ Figures (all in the same run):
   `replay_ms`: a second full replay of the same history (warm);
 - `history_page_ms`: then the first page of the history (`history` RPC, 50 entries);
 - `cold_visible_ms`, `cold_history_page_ms`: the same on the node restarted (nothing cached:
-  the history is built from the store's by_target index);
+  the history is built from the store's revisions index);
 - `one_more_ms`: one more revision on top (supersedes the heads, newest) of a project being
   viewed: its registry cost (listener + state, the fast path), target <= 5 ms
-  (`one_more_ratio`); the first one after a history page was built also frees that page's
-  10,000 entries (~2 ms more, `one_more_after_history_ms`); and
+  (`one_more_ratio`); `one_more_after_history_ms`: the same right after a history page
+  (pages are built on demand, so nothing large is dropped); and
   `one_more_end_to_end_ms`: ingest (verify, durable commit) plus the new view.
 
     .venv/bin/python bench/revisions.py              # 10,000 revisions

@@ -49,7 +49,7 @@ _REVISABLE = frozenset(REVISABLE)
 _COAUTHORS = "coauthors"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevisionRecord:
     """What the replay needs of one stored, visible revision."""
 
@@ -113,6 +113,7 @@ class ProjectHistory:
         self._base = self._normal(project_fields(base))
         self._recs: dict[bytes, RevisionRecord] = {}
         self._linked: dict[bytes, list[bytes]] = {}  # link id -> revisions naming it
+        self._by_member: dict[bytes, list[bytes]] = {}  # member -> their revisions held
         self._gone: set[bytes] = set()
         self._foreign: set[bytes] = set()
         self._max_key: tuple[int, bytes] | None = None
@@ -131,8 +132,9 @@ class ProjectHistory:
         self._removed_by: dict[bytes, int] = {}
         self._above: dict[bytes, int] = {}
         self._depth: dict[bytes, int] = {}  # placed revision -> 1 + its deepest parent's
+        self._missed: list[bytes] = []  # placed revisions without effect (of the last pass)
         self._state: ProjectState | None = None
-        self._history: list[HistoryEntry] | None = None
+        self._waiting_sorted: list[bytes] | None = None  # by (ts, id), made when asked
 
     # ---- input -------------------------------------------------------------------------
 
@@ -157,6 +159,8 @@ class ProjectHistory:
         self._recs[rid] = rec
         for link in rec.supersedes:
             self._linked.setdefault(link, []).append(rid)
+        if rec.member is not None:
+            self._by_member.setdefault(rec.member, []).append(rid)
         key = (rec.ts, rid)
         if self._max_key is None or key > self._max_key:
             self._max_key = key
@@ -179,6 +183,11 @@ class ProjectHistory:
             children.remove(rid)
             if not children:
                 del self._linked[link]
+        if rec.member is not None:
+            mine = self._by_member[rec.member]
+            mine.remove(rid)
+            if not mine:
+                del self._by_member[rec.member]
         if self._max_key is not None and self._max_key[1] == rid:
             self._max_key = max(((r.ts, i) for i, r in self._recs.items()), default=None)
         self._invalidate()
@@ -240,11 +249,59 @@ class ProjectHistory:
     def history(self) -> list[HistoryEntry]:
         """Every held revision in replay order (oldest first), then the waiting ones by
         (ts, id)."""
+        return self.history_slice(0, None)
+
+    def history_len(self) -> int:
+        """len(history()), without building it."""
         if self._dirty:
             self._replay()
-        if self._history is None:
-            self._history = self._build_history()
-        return list(self._history)
+        return len(self._order) + len(self._waiting)
+
+    def history_slice(self, start: int, end: int | None = None) -> list[HistoryEntry]:
+        """history()[start:end], built alone (a page): O(end - start), plus a look back for
+        the values before `start` of the fields the page changes (to the newest applied
+        revision setting each, or P's fields)."""
+        if self._dirty:
+            self._replay()
+        recs, effect, creator, order = self._recs, self._effect, self.creator, self._order
+        placed = len(order)
+        start, end, _ = slice(start, end).indices(placed + len(self._waiting))
+        out: list[HistoryEntry] = []
+        if start < min(end, placed):
+            page = order[start:end]
+            fields = self._fields_before(start, {n for rid in page for n in recs[rid].changes})
+            for rid in page:
+                rec = recs[rid]
+                e = effect[rid]
+                out.append(entry := _entry(rec, fields, e, creator))
+                if e == APPLIED:
+                    for name, (_, new) in entry.changes.items():
+                        fields[name] = new
+        if end > placed:
+            if self._waiting_sorted is None:
+                self._waiting_sorted = sorted(self._waiting, key=lambda r: (recs[r].ts, r))
+            final = self._fields
+            for rid in self._waiting_sorted[max(start - placed, 0) : end - placed]:
+                out.append(_entry(recs[rid], final, WAITING, creator))
+        return out
+
+    def _fields_before(self, pos: int, names: set[str]) -> dict[str, Any]:
+        """The values of `names` when the replay reaches order[pos]."""
+        recs, effect, order, creator = self._recs, self._effect, self._order, self.creator
+        fields: dict[str, Any] = {}
+        want = set(names)
+        while want and pos > 0:
+            pos -= 1
+            rid = order[pos]
+            if effect[rid] != APPLIED:
+                continue
+            for name, value in recs[rid].changes.items():
+                if name in want:
+                    want.discard(name)
+                    fields[name] = _normal_value(name, value, creator)
+        for name in want:
+            fields[name] = self._base[name]
+        return fields
 
     # ---- the fast path (rule 5) --------------------------------------------------------
 
@@ -297,14 +354,12 @@ class ProjectHistory:
                 mask |= self._above.get(link, 0)
             self._above[rid] = mask
         self._state = None
-        self._history = None
 
     # ---- the full replay (rules 1-4) ---------------------------------------------------
 
     def _invalidate(self) -> None:
         self._dirty = True
         self._state = None
-        self._history = None
 
     def _authors(self) -> set[bytes]:
         authors = set(self._coauthors)
@@ -344,92 +399,95 @@ class ProjectHistory:
         return removed
 
     def _pass(self, order: list[bytes], forged: set[bytes],
-              fenced: set[bytes]) -> list[tuple[bytes, set[bytes]]]:  # fmt: skip
-        """Rule 3: one replay from P's fields; returns the applied removals."""
-        recs = self._recs
+              fenced: set[bytes]) -> dag.Removals:  # fmt: skip
+        """Rule 3: one replay from P's fields; returns the applied removals (and leaves the
+        revisions without effect in self._missed)."""
+        recs, lab = self._recs, self.lab
         self._fields = fields = dict(self._base)
         self._coauthors = set(fields[_COAUTHORS])
         authors = self._authors()
-        effect = self._effect = {}
-        removals: list[tuple[bytes, set[bytes]]] = []
-        applied = 0
+        effect = self._effect = dict.fromkeys(order, APPLIED)  # then the exceptions
+        missed: list[bytes] = []
+        removals: dag.Removals = []
         revised: int | None = None
-        for rid in order:
+        for rid in order:  # _judge, inlined: the hot loop of a full replay
             rec = recs[rid]
-            e = self._judge(rec, rid in forged, rid in fenced, authors)
-            effect[rid] = e
-            if e != APPLIED:
-                continue
-            applied += 1
-            if revised is None or rec.ts > revised:
-                revised = rec.ts
-            if _COAUTHORS in rec.changes:
-                removed = self._apply_changes(rec, fields)
-                authors = self._authors()
-                if removed:
-                    removals.append((rid, removed))
+            if rec.lab != lab:
+                effect[rid] = WRONG_LAB
+            elif rid in forged:
+                effect[rid] = FORGED_LINK
+            elif rid in fenced:
+                effect[rid] = REMOVED_CONCURRENTLY
+            elif rec.member not in authors:  # None never is
+                effect[rid] = NOT_AUTHOR
             else:
-                fields.update(rec.changes)
-        self._applied, self._revised_ts = applied, revised
+                if revised is None or rec.ts > revised:
+                    revised = rec.ts
+                changes = rec.changes
+                if _COAUTHORS in changes:
+                    removed = self._apply_changes(rec, fields)
+                    authors = self._authors()
+                    if removed:
+                        removals.append((rid, removed))
+                else:
+                    fields.update(changes)
+                continue
+            missed.append(rid)
+        self._applied, self._revised_ts = len(order) - len(missed), revised
+        self._missed = missed
         return removals
 
-    def _fence(self, order: list[bytes], removals: list[tuple[bytes, set[bytes]]]) -> set[bytes]:
-        """Rule 4: the revisions concurrent with a removal of their member."""
-        recs = self._recs
-        members = {rid: recs[rid].member for rid in order}
-        return dag.fenced(order, recs, self._linked, removals, members)
-
     def _replay(self) -> None:
-        placement = dag.place(self.project_id, self._recs, self._linked, self._gone, self._foreign)
+        recs = self._recs
+        placement = dag.place(self.project_id, recs, self._linked, self._gone, self._foreign)
         order, waiting, forged = placement.order, placement.waiting, placement.forged
         fenced: set[bytes] = set()
         every: dict[bytes, set[bytes]] = {}  # the removals of every pass
+        last: tuple[dag.Removals, dag.Masks] | None = None  # the last fence's input and masks
         while True:
             removals = self._pass(order, forged, fenced)
             for x, members in removals:
                 every.setdefault(x, set()).update(members)
-            new = self._fence(order, removals) - fenced if removals else set()
+            if not removals or (last is not None and last[0] == removals):
+                break  # no fence, or the same fence as the last pass: nothing new fenced
+            placed, by_member = placement.depth, self._by_member
+            candidates = [rid for _, members in removals for m in members
+                          for rid in by_member.get(m, ()) if rid in placed]  # fmt: skip
+            new, masks = dag.fenced(order, recs, self._linked, removals, candidates)
+            last = (removals, masks)
+            new -= fenced
             if not new:
                 break
             fenced |= new
         for rid in waiting:
             self._effect[rid] = WAITING
         self._order, self._waiting = order, waiting
-        self._above, self._removed_by = (
-            dag.removal_masks(order, self._recs, list(every.items())) if every else ({}, {})
-        )
+        self._waiting_sorted = None
+        if not every:
+            self._above, self._removed_by = {}, {}
+        elif last is not None and last[0] == list(every.items()):
+            self._above, self._removed_by = last[1]  # the usual case: one set of removals
+        else:
+            self._above, self._removed_by = dag.removal_masks(order, recs, list(every.items()))
         self._depth = placement.depth
-        effect = self._effect
-        self._heads = dag.tips(order, self._recs, {r for r in order if effect[r] == APPLIED})
+        applied = set(order)
+        applied.difference_update(self._missed)
+        self._heads = dag.tips(order, recs, applied)
         self._dirty = False
         self._state = None
-        self._history = None
-
-    def _build_history(self) -> list[HistoryEntry]:
-        recs, effect = self._recs, self._effect
-        fields = dict(self._base)
-        out: list[HistoryEntry] = []
-        creator = self.creator
-        for rid in self._order:
-            rec = recs[rid]
-            e = effect[rid]
-            out.append(_entry(rec, fields, e, creator))
-            if e == APPLIED:
-                for name, (_, new) in out[-1].changes.items():
-                    fields[name] = new
-        final = self._fields
-        for rid in sorted(self._waiting, key=lambda r: (recs[r].ts, r)):
-            out.append(_entry(recs[rid], final, WAITING, creator))
-        return out
 
 
 def _entry(rec: RevisionRecord, fields: Mapping[str, Any], effect: str,
            creator: bytes | None) -> HistoryEntry:  # fmt: skip
     changes: dict[str, tuple[Any, Any]] = {}
     for name, value in rec.changes.items():
-        if name not in _REVISABLE:
-            continue
-        if name == _COAUTHORS and creator is not None and creator in value:
-            value = [m for m in value if m != creator]
-        changes[name] = (fields[name], value)
+        if name in _REVISABLE:
+            changes[name] = (fields[name], _normal_value(name, value, creator))
     return HistoryEntry(rec.id, rec.ts, rec.member, rec.supersedes, changes, rec.note, effect)
+
+
+def _normal_value(name: str, value: Any, creator: bytes | None) -> Any:
+    """A field's value as the replay sets it: the creator is never listed as a co-author."""
+    if name == _COAUTHORS and creator is not None and creator in value:
+        return [m for m in value if m != creator]
+    return value

@@ -128,17 +128,38 @@ class Ingest:
         self._writer.close()
         self._pool.close()
 
-    def ingest(self, raws: Sequence[bytes], *, now: int | None = None) -> IngestResult:
-        """Run `raws` through the pipeline; blocking (call it off the event loop)."""
+    def ingest(
+        self,
+        raws: Sequence[bytes],
+        *,
+        now: int | None = None,
+        ids: Sequence[bytes] | None = None,
+        checked: Callable[[], None] | None = None,
+    ) -> IngestResult:
+        """Run `raws` through the pipeline; blocking (call it off the event loop).
+
+        `ids`: the objects' ids (`object_id` of each of `raws`, in order), when the caller
+        hashed the bytes already (a fetch checks every object's id as it arrives): the
+        pipeline then does not hash them again. They are trusted: pass only ids computed
+        from these very bytes.
+
+        `checked`: called once (on this thread) when every verdict of the call is in and the
+        check workers are free for the next call, before the call's last writes (or when it
+        fails): a caller with more objects starts its next call then (node/sync/feed.py)."""
+        if ids is not None and len(ids) != len(raws):
+            raise ValueError(f"{len(ids)} ids for {len(raws)} objects")
         result = IngestResult()
-        call = _Call(now_ms() if now is None else now)
+        call = _Call(now_ms() if now is None else now, ids)
         large = len(raws) > BATCH_OBJECTS
-        pool = _PoolHold(self._pool, len(raws) >= PARALLEL_CHECK_MIN, POOL_WAIT_S if large else 0)
+        pool = _PoolHold(
+            self._pool, len(raws) >= PARALLEL_CHECK_MIN, POOL_WAIT_S if large else 0, checked
+        )
         try:
             if not large:  # one batch: no hand-off to the writer
                 part = IngestResult()
                 good: _Good = []
                 self._checked(self._prepare(raws, 0, call, pool.held), call, part, good)
+                pool.release()
                 self._deliver(result, self._store(part, good))
             else:
                 with cyclic_gc_paused():
@@ -158,28 +179,34 @@ class Ingest:
         checking: deque[_Prepared] = deque()  # with the workers, verdicts not collected yet
         per_write = max(1, WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
         most_per_write = max(per_write, MAX_WRITE_BATCH_OBJECTS // BATCH_OBJECTS)
-        part, batches = IngestResult(), 0
+        part, batches, objects = IngestResult(), 0, 0
         good: _Good = []
         try:
-            for start in range(0, len(raws), BATCH_OBJECTS):
-                checking.append(
-                    self._prepare(raws[start : start + BATCH_OBJECTS], start, call, pool.held)
-                )
-                last = start + BATCH_OBJECTS >= len(raws)
+            for start, end in check_batches(len(raws)):
+                checking.append(self._prepare(raws[start:end], start, call, pool.held))
+                last = end >= len(raws)
                 while len(checking) > (0 if last else CHECKS_AHEAD):
                     # Verdicts are collected and the good bytes decoded here, not on the
                     # writer: the writer is the stage that limits a large store.
-                    self._checked(checking.popleft(), call, part, good)
-                    batches += 1
+                    prep = checking.popleft()
+                    self._checked(prep, call, part, good)
+                    batches, objects = batches + 1, objects + prep.size
                     while inflight and inflight[0].fut.done():  # listeners hear promptly
                         self._deliver(result, inflight.popleft().finish())
                     writer_busy = bool(inflight) and not inflight[-1].fut.done()
+                    # Less than a write batch left in the call: it joins this write rather
+                    # than make a small one of its own (a sync feed's call of 8192: writes
+                    # of 4000 and 4192, not 4000, 4000 and 192).
+                    rest = len(raws) - prep.end
+                    fold = rest < WRITE_BATCH_OBJECTS and objects + rest <= MAX_WRITE_BATCH_OBJECTS
                     if (checking or not last) and (
-                        batches < per_write or (batches < most_per_write and writer_busy)
+                        fold
+                        or batches < per_write
+                        or (batches < most_per_write and writer_busy)
                     ):
                         continue
                     inflight.append(_Write(part, good, self._writer))
-                    part, good, batches = IngestResult(), [], 0
+                    part, good, batches, objects = IngestResult(), [], 0, 0
                     while len(inflight) >= MAX_WRITES_IN_FLIGHT:
                         self._deliver(result, inflight.popleft().finish())
             pool.release()  # every verdict is in: the next call may check while we write
@@ -200,15 +227,15 @@ class Ingest:
 
     def _prepare(self, raws: Sequence[bytes], offset: int, call: _Call, pooled: bool) -> _Prepared:
         """Size, hash, known ids and copies; then hand the candidates to the workers."""
-        prep = _Prepared(IngestResult())
-        seen = call.seen
+        prep = _Prepared(IngestResult(), offset + len(raws), len(raws))
+        seen, ids = call.seen, call.ids
         with self.store.read() as txn:
             for i, raw in enumerate(raws, offset):
                 if len(raw) > MAX_OBJECT_BYTES:
                     reason = f"object is {len(raw)} bytes; the limit is {MAX_OBJECT_BYTES}"
                     prep.result.rejected.append(Rejection(i, errors.TooLarge.code, reason))
                     continue
-                oid = object_id(raw)
+                oid = object_id(raw) if ids is None else ids[i]
                 if oid in seen:  # a second copy: its fate is the first copy's (see _checked)
                     prep.copies.append((i, oid))
                     continue
@@ -270,6 +297,20 @@ class Ingest:
                 result.known += 1
 
 
+def check_batches(n: int) -> Iterator[tuple[int, int]]:
+    """[start, end) of each check batch of a large call of `n` objects: BATCH_OBJECTS each,
+    the last one taking in a remainder under PARALLEL_CHECK_MIN (which would be checked
+    inline, on this interpreter, instead of by the workers: a sync fetch of 2048 objects
+    is two batches, 1000 and 1048, not three with 48 checked inline)."""
+    start = 0
+    while start < n:
+        end = start + BATCH_OBJECTS
+        if n - end < PARALLEL_CHECK_MIN:
+            end = n
+        yield start, end
+        start = end
+
+
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 _gc_was_enabled = False
@@ -317,22 +358,30 @@ class _Call:
     """State of one `ingest` call, shared by its batches."""
 
     now: int
+    ids: Sequence[bytes] | None = None  # the objects' ids, hashed by the caller (`ingest`)
     seen: set[bytes] = field(default_factory=set)  # ids already candidates in this call
     # ids rejected in this call -> (code, reason): copies later in the call share the fate
     bad: dict[bytes, tuple[str, str]] = field(default_factory=dict)
 
 
 class _PoolHold:
-    """This call's hold on the check workers, let go at most once."""
+    """This call's hold on the check workers, let go at most once; `on_release` is called
+    at the first release, held or not (the call's `checked`)."""
 
-    def __init__(self, pool: CheckPool, want: bool, wait_s: float) -> None:
+    def __init__(
+        self, pool: CheckPool, want: bool, wait_s: float, on_release: Callable[[], None] | None
+    ) -> None:
         self._pool = pool
+        self._on_release = on_release
         self.held = want and pool.acquire(wait_s)
 
     def release(self) -> None:
         if self.held:
             self.held = False
             self._pool.release()
+        if self._on_release is not None:
+            on_release, self._on_release = self._on_release, None
+            on_release()
 
 
 class _Write:
@@ -356,6 +405,8 @@ class _Write:
 @dataclass
 class _Prepared:
     result: IngestResult
+    end: int  # the batch is objects [end - size, end) of its call
+    size: int
     candidates: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, raw, id
     copies: list[tuple[int, bytes]] = field(default_factory=list)
     verdicts: PendingVerdicts | None = None  # None: check inline in _checked

@@ -23,13 +23,14 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from node.ingest.pipeline import Ingest
 from node.service.members import Members
 from node.service.members import attach as attach_members
 from node.service.members import of_store as members_of_store
+from node.store.read import prefix_items
 from node.store.store import Store, Stored
 from protocols.living import project_fields
 from protocols.objects import SignedObject, decode_checked, object_id
@@ -51,14 +52,6 @@ MAX_CACHED_PROJECTS = 512
 MAX_WARM_PER_BATCH = 8
 
 
-def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    cur = txn.cursor(db=db)
-    if not cur.set_range(prefix):
-        return
-    for key, value in cur:
-        if not key.startswith(prefix):
-            return
-        yield key, value
 
 
 class _Entry:
@@ -94,6 +87,18 @@ class Living:
         with self._lock:
             h = self._entry(project).history
             return h.state(), h.history()
+
+    def page(self, project: SignedObject, limit: int,
+             before: int | None) -> tuple[ProjectState, int, int, list[HistoryEntry]]:  # fmt: skip
+        """(state, total, start, entries): the newest `limit` history entries before position
+        `before` (all: None), oldest first, starting at `start` of `total`. Built alone: a
+        page of a long history costs the page, not the history."""
+        with self._lock:
+            h = self._entry(project).history
+            total = h.history_len()
+            end = total if before is None else max(0, min(before, total))
+            start = max(0, end - limit)
+            return h.state(), total, start, h.history_slice(start, end)
 
     def cached(self, project_id: bytes) -> bool:
         with self._lock:
@@ -132,7 +137,7 @@ class Living:
         records = []
         with self.store.read() as txn:
             objects, unindexed = self.store.db["objects"], self.store.db["unindexed"]
-            for key, _ in _prefix_items(txn, self.store.db["revisions"], project.id):
+            for key, _ in prefix_items(txn, self.store.db["revisions"], project.id):
                 seq = key[-8:]
                 raw = txn.get(seq, db=objects)
                 if not raw or txn.get(seq, db=unindexed) is not None:

@@ -7,16 +7,32 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from node.store.read import prefix_keys
+from node.service.living import Living
+from node.service.members import Members
+from node.store.read import prefix_items, prefix_keys
+from node.store.store import Store
 from protocols.licences import is_known_licence
 from protocols.living import derive_label, pledge_label, project_fields
 from protocols.objects import SignedObject
 from protocols.project_history import HistoryEntry, ProjectState
 
-if TYPE_CHECKING:
-    from node.service.queries import Views
+
+class Views(Protocol):
+    """What these functions read through: node/service/queries.py's `Views` (a Protocol, so
+    that queries, which shows living projects with these functions, is not imported back)."""
+
+    store: Store
+    txn: Any
+    members: Members
+    living: Living
+
+    def get(self, oid: bytes) -> SignedObject | None: ...
+    def get_seq(self, seq: bytes) -> SignedObject | None: ...
+    def lab_name(self, lab: bytes) -> str | None: ...
+    def member_name(self, member: bytes) -> str | None: ...
+    def view(self, o: SignedObject) -> dict[str, Any]: ...
 
 # Ancestors and descendants a lineage lists (breadth first), and how far it follows links.
 MAX_LINEAGE_ITEMS = 50
@@ -128,7 +144,7 @@ def pledge_view(views: Views, pledge: SignedObject, project: SignedObject | None
 def pledges_of(views: Views, project: SignedObject) -> list[dict[str, Any]]:
     """The live pledges on a project, oldest first."""
     out = []
-    for key, value in _prefix_items(views.txn, views.store.db["by_target"], project.id):
+    for key, value in prefix_items(views.txn, views.store.db["by_target"], project.id):
         if value.startswith(b"pledge\0"):
             o = views.get_seq(key[-8:])
             if o is not None:
@@ -253,15 +269,12 @@ def history_page(
     replay order before position `before` (all: None), oldest first. Each entry: {index, id,
     ts, member, author_name, supersedes, changes: {field: {old, new}}, note, effect}; pass
     `next` as `before` for the page before (null: this is the first)."""
-    state, entries = views.living.state_and_history(project)
-    total = len(entries)
-    end = total if before is None else max(0, min(before, total))
-    start = max(0, end - limit)
+    state, total, start, entries = views.living.page(project, limit, before)
     return {
         "project": project.id.hex(),
         "heads": [h.hex() for h in state.heads],
         "total": total,
-        "entries": [entry_view(views, i, entries[i]) for i in range(start, end)],
+        "entries": [entry_view(views, start + i, e) for i, e in enumerate(entries)],
         "next": start if start > 0 else None,
     }
 
@@ -290,13 +303,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(x) for k, x in value.items()}
     return value
-
-
-def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    cur = txn.cursor(db=db)
-    if not cur.set_range(prefix):
-        return
-    for key, value in cur:
-        if not key.startswith(prefix):
-            return
-        yield key, value

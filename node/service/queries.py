@@ -14,7 +14,7 @@ from node.service import living_views
 from node.service.living import Living
 from node.service.living import of_store as living_of_store
 from node.service.members import Members, attribution_fields, of_store
-from node.store.read import U64, prefix_keys
+from node.store.read import U64, prefix_items, prefix_keys
 from node.store.store import Store
 from protocols.kinds import kind_spec, registered_kinds
 from protocols.objects import SignedObject, decode_checked, object_id
@@ -170,7 +170,7 @@ class Views:
         lab = project.body["lab"]
         labels: dict[str, None] = {}
         comments, activity, revisions, pledges, updated = 0, project.ts, 0, 0, project.ts
-        for key, value in _prefix_items(self.txn, self.store.db["by_target"], project.id):
+        for key, value in prefix_items(self.txn, self.store.db["by_target"], project.id):
             kind, _, scope = value.partition(b"\0")
             if kind == b"comment":
                 comments += 1
@@ -197,7 +197,7 @@ class Views:
         project's own lab on it, or its own time. One range of the by_target index."""
         lab = project.body["lab"]
         comments, activity = 0, project.ts
-        for key, value in _prefix_items(self.txn, self.store.db["by_target"], project.id):
+        for key, value in prefix_items(self.txn, self.store.db["by_target"], project.id):
             kind, _, scope = bytes(value).partition(b"\0")
             if kind == b"comment":
                 comments += 1
@@ -216,7 +216,7 @@ class Views:
         """Live comments, tags (and other kinds) whose target is `target`, oldest first;
         only those of `kinds` when given (the index says each one's kind: a project's
         thousands of revisions are not read for its comments)."""
-        for key, value in _prefix_items(self.txn, self.store.db["by_target"], target):
+        for key, value in prefix_items(self.txn, self.store.db["by_target"], target):
             if kinds is not None and value.partition(b"\0")[0] not in kinds:
                 continue
             o = self.get_seq(key[-8:])
@@ -266,17 +266,6 @@ def show(store: Store, views: Views, obj: SignedObject) -> dict[str, Any]:
         if obj.kind == "comment":
             out["thread"] = views.thread(target_id)[1] if target is not None else []
     return out
-
-
-def _prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) pairs whose key starts with `prefix`, ascending."""
-    cur = txn.cursor(db=db)
-    if not cur.set_range(prefix):
-        return
-    for key, value in cur:
-        if not key.startswith(prefix):
-            return
-        yield key, value
 
 
 def resolve_id(store: Store, txn: Any, ref: str) -> bytes:

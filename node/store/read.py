@@ -150,6 +150,17 @@ def prefix_keys(
         yield key
 
 
+def prefix_items(txn: Any, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) pairs whose key starts with `prefix`, ascending."""
+    cur = txn.cursor(db=db)
+    if not cur.set_range(prefix):
+        return
+    for key, value in cur:
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
 def _next_prefix(prefix: bytes) -> bytes | None:
     """The smallest byte string greater than every string starting with `prefix`."""
     p = bytearray(prefix)

@@ -3,20 +3,25 @@
 Ids a session learns it lacks are queued here while reconciliation goes on and fetched in
 batches from the same peer; a peer that serves much less than it claimed gets a strike.
 
+What the fetches bring is ingested through the session's feed (node/sync/feed.py), in
+calls large enough for the ingest pipeline's group commit.
+
 Memory is bounded whatever the peer claims: the session waits (`wait_for_room`) while more
-than MAX_FETCH_BACKLOG of its ids are queued or being fetched, so a peer naming made-up ids
-round after round gets no further than one backlog before its first batch goes unserved (a
-violation) or times out.
+than MAX_FETCH_BACKLOG of its ids are queued, being fetched or waiting to be ingested, so a
+peer naming made-up ids round after round gets no further than one backlog before its first
+batch goes unserved (a violation) or times out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import trio
 
+from node.sync.feed import FEED_CALL_OBJECTS, FEED_CALLS, FeedHost, IngestFeed
 from p2p.sync_transport import PeerViolation, SessionIO
 from protocols.sync_messages import MAX_FETCH_IDS
 
@@ -32,7 +37,7 @@ class SyncStats:
     last: dict[str, Any] = field(default_factory=dict)
 
 
-class Fetcher(Protocol):
+class Fetcher(FeedHost, Protocol):
     """What a fetch queue needs of the sync service (node/sync/service.py), which owns the
     ids wanted by all its sessions and fetches batches from peers."""
 
@@ -48,6 +53,14 @@ class Fetcher(Protocol):
         self, peer_id: str, ids: Sequence[bytes], io: SessionIO
     ) -> tuple[int, int]: ...
 
+    async def fetch_frames(
+        self,
+        peer_id: str,
+        ids: Sequence[bytes],
+        io: SessionIO,
+        on_frame: Callable[[list[bytes]], Awaitable[None]],
+    ) -> int: ...
+
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
 FETCH_DEADLINE_S = 60.0  # one fetch request, all its frames
 # Fetch streams per session at once: while one fetch's objects are written, the next ones
@@ -61,11 +74,13 @@ MIN_SERVED_FRACTION = 0.5  # a peer serving less than this of what it claimed ge
 # ... judged per batch of at least MIN_JUDGED_IDS ids, and over the session so far (so that
 # many small unserved batches count too).
 MIN_JUDGED_IDS = 16
-# Ids one session may have queued or in flight before its reconciliation waits for the fetch
-# to catch up: bounds what a peer can make a session remember (~100 B an id with the
-# bookkeeping: ~1.6 MB), and MAX_PARALLEL_PEERS sessions bound the node's total. An honest
-# catch-up loses nothing: fetching, not reconciling, is the slow part.
-MAX_FETCH_BACKLOG = 8 * FETCH_BATCH
+# Ids one session may have queued, in flight or not yet ingested before its reconciliation
+# waits for the fetch to catch up: bounds what a peer can make a session remember (~100 B an
+# id with the bookkeeping: ~3.2 MB), and MAX_PARALLEL_PEERS sessions bound the node's total.
+# An honest catch-up loses nothing: fetching, not reconciling, is the slow part. Room for
+# the feed's calls in flight (node/sync/feed.py) and as many again queued and being fetched,
+# so that the next call's objects are there when the one checking is done.
+MAX_FETCH_BACKLOG = FEED_CALLS * FEED_CALL_OBJECTS + 8 * FETCH_BATCH
 
 
 class FetchQueue:
@@ -77,12 +92,12 @@ class FetchQueue:
         self.peer_id = peer_id
         self.queue: list[bytes] = []
         self.io = SessionIO()
-        self.stored = 0
+        self.feed = IngestFeed(sync, peer_id)  # what the fetches bring is ingested there
         self.requested = 0  # ids asked of the peer (not known here when asked)
         self.unserved = 0
         self._closed = False
         self._event = trio.Event()
-        self._claimed: list[bytes] = []
+        self._claimed: dict[bytes, None] = {}  # ids of this session wanted (ordered)
         self.parallel = FETCH_PARALLEL  # set before `run` (FETCH_PARALLEL_FIRST_RELEASE)
 
     def add(self, ids: Iterable[bytes]) -> None:
@@ -92,13 +107,18 @@ class FetchQueue:
         if not fresh:
             return
         self.sync._want(fresh)
-        self._claimed += fresh
+        self._claimed.update(dict.fromkeys(fresh))
         self.queue += fresh
         self._wake()
 
     @property
+    def stored(self) -> int:
+        """Objects this session's fetches newly stored."""
+        return self.feed.stored
+
+    @property
     def backlog(self) -> int:
-        """Ids of this session queued or being fetched."""
+        """Ids of this session queued, being fetched or not yet ingested."""
         return len(self._claimed)
 
     async def wait_for_room(self) -> None:
@@ -117,12 +137,17 @@ class FetchQueue:
 
     def release(self) -> None:
         self.sync._unwant(self._claimed)
-        self._claimed = []
+        self._claimed = {}
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for _ in range(self.parallel):
-                nursery.start_soon(self._worker)
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self.feed.run)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for _ in range(self.parallel):
+                        nursery.start_soon(self._worker)
+            finally:
+                self.feed.close()  # the feed ingests what is left, then `run` returns
 
     async def _worker(self) -> None:
         while True:
@@ -133,21 +158,27 @@ class FetchQueue:
                 continue
             batch, self.queue = self.queue[:FETCH_BATCH], self.queue[FETCH_BATCH:]
             todo = await trio.to_thread.run_sync(self.sync._unknown, batch)
-            if todo:
-                received, stored = await self.sync.fetch_from(self.peer_id, todo, self.io)
-                self.stored += stored
-                self.requested += len(todo)
-                self.unserved += len(todo) - received
-                for asked, missed in ((len(todo), len(todo) - received),
-                                      (self.requested, self.unserved)):  # fmt: skip
-                    if asked >= MIN_JUDGED_IDS and asked - missed < MIN_SERVED_FRACTION * asked:
-                        raise PeerViolation(
-                            f"served {asked - missed} of {asked} objects it claimed to hold"
-                        )
-            self.sync._unwant(batch)
-            done = set(batch)
-            self._claimed = [oid for oid in self._claimed if oid not in done]
-            self._wake()  # room for the session (wait_for_room)
+            if not todo:
+                self._done(batch)
+                continue
+            received = await self.sync.fetch_frames(self.peer_id, todo, self.io, self.feed.put)
+            self.requested += len(todo)
+            self.unserved += len(todo) - received
+            for asked, missed in ((len(todo), len(todo) - received),
+                                  (self.requested, self.unserved)):  # fmt: skip
+                if asked >= MIN_JUDGED_IDS and asked - missed < MIN_SERVED_FRACTION * asked:
+                    raise PeerViolation(
+                        f"served {asked - missed} of {asked} objects it claimed to hold"
+                    )
+            # Wanted until ingested, so that no other session fetches them meanwhile.
+            await self.feed.put([], partial(self._done, batch))
+
+    def _done(self, batch: list[bytes]) -> None:
+        """A batch is fetched and ingested (or was known already): no longer wanted."""
+        self.sync._unwant(batch)
+        for oid in batch:
+            self._claimed.pop(oid, None)
+        self._wake()  # room for the session (wait_for_room)
 
 
 async def reset_stream(stream: Any) -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import trio
 
+from node.ingest.pipeline import IngestResult
 from node.store import Store, Stored
 from node.sync.fetch import FETCH_DEADLINE_S, SyncStats, reset_stream
 from node.sync.host import SyncHost
@@ -116,31 +117,49 @@ class Fetching(ABC):
     ) -> tuple[int, int]:
         """Fetch ``ids`` (≤ FETCH_BATCH) from the peer and ingest them as frames arrive.
         Returns (objects received, objects newly stored). Raises PeerViolation."""
+        stored = 0
+
+        async def ingest(raws: list[bytes]) -> None:
+            nonlocal stored
+            result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
+            stored += len(result.stored)
+            self._pass_on(result.stored)
+            faults = result.peer_faults
+            if faults:
+                # One strike per frame holding invalid objects (bounded work: the frame was
+                # bounded, and a blocked peer's streams end). Deferred objects (ahead of our
+                # clock) are nobody's fault: fetched again by a later session once their
+                # time has come.
+                self._violation(
+                    peer_id, f"fetch: {len(faults)} invalid objects ({faults[0].reason})"
+                )
+
+        received = await self.fetch_frames(peer_id, ids, io, ingest)
+        return received, stored
+
+    async def fetch_frames(
+        self,
+        peer_id: str,
+        ids: Sequence[bytes],
+        io: SessionIO,
+        on_frame: Callable[[list[bytes]], Awaitable[None]],
+    ) -> int:
+        """Fetch ``ids`` (≤ FETCH_BATCH) from the peer, handing each frame's objects to
+        `on_frame` as they arrive (a session's feed: node/sync/feed.py). Returns the number
+        of objects received. Raises PeerViolation."""
         p2p = self.node.p2p
         assert p2p is not None
-        received = stored = 0
+        received = 0
         with trio.fail_after(FETCH_DEADLINE_S):
             stream = await p2p.new_stream(peer_id, [FETCH_PROTOCOL_ID])
             try:
                 async for raws in fetch_objects(stream, ids, io=io):
                     received += len(raws)
-                    result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
-                    stored += len(result.stored)
-                    self._pass_on(result.stored)
-                    faults = result.peer_faults
-                    if faults:
-                        # One strike per frame holding invalid objects (bounded work: the
-                        # frame was bounded, and a blocked peer's streams end). Deferred
-                        # objects (ahead of our clock) are nobody's fault: fetched again
-                        # by a later session once their time has come.
-                        self._violation(
-                            peer_id, f"fetch: {len(faults)} invalid objects "
-                            f"({faults[0].reason})",
-                        )  # fmt: skip
+                    await on_frame(raws)
             except BaseException:
                 await reset_stream(stream)
                 raise
-        return received, stored
+        return received
 
     def _pass_on(self, stored: list[Stored]) -> None:
         """Spread what a session fetched. Recent objects go out by gossip: either gossip
@@ -158,16 +177,21 @@ class Fetching(ABC):
         for obj in recent:
             self.node.publish_object(obj)
 
-    def _ingest_from(self, peer_id: str, raws: list[bytes]) -> Any:
+    def _ingest_from(
+        self, peer_id: str, raws: list[bytes], checked: Callable[[], None] | None = None
+    ) -> IngestResult:
+        """Ingest objects fetched from the peer (on a worker thread); `checked` as in
+        `Ingest.ingest`."""
         # Remember where these came from so missing references are asked of the same peer.
         oids = [object_id(raw) for raw in raws]
         for oid in oids:
             self._source[oid] = peer_id
         try:
-            result = self.node.ingest.ingest(raws)
+            result = self.node.ingest.ingest(raws, ids=oids, checked=checked)  # hashed once
         finally:
             for oid in oids:
                 self._source.pop(oid, None)
+        self.stats.fetched += len(result.stored)
         for rej in result.rejected:
             if rej.code == errors.FutureTimestamp.code and rej.oid is not None:
                 self._defer(rej.oid, raws[rej.index])

@@ -57,15 +57,20 @@ class RefResolver:
     def on_stored(self, stored: list[Stored]) -> None:
         """From the ingest listener (worker thread): queue unknown referenced ids."""
         sync = self.sync
+        source = sync._source
         refs: dict[bytes, str | None] = {}
-        for s in stored:
+        names_of: dict[str, tuple[str, ...]] = {}  # kind -> its reference fields
+        for s in stored:  # every object a catch-up stores: kept lean (the writer waits)
             if not s.visible:  # opaque or hidden: its references are not read
                 continue
-            spec = kinds.kind_spec(s.obj.kind)
-            for name in spec.refs:
-                value = s.obj.body.get(name)
-                if isinstance(value, bytes) and len(value) == ID_BYTES:
-                    refs.setdefault(value, sync._source.get(s.obj.id))
+            obj = s.obj
+            names = names_of.get(obj.kind)
+            if names is None:
+                names = names_of[obj.kind] = tuple(kinds.kind_spec(obj.kind).refs)
+            for name in names:
+                value = obj.body.get(name)
+                if isinstance(value, bytes) and len(value) == ID_BYTES and value not in refs:
+                    refs[value] = source.get(obj.id)
         if not refs:
             return
         with sync.store.read() as txn:

@@ -68,7 +68,12 @@ log = logging.getLogger(__name__)
 
 
 SYNC_INTERVAL_S = 30.0  # periodic re-reconciliation with one random connected peer
-SESSION_DEADLINE_S = 120.0  # one scope with one peer: reconciliation + fetch of the result
+# One scope with one peer: reconciliation + fetch of the result. For the initiator, counted
+# from its last progress once its fetches store objects: an empty node catching up 1M
+# objects from one peer takes minutes (~1.5 at 11k objects/s), and cutting it made the next
+# session reconcile everything again. Rounds (MAX_ROUNDS) and ids learnt are bounded, so a
+# session still ends.
+SESSION_DEADLINE_S = 120.0
 CONNECT_SETTLE_S = 0.5  # wait after a connection before the first session (identify, muxer)
 MAX_SESSIONS_PER_PEER = 2  # incoming sync sessions served at once, per peer ...
 MAX_SESSIONS_TOTAL = 16  # ... and in total
@@ -220,16 +225,22 @@ class SyncService(Fetching):
     async def reconcile_scope(self, peer_id: str, scope: bytes) -> dict[str, Any]:
         """Reconcile ``scope`` with the peer: one session, resumed from where it stopped
         while a session runs out of rounds without error and the bound it leaves open moves
-        up (up to MAX_RESUMES times in a row)."""
+        up, or started afresh after the peer cut a session that stored objects (up to
+        MAX_RESUMES times in a row)."""
         summary = await self.session(peer_id, scope)
         resumes = 0
         last: Bound | None = None
-        while (bound := summary.get("resume_from")) is not None and resumes < MAX_RESUMES:
-            if "error" in summary or summary.get("timed_out") or not self._connected(peer_id):
+        while resumes < MAX_RESUMES and self._connected(peer_id):
+            bound = summary.get("resume_from")
+            if "cut" in summary and summary.get("fetched"):
+                bound = None  # the peer cut a session that stored objects: reconcile afresh
+            elif bound is None or "error" in summary or summary.get("timed_out"):
                 break
-            if last is not None and not bound > last:
+            elif last is not None and not bound > last:
                 break  # no progress: a responder can keep any session from settling
-            last, resumes = bound, resumes + 1
+            else:
+                last = bound
+            resumes += 1
             summary = await self.session(peer_id, scope, bound, resumes)
         return summary
 
@@ -256,6 +267,13 @@ class SyncService(Fetching):
         self._active_out[peer_id] = self._active_out.get(peer_id, 0) + 1
         try:
             with trio.move_on_after(SESSION_DEADLINE_S) as deadline:
+
+                def progress() -> None:  # a fetch stored objects: the deadline moves on
+                    deadline.deadline = max(
+                        deadline.deadline, trio.current_time() + SESSION_DEADLINE_S
+                    )
+
+                fetch.feed.on_progress = progress
                 async with trio.open_nursery() as nursery:
                     # Offer every version we speak; the negotiated one sets the limits.
                     stream = await p2p.new_stream(peer_id, list(SYNC_PROTOCOL_IDS))
@@ -283,10 +301,17 @@ class SyncService(Fetching):
                         status = await initiate_sync(
                             stream, opening, first, step, lambda: session.done, io=io
                         )
+                        summary["status"] = status.name
+                    except (FrameError, OSError) as broken:
+                        # The sync stream broke while the fetches go on: a responder's own
+                        # deadline (120 s in every release) cuts a long catch-up, whose
+                        # reconciliation waits for the fetch. What was learnt is fetched
+                        # still, and reconcile_scope reconciles again if this stored any.
+                        await reset_stream(stream)
+                        summary["cut"] = f"transport: {broken}"
                     except BaseException:
                         await reset_stream(stream)
                         raise
-                    summary["status"] = status.name
                     fetch.close()
             summary["timed_out"] = deadline.cancelled_caught
         except Exception as group:  # libp2p raises many things for a dead peer/stream
@@ -318,7 +343,7 @@ class SyncService(Fetching):
             "bytes_received": io.bytes_received + fetch.io.bytes_received,
             "seconds": round(time.monotonic() - started, 3),
         }  # fmt: skip
-        if "error" in summary or summary.get("timed_out"):
+        if "error" in summary or "cut" in summary or summary.get("timed_out"):
             self.stats.sessions_failed += 1
         else:
             self.stats.sessions_done += 1
@@ -416,10 +441,9 @@ class SyncService(Fetching):
     # ---- missing references (node/sync/refs.py) -----------------------------------------
 
     def _on_stored(self, stored: list[Stored]) -> None:
-        """Ingest listener (worker thread): count what sync brought, queue missing refs."""
-        n = sum(1 for st in stored if st.obj.id in self._source)
-        if n:
-            self.stats.fetched += n
+        """Ingest listener (worker thread): queue missing refs. (What sync brought is counted
+        where it is ingested, `Fetching._ingest_from`: a catch-up's writer waits for the GIL
+        this listener holds, and a pass over every stored object showed in its profile.)"""
         self.refs.on_stored(stored)
 
     # ---- misc --------------------------------------------------------------------------

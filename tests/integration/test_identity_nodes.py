@@ -41,7 +41,7 @@ def test_revoked_device_is_unattributed_on_a_second_node(tmp_path: Path) -> None
         # (and the profile, which names the member, comes by the public scope too)
         seen = wait_until(lambda: (v := _view(b, before)) and v["attribution"] == "member"
                           and v["author_name"] is not None and v,
-                          TIMEOUT_S, "the post, attributed and named, on the second node")  # fmt: skip
+                          TIMEOUT_S, "the post, named, on the second node")  # fmt: skip
         assert seen["cert"] == who["cert"] and seen["member"] == who["member"]
         assert seen["attribution"] == "member" and seen["author_name"] == "ada"
 

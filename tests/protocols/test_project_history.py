@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import kinds, objects
+from protocols import project_dag as dag
 from protocols.living import project_fields
 from protocols.project_history import (
     APPLIED,
@@ -519,3 +520,29 @@ def test_any_delivery_order_gives_the_reference_replay(data: st.DataObject) -> N
                 h.history()
         assert h.state() == want[0]
         assert h.history() == want[1]
+        total = len(want[1])
+        assert h.history_len() == total
+        start = data.draw(st.integers(0, total))
+        end = data.draw(st.integers(start, total))
+        assert h.history_slice(start, end) == want[1][start:end]  # a page, built alone
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_sorted_sweep_places_like_kahn(data: st.DataObject) -> None:
+    """dag.place takes the (ts, id) order when it is topological: the same as Kahn's."""
+    sc = data.draw(scenarios())
+    held = {r.id: r for r in sc["recs"]
+            if r.id not in sc["withheld"] and r.id not in sc["retracted"]}  # fmt: skip
+    linked: dict[bytes, list[bytes]] = {}
+    for r in held.values():
+        for link in r.supersedes:
+            linked.setdefault(link, []).append(r.id)
+    args = (P, held, linked, set(sc["retracted"]), set(sc["foreign"]))
+    assert dag.place(*args) == dag.kahn(*args)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.binary(min_size=1, max_size=3)), max_size=40))
+def test_by_key_sorts_by_ts_then_id(keys: list[tuple[int, bytes]]) -> None:
+    recs = {i: RevisionRecord(i, ts, None, LAB, P, (P,), {}) for ts, i in keys}
+    assert [r.id for r in dag.by_key(recs)] == sorted(recs, key=lambda i: (recs[i].ts, i))
