@@ -48,7 +48,6 @@ import bench.ingest as ingest_bench
 from bench.sync_net import (
     NAIVE_FRAME_IDS,
     NAIVE_PROTOCOL_ID,
-    FakeP2P,
     PeerProcess,
     SockP2P,
     close_side,
@@ -63,6 +62,7 @@ from p2p.framing import read_frame, write_end, write_frame
 from p2p.sync_transport import SessionIO
 from protocols import kinds
 from protocols.objects import decode
+from tests.mem_p2p import FakeP2P
 
 NOW = 2**47  # generated objects are dated 2026; never "in the future" here
 TRANSPORT_PROCESSES = (

@@ -28,6 +28,7 @@ from protocols import errors
 from protocols.objects import decode, object_id
 from protocols.reconcile_limits import SYNC_PROTOCOL_IDS
 from protocols.sync_messages import FETCH_PROTOCOL_ID
+from tests.mem_p2p import FakeP2P
 
 from .helpers import NOW, check_consistency, member
 
@@ -225,55 +226,6 @@ def test_a_full_feed_makes_the_fetch_wait(
 # ---- a catch-up that takes longer than SESSION_DEADLINE_S ----------------------------------
 
 
-class _Stream:
-    """An in-memory stream with what the sync code reads of a libp2p stream."""
-
-    def __init__(self, inner: Any, peer_id: str, protocol: str) -> None:
-        self._s = inner
-        self.muxed_conn = SimpleNamespace(peer_id=peer_id)
-        self._protocol = protocol
-
-    def get_protocol(self) -> str:
-        return self._protocol
-
-    async def read(self, n: int | None = None) -> bytes:
-        data: bytes = await self._s.receive_some(n)
-        return data
-
-    async def write(self, data: bytes) -> None:
-        await self._s.send_all(data)
-
-    async def close(self) -> None:
-        await self._s.send_stream.aclose()
-
-    async def reset(self) -> None:
-        await self._s.aclose()
-
-
-class _P2P:
-    def __init__(self, peer_id: str, net: dict[str, _P2P], nursery: trio.Nursery) -> None:
-        self.peer_id, self.net, self.nursery = peer_id, net, nursery
-        self.handlers: dict[str, Any] = {}
-        self.violations: list[str] = []
-        net[peer_id] = self
-
-    def set_stream_handler(self, proto: str, handler: Any) -> None:
-        self.handlers[proto] = handler
-
-    async def new_stream(self, peer: str, protos: list[str]) -> _Stream:
-        other = self.net[peer]
-        proto = next(p for p in protos if p in other.handlers)
-        a, b = trio.testing.memory_stream_pair()
-        self.nursery.start_soon(other.handlers[proto], _Stream(b, self.peer_id, proto))
-        return _Stream(a, peer, proto)
-
-    def connected_peers(self) -> list[dict[str, Any]]:
-        return [{"peer_id": p, "addrs": []} for p in self.net if p != self.peer_id]
-
-    def report_invalid(self, peer: str, reason: str) -> None:
-        self.violations.append(reason)
-
-
 def _two_nodes(tmp_path: Path, raws: list[bytes]) -> list[Any]:
     lab = decode(raws[0]).id
     sides = []
@@ -292,8 +244,8 @@ async def _catch_up(a: Any, b: Any, lab: bytes, answer_delay_s: float) -> list[d
     fetch after `answer_delay_s`. Returns every session's summary."""
     summaries: list[dict[str, Any]] = []
     async with trio.open_nursery() as nursery:
-        net: dict[str, _P2P] = {}
-        a.p2p, b.p2p = _P2P("A", net, nursery), _P2P("B", net, nursery)
+        net: dict[str, FakeP2P] = {}
+        a.p2p, b.p2p = FakeP2P("A", net, nursery), FakeP2P("B", net, nursery)
         sa, sb = SyncService(a), SyncService(b)
         for proto in SYNC_PROTOCOL_IDS:
             a.p2p.set_stream_handler(proto, sa._sync_handler(proto))
