@@ -126,6 +126,7 @@ class Node:
         self._topic_send, self._topic_recv = trio.open_memory_channel[tuple[str, bool]](math.inf)
         self.service.on_created.append(self._created)
         self.service.on_follow.append(self._followed)
+        self.service.ensure_read_base()  # the main member's unread counts start now
         self.ingest.listeners.append(self._stored)
         self.extra_status: list[Any] = []  # callables adding fields to `status` (sync, http)
         self.sync = SyncService(self)  # catch-up: reconciliation + fetch (node/sync/service.py)
@@ -191,7 +192,7 @@ class Node:
     async def _topic_manager(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.p2p is not None
         await self.p2p.subscribe(topics.PUBLIC_TOPIC)
-        for lab in self.service.follows():
+        for lab in self.service.all_follows():  # what any member of this machine follows
             await self.p2p.subscribe(topics.lab_topic(lab))
         task_status.started()
         async for topic, on in self._topic_recv:
@@ -223,8 +224,12 @@ class Node:
 
     async def handle_rpc(self, method: str, params: dict[str, Any]) -> Any:
         try:
+            # `seat`: the request of another member of this machine (node/service/seats.py);
+            # `seat_close` names the seat to forget in it.
+            token = params.pop("seat", None) if method != "seat_close" else None
+            service = self.service.for_seat(token)
             if method == "status":
-                return await self.status()
+                return await self.status(service)
             if method == "peers":
                 return self.p2p.connected_peers() if self.p2p else []
             if method == "connect":
@@ -236,17 +241,18 @@ class Node:
                 except Exception as exc:
                     raise HandlerError("connect_failed", f"cannot connect to {addr}: {exc}") from exc  # noqa: E501
                 return True
-            if method in PAIRING_METHODS:
-                return await self.pairing.call(method, params)
-            result = await trio.to_thread.run_sync(self.service.call, method, params)
+            if method in PAIRING_METHODS:  # the caller's member pairs (node/pairing.py)
+                return await self.pairing.call(method, params, service)
+            result = await trio.to_thread.run_sync(service.call, method, params)
             if method == "import_objects" and result.get("accepted"):
                 self.sync.news()  # imports are not gossiped: reconciliation carries them
             return result
         except ServiceError as exc:
             raise HandlerError(exc.code, exc.message) from exc
 
-    async def status(self) -> dict[str, Any]:
-        st: dict[str, Any] = await trio.to_thread.run_sync(self.service.call, "status", {})
+    async def status(self, service: Service | None = None) -> dict[str, Any]:
+        st: dict[str, Any] = await trio.to_thread.run_sync(
+            (service or self.service).call, "status", {})
         st["running"] = True
         if self.p2p is not None:
             st["peer_id"] = self.p2p.peer_id

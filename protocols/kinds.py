@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols import errors, identity, living
+from protocols import errors, governance, identity, living
 from protocols.fields import Field, Label, ListOf, ObjectRef, Text
 from protocols.limits import (
     MAX_ABOUT_CHARS,
@@ -250,6 +250,20 @@ PLEDGE = register_kind(
         lab_field="lab",
         target_field="target",
         refs=living.PLEDGE_REFS,
+    )
+)
+
+
+# Lab governance (issue 24, docs/protocol.md §3.4), declared in protocols/governance.py. No
+# target_field: a decision's `target` is optional (and for `endorse`, another decision), so
+# decisions are not listed among the objects about their target.
+DECISION = register_kind(
+    KindSpec(
+        governance.DECISION_KIND,
+        governance.DECISION_FIELDS,
+        lab_field="lab",
+        refs=governance.DECISION_REFS,
+        extra_check=governance.check_decision,
     )
 )
 

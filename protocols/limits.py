@@ -62,3 +62,13 @@ MAX_SUPERSEDES = 16
 MAX_SET_FIELDS = 16
 MAX_REVISION_NOTE_CHARS = 280
 MAX_PLEDGE_NOTE_CHARS = 500
+
+# Lab governance (issue 24, docs/protocol.md §3.4, docs/governance.md): a `decision`'s
+# `reason` is MAX_REASON_CHARS (above) like a revocation's; the vouches a newcomer needs
+# (`rules.admit_vouches`: its bounds and the default), the entries of one `rules` record, and
+# how long a proposal waits for its stewards' endorsements (30 days).
+MIN_ADMIT_VOUCHES = 1
+MAX_ADMIT_VOUCHES = 16
+DEFAULT_ADMIT_VOUCHES = 2
+MAX_RULE_ENTRIES = 16
+PROPOSAL_TTL_MS = 30 * 24 * 60 * 60 * 1000

@@ -27,6 +27,7 @@ from tui.messages import IdentityReady, NodeStateChanged, ObjectPushed, PairingP
 from tui.screens.devices import PairingScreen
 from tui.screens.forms import OnboardingForm
 from tui.screens.labs import LabsScreen
+from tui.screens.members import MemberPickerScreen
 from tui.screens.network import NetworkScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.search import SearchScreen
@@ -70,7 +71,11 @@ class PercolabApp(App[int]):
         Binding("4", "switch_mode('network')", "Network", id="goto_network"),
         Binding("5", "switch_mode('profile')", "Profile", id="goto_profile"),
         Binding("d", "toggle_theme", "Dark/Light", id="toggle_theme"),
+        # Shown on a shared machine only (2+ members); the palette has it on any seat node.
+        Binding("m", "switch_member", "Switch member", id="switch_member"),
     ]
+    # Not while the member picker is up (the screens behind are not the chosen member's).
+    NOT_WHILE_PICKING = frozenset({"switch_mode", "command_palette", "switch_member"})
 
     def __init__(
         self, socket_path: Path | str, *, redact_volatile: bool = False,
@@ -82,11 +87,14 @@ class PercolabApp(App[int]):
         self.crash_message: str | None = None
         self.fmt = Formatter(redact=redact_volatile)
         self.client = NodeClient(self.socket_path, on_push=self._push, on_state=self._state)
+        self.client.on_no_seat = self._no_seat
         self.connected = False
         self.me: dict[str, Any] | None = None
         self._ever_connected = False
         self._onboarding = False
         self._unlocking = False
+        self.seats: list[dict[str, Any]] = []  # `seats` of the node (empty: an older node)
+        self._picking = False  # the member picker is up
         self._incoming: Counter[str] = Counter()
         self._announce_timer: Timer | None = None
         self.theme = DARK
@@ -182,19 +190,118 @@ class PercolabApp(App[int]):
     # -- identity -------------------------------------------------------------------------
 
     @work(exclusive=True, group="identity", exit_on_error=False)
-    async def refresh_identity(self) -> None:
+    async def refresh_identity(self, reload: bool = False) -> None:
+        """Who is using the app: the signed-in member (a seat), the member picker (a shared
+        machine, nobody signed in), or the node's own member (unlock / onboarding).
+        ``reload``: the screens reload once the identity is known (another member)."""
         try:
             status = await self.client.call("status")
+            if self.client.seat is None:
+                seats = await self._load_seats()
+                if len(seats) >= 2:
+                    self.open_member_picker(seats)
+                    return
             me = await self.client.call("whoami")
-        except (RpcError, NodeUnavailable) as exc:
+        except (RpcError, NodeUnavailable) as exc:  # no_seat: _no_seat asks again
             log.warning("whoami failed: %s", exc)
             return
-        if status.get("locked"):  # reading works meanwhile (docs/keys.md)
+        if status.get("locked") and self.client.seat is None:  # reading works meanwhile
             self._start_unlock()
         if me is None:
             self._start_onboarding(ask_passphrase=status.get("new_key") == "ask")
             return
         self._set_identity(me)
+        if reload:
+            self._broadcast(lambda: NodeStateChanged(True))
+
+    async def _load_seats(self) -> list[dict[str, Any]]:
+        try:
+            seats = await self.client.call("seats")
+        except RpcError as exc:  # a node without seats (unknown_method): one member
+            log.info("seats: %s", exc.code)
+            seats = []
+        self.seats = [s for s in seats or [] if isinstance(s, dict)]
+        self.refresh_bindings()
+        return self.seats
+
+    # -- members of a shared machine ------------------------------------------------------
+
+    def open_member_picker(self, seats: list[dict[str, Any]]) -> None:
+        """"Who is using Percolab?"; the chosen member's seat goes with every call."""
+        if self._picking:
+            return
+        self._picking = True
+        self.me = None
+        self.sub_title = ""
+        self.refresh_bindings()
+
+        def done(result: dict[str, Any] | None) -> None:
+            self._picking = False
+            self.refresh_bindings()
+            if result is not None:
+                self._seat_opened(result)
+            elif len(self.seats) >= 2:  # escape: nobody to use the app as
+                self.exit()
+            else:  # a one-member machine: the node's own member, as before
+                self.refresh_identity(reload=True)
+
+        self.push_screen(MemberPickerScreen(seats, redact=self.fmt.redact), done)
+
+    def _seat_opened(self, result: dict[str, Any]) -> None:
+        self.client.seat = str(result["seat"])
+        name = str(result.get("name") or result.get("label") or "")
+        log.info("signed in as seat %s", result.get("label"))
+        self.sub_title = name
+        self.notify(f"Signed in as {name}", title="Members")
+        self.call_later(self._fresh_screens)
+
+    async def _fresh_screens(self) -> None:
+        """Another member: no screen keeps the previous member's follows, unread marks or
+        half-typed drafts. Every mode starts again from its base screen."""
+        await self.switch_mode(self.DEFAULT_MODE)
+        for mode, screen in self.MODES.items():
+            if mode != self.DEFAULT_MODE:
+                await self.remove_mode(mode)
+                self.add_mode(mode, screen)
+        while len(self.screen_stack) > 1 and not self._picking:
+            await self.pop_screen()
+        self.refresh_identity(reload=True)
+
+    def _no_seat(self) -> None:
+        """The node no longer knows our seat (it restarted, or it was closed): choose
+        again. Called by the client, once per lost seat."""
+        self.call_later(self._seat_lost)
+
+    def _seat_lost(self) -> None:
+        self.me = None
+        self.sub_title = ""
+        self.notify("This member is no longer signed in here; choose again.", title="Members",
+                    severity="warning")  # fmt: skip
+        self.refresh_identity()
+
+    def action_switch_member(self) -> None:
+        self.switch_member()
+
+    @work(exclusive=True, group="identity", exit_on_error=False)
+    async def switch_member(self) -> None:
+        """Sign the current member out (`seat_close`) and ask who is using the app."""
+        seat, self.client.seat = self.client.seat, None
+        try:
+            if seat is not None:
+                await self.client.call("seat_close", seat=seat)
+            seats = await self._load_seats()
+        except (RpcError, NodeUnavailable) as exc:
+            log.warning("switch member: %s", exc)
+            self.notify(f"Could not switch member: {exc}", title="Members", severity="error")
+            return
+        self.open_member_picker(seats)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self._picking and action in self.NOT_WHILE_PICKING:
+            return False
+        if action == "switch_member":
+            return len(self.seats) >= 2
+        return True
 
     def _start_unlock(self) -> None:
         if self._unlocking:

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PushCallback = Callable[[Push], None]
 StateCallback = Callable[[bool], None]
+NO_SEAT = "no_seat"  # the node forgot the seat token (restarted, or the seat was closed)
 
 
 class NodeUnavailable(ConnectionError):
@@ -88,6 +89,10 @@ class NodeClient:
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
         self._closing = False
+        # The member signed in on a shared machine (docs/rpc.md "A shared machine"): its
+        # token goes with every call. ``on_no_seat`` hears when the node no longer knows it.
+        self.seat: str | None = None
+        self.on_no_seat: Callable[[], None] | None = None
 
     # -- connection -----------------------------------------------------------------------
 
@@ -139,8 +144,8 @@ class NodeClient:
         while not self._closing:
             try:
                 await self.connect()
-                if self.subscribe:
-                    await self.call("subscribe")
+                if self.subscribe:  # pushes are the node's, not a seat's: no stale token
+                    await self._request("subscribe", {})
             except (NodeUnavailable, RpcError) as exc:
                 log.debug("connect failed: %s", exc)
                 await self._drop("connect failed")
@@ -171,13 +176,30 @@ class NodeClient:
     # -- requests -------------------------------------------------------------------------
 
     async def call(self, method: str, **params: Any) -> Any:
-        """Send one request; return its result. ``None`` params are left out."""
+        """Send one request; return its result. ``None`` params are left out; ``seat`` is
+        added (when set and not given). A ``no_seat`` error for the current seat forgets it
+        and calls ``on_no_seat`` once, then raises as any error."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        if self.seat is not None:
+            clean.setdefault("seat", self.seat)
+        try:
+            return await self._request(method, clean)
+        except RpcError as exc:
+            if exc.code == NO_SEAT and self.seat is not None and clean.get("seat") == self.seat:
+                self.seat = None  # a call with a newer seat must not lose that one
+                if self.on_no_seat is not None:
+                    try:
+                        self.on_no_seat()
+                    except Exception:
+                        log.exception("no-seat callback failed")
+            raise
+
+    async def _request(self, method: str, clean: dict[str, Any]) -> Any:
         writer = self._writer
         if writer is None or self._lost.is_set():
             raise NodeUnavailable("not connected to a node")
         rid = self._next_id
         self._next_id += 1
-        clean = {k: v for k, v in params.items() if v is not None}
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:

@@ -1,6 +1,7 @@
 """Command palette provider: every screen and every action reachable from the keyboard.
 
-Hits come from three sources: the app's screens (go to labs, tags, search, network, profile),
+Hits come from three sources: the app's screens (go to labs, tags, search, network, profile,
+and "Switch member" on a node that has members' seats),
 the pledges made and received (yours; and the lab's, on a lab's projects page), and the
 bindings active on the screen the palette was opened from (so each screen's actions — next
 page, comment, reply, follow, edit, history, pledge, fork… — appear without being listed
@@ -40,6 +41,10 @@ class PercolabCommands(Provider):
             yield name, help_text, partial(app.switch_mode, mode)
         yield from self._pledge_commands()
         seen: set[str] = set()
+        if getattr(app, "seats", None) and hasattr(app, "switch_member"):  # a seat-aware node
+            seen.add("switch_member")
+            yield ("Switch member", "Sign out and choose who is using Percolab (key: m)",
+                   app.switch_member)  # fmt: skip
         for active in self.screen.active_bindings.values():
             binding = active.binding
             if not active.enabled or not binding.description or binding.action in seen:

@@ -53,6 +53,7 @@ from node.cli.identity_cmds import (
     show_key_notices,
 )
 from node.cli.living_cmds import LIVING_COMMANDS, add_living_commands
+from node.cli.member_cmds import add_member_commands, as_member, cmd_members, members_writes
 from node.cli.views import _fmt_project_line, _fmt_show, _short
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
@@ -291,6 +292,7 @@ DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], int | None]] = 
     "peers": cmd_peers, "connect": cmd_connect, "device": cmd_device, "recovery": cmd_recovery,
     "identity": cmd_identity_rotate,  # `identity rotate`; the other actions: run_identity
     **LIVING_COMMANDS,  # edit, history, pledge, pledges, fork
+    "members": cmd_members,
 }  # fmt: skip
 
 
@@ -302,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print JSON")  # fmt: skip
     common.add_argument("--passphrase-file", metavar="FILE", default=argparse.SUPPRESS,
                         help="read the member key's passphrase from FILE (docs/keys.md)")
+    common.add_argument("--as", dest="as_member", metavar="NAME", default=argparse.SUPPRESS,
+                        help="run the command as another member of this machine (a label or "
+                             "name: `percolab members`)")  # fmt: skip
     p = _Parser(prog="percolab", parents=[common],
                 description="Percolab: labs sharing projects, peer to peer.")
     p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
@@ -373,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_commands(add)
     add_identity_commands(add, common)
     add_device_commands(add, common)
+    add_member_commands(add, common)
     return p
 
 
@@ -433,6 +439,8 @@ def _writes(args: argparse.Namespace) -> bool:
         return args.lab_cmd not in READ_LAB_ACTIONS
     if args.command in ("device", "recovery"):
         return device_writes(args)
+    if args.command == "members":
+        return members_writes(args)
     return args.command not in READ_COMMANDS
 
 
@@ -454,9 +462,15 @@ def _run(args: argparse.Namespace, seen: dict[str, Path]) -> int:
         return pair_cmds.run(data_dir, args)
     if command not in NO_IDENTITY_COMMANDS:
         _require_identity(data_dir, command)
+    member = getattr(args, "as_member", None)
+    if member is not None and command not in DATA_COMMANDS:
+        raise UsageError(f"--as works with the data commands, not with `{command}`")
     if command in DATA_COMMANDS:
         with open_backend(data_dir, write=_writes(args)) as backend:
-            return DATA_COMMANDS[command](backend, args) or EXIT_OK
+            if member is None:
+                return DATA_COMMANDS[command](backend, args) or EXIT_OK
+            with as_member(backend, member) as seat:
+                return DATA_COMMANDS[command](seat, args) or EXIT_OK
     from node.cli.launch import run_command
 
     return run_command(command, data_dir, args)

@@ -7,7 +7,9 @@ commands that only read never ask for one; signing unlocks the ring once per pro
 
 from __future__ import annotations
 
+import hmac
 import logging
+import unicodedata
 from enum import Enum
 from pathlib import Path
 
@@ -225,3 +227,30 @@ def unlock_with(data_dir: Path, secret: str) -> KeyRing:
     passphrase.remember(secret)
     _drop_migrated_pem(data_dir, ring)
     return ring
+
+
+def open_seat(key_dir: Path, secret: str | None) -> KeyRing | None:
+    """The ring of a seat (a member of a shared machine, node/service/seats.py) opened with
+    `secret`, which is always checked for an encrypted ring: a ring already unlocked in this
+    process (by path) is only handed out for the secret it was opened with. The secret is
+    never remembered for the process (it would be tried on another member's key).
+    WrongPassphrase when it does not open; None when there is no member key in `key_dir`."""
+    state = key_state(key_dir)
+    if state is not KeyState.ENCRYPTED:
+        return unlock(key_dir, interactive=False)  # unencrypted or legacy: nothing to check
+    if not secret:
+        raise WrongPassphrase(f"{ring_path(key_dir)} is encrypted: a passphrase is needed")
+    path = ring_path(key_dir)
+    data = keyfile.read_key_file(path)
+    cached, known = _unlocked.get(path), _secrets.get(path)
+    if cached is not None and cached[0] == data and isinstance(known, str) and hmac.compare_digest(
+            _nfc(secret), _nfc(known)):  # fmt: skip
+        return cached[1]
+    ring = keyfile.decode(data, secret, str(path))  # the KDF: WrongPassphrase if not it
+    _unlocked[path] = (data, ring)
+    _secrets[path] = secret
+    return ring
+
+
+def _nfc(text: str) -> bytes:
+    return unicodedata.normalize("NFC", text).encode("utf-8")

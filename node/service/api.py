@@ -21,6 +21,7 @@ from node.service.errors import ServiceError as ServiceError
 from node.service.identity_ops import IdentityMethods, default_device_name
 from node.service.living_ops import LivingMethods
 from node.service.pairing_ops import PairingMethods
+from node.service.seats import MAIN, SeatMethods, Seats
 from node.service.unlock_ops import UnlockMethods
 from node.store import UNINDEXED_COUNTERS, Store, StoreError, StoreFull, sync_index
 from node.store.read import prefix_keys
@@ -73,9 +74,13 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
+class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
+        # Whose seat this is (node/service/seats.py): the first member's, unless `seat()`
+        # made a copy for another member of this machine.
+        self.key_dir, self.seat_label, self.seat_token = data_dir, MAIN, None
+        self.seats = Seats()  # shared with every seat copy
         # The public key is read at once (no passphrase: a damaged key file is an error now);
         # the key ring is unlocked at the first signature (node/keys/member.py), and given a
         # device key then if it has none (node/service/identity_ops.py).
@@ -93,6 +98,9 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
     # ---- dispatch ----------------------------------------------------------------------
 
     def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        if params.get("seat") is not None and method != "seat_close":  # another member's
+            seat = self.for_seat(params["seat"])
+            return seat.call(method, {k: v for k, v in params.items() if k != "seat"})
         handler = getattr(self, "m_" + method, None)
         if handler is None:
             raise ServiceError("unknown_method", f"unknown method {method!r}")
@@ -114,10 +122,8 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
     # ---- helpers -----------------------------------------------------------------------
 
     def _views(self, txn: Any) -> queries.Views:
-        return queries.Views(self.store, txn, self.follows(), self.members, self.living)
-
-    def follows(self) -> set[bytes]:
-        return {bytes.fromhex(k[7:]) for k, _ in self.store.meta_prefix("follow:")}
+        return queries.Views(self.store, txn, self.follows(), self.members, self.living,
+                             self.read_marks(txn))  # fmt: skip
 
     def create(self, kind: str, body: Mapping[str, Any]) -> SignedObject:
         """Sign (with this machine's device key, naming its certificate) and store."""
@@ -142,11 +148,6 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
             return obj.id
         scope = kinds.scope_of(obj.body)
         return None if scope == kinds.PUBLIC_SCOPE else scope
-
-    def follow(self, lab: bytes, on: bool) -> None:
-        self.store.meta_put("follow:" + lab.hex(), b"1" if on else None)
-        for hook in self.on_follow:
-            hook(lab, on)
 
     # ---- identity ----------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
         secret = self._new_key_secret(params)
         root = KeyRing.create()
         ring, cert = self._device_ring(root, device_name, root.public_key())
-        self.ring = member_keys.create(self.data_dir, secret, ring)
+        self.ring = member_keys.create(self.key_dir, secret, ring)
         self.public = ring.public_key()
         self._publish(cert)
         self.create("profile", {"name": name, "about": about})
@@ -189,7 +190,7 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
             return _str(params, "passphrase")
         if params.get("unencrypted") is True:
             return UNENCRYPTED
-        return member_keys.secret_for_new_key(self.data_dir)
+        return member_keys.secret_for_new_key(self.key_dir)
 
     def m_profile_set(self, params: Mapping[str, Any]) -> str:
         current = self.m_whoami({}) or {}
@@ -406,7 +407,8 @@ class Service(PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
         if who is not None:
             status["member"], status["device"] = who["member"], who["device"]
         status |= self.key_status()  # `locked`, or `new_key` (node/service/unlock_ops.py)
-        warning = member_keys.key_warning(self.data_dir)
+        status["seats"] = self.seat_count()  # members of this machine
+        warning = member_keys.key_warning(self.key_dir)
         if warning is not None:  # the member key is stored unencrypted
             status["key_warning"] = warning
         return status

@@ -121,6 +121,7 @@ class IdentityMethods:
     """Mixed into `Service` (node/service/api.py), which provides these attributes."""
 
     data_dir: Path
+    key_dir: Path  # where the ring is: data_dir, or a seat's (node/service/seats.py)
     store: Store
     ingest: Ingest
     members: Members
@@ -135,7 +136,7 @@ class IdentityMethods:
         used without one (a ring from before devices, or restored from a recovery phrase)."""
         with RING_LOCK:
             if self.ring is None and self.public is not None:
-                self.ring = member_keys.unlock(self.data_dir)
+                self.ring = member_keys.unlock(self.key_dir)
             if self.ring is None:
                 raise _fail("no_identity", "no identity here yet: run `percolab init --name NAME`")
             if not paired(self.ring):
@@ -201,7 +202,7 @@ class IdentityMethods:
 
     def _new_device(self, ring: KeyRing, name: str, member: bytes) -> None:
         new, cert = self._device_ring(ring, name, member)
-        if not member_keys.save_ring(self.data_dir, new):
+        if not member_keys.save_ring(self.key_dir, new):
             log.warning("the key ring cannot be saved yet (a legacy member.key): signing with "
                         "the root key until it is migrated")  # fmt: skip
             return
@@ -211,7 +212,7 @@ class IdentityMethods:
         self._publish(cert)
 
     def _save(self, ring: KeyRing) -> None:
-        if not member_keys.save_ring(self.data_dir, ring):
+        if not member_keys.save_ring(self.key_dir, ring):
             raise _fail("identity", "the key ring cannot be changed before a legacy member.key "
                         "is migrated (give a passphrase)")  # fmt: skip
         self.ring = ring
@@ -231,8 +232,8 @@ class IdentityMethods:
             cert, name = ring.extra.get(DEVICE_CERT), ring.extra.get(DEVICE_NAME)
             member = ring_member(ring)
         else:
-            publics = (keyfile.public_keys(member_keys.ring_path(self.data_dir))
-                       if member_keys.ring_path(self.data_dir).is_file() else {})  # fmt: skip
+            path = member_keys.ring_path(self.key_dir)
+            publics = keyfile.public_keys(path) if path.is_file() else {}
             device = publics.get(DEVICE)
             certs = self.members.certs_of(device) if device is not None else []
             latest = max(certs, key=lambda c: (c.ts, c.cert)) if certs else None

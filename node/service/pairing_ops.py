@@ -71,15 +71,15 @@ class PairingMethods(IdentityMethods):
         `init`); refuses when the ring already speaks for a member."""
         name = device_name_param(params)
         with RING_LOCK:
-            if member_keys.key_state(self.data_dir) is KeyState.NONE:
+            if member_keys.key_state(self.key_dir) is KeyState.NONE:
                 secret = self._new_key_secret(params)
                 seed = Ed25519PrivateKey.generate().private_bytes_raw()
                 ring = KeyRing({DEVICE: seed}, {DEVICE_NAME: name})
-                self.ring = member_keys.create(self.data_dir, secret, ring)
+                self.ring = member_keys.create(self.key_dir, secret, ring)
                 self.public = ring.public_key(DEVICE)
             else:
                 if self.ring is None:
-                    self.ring = member_keys.unlock(self.data_dir)
+                    self.ring = member_keys.unlock(self.key_dir)
                 current = self.ring
                 if current is None or current.has_root or has_device(current):
                     raise ServiceError(

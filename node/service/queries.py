@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from node.service import living_views
 from node.service.living import Living
@@ -67,6 +67,14 @@ def load(store: Store, txn: Any, oid: bytes) -> SignedObject | None:
     return load_seq(store, txn, seq, oid) if seq is not None else None
 
 
+class ReadState(Protocol):
+    """What the calling member has read (node/service/seats.py ReadMarks)."""
+
+    def unread(self, project: bytes, activity: int) -> bool: ...
+
+    def lab_unread(self, lab: bytes) -> int: ...
+
+
 class Views:
     """Turns stored objects into views; caches names for the life of one read, and keeps the
     signed bytes of every object it made a view of (`raws`, by hex id: the HTTP API's "raw"
@@ -75,8 +83,10 @@ class Views:
     def __init__(
         self, store: Store, txn: Any, follows: set[bytes] | None = None,
         members: Members | None = None, living: Living | None = None,
+        reads: ReadState | None = None,
     ) -> None:  # fmt: skip
         self.store, self.txn = store, txn
+        self.reads = reads  # None: views carry no `unread` (pushes, HTTP)
         self.follows = follows or set()
         self.members = members if members is not None else of_store(store)
         # Project histories (the current fields of revised projects): node/service/living.py.
@@ -148,10 +158,14 @@ class Views:
         if o.kind == "lab":
             v["followed"] = o.id in self.follows
             v["projects"] = self.store.count(self.txn, lab=o.id)
+            if self.reads is not None:
+                v["unread"] = self.reads.lab_unread(o.id) if v["followed"] else 0
         elif o.kind == "project":
             v["lab_name"] = self.lab_name(o.body["lab"])
             labels, comments, activity, revisions, pledges, updated = self._project_scan(o)
             v["tags"], v["comments"], v["activity"] = labels, comments, activity
+            if self.reads is not None:
+                v["unread"] = self.reads.unread(o.id, activity)
             living_views.decorate_project(self, o, v, revisions, pledges, updated)
         elif o.kind == "pledge" or o.kind == "revision":
             living_views.decorate_other(o, v)

@@ -75,7 +75,7 @@ class UnlockMethods(IdentityMethods):
         can be had without the `unlock` RPC (none given at start, no terminal to ask on)."""
         if self.ring is not None or self.public is None:
             return False
-        if member_keys.key_state(self.data_dir) is not KeyState.ENCRYPTED:
+        if member_keys.key_state(self.key_dir) is not KeyState.ENCRYPTED:
             return False
         try:
             return passphrase.non_interactive() is None and not passphrase.can_prompt()
@@ -97,10 +97,13 @@ class UnlockMethods(IdentityMethods):
         return {"new_key": NEW_KEY_ASK}
 
     def _require_ring(self) -> KeyRing:
+        # Another member's ring opens only by seat_open, never with the node's passphrase.
+        if self.ring is None and self.key_dir != self.data_dir:
+            raise ServiceError("locked", "this member is not signed in here (`seat_open`)")
         if self.is_locked():
             raise ServiceError(
                 "locked",
-                f"the member key {member_keys.ring_path(self.data_dir)} is locked: it needs a "
+                f"the member key {member_keys.ring_path(self.key_dir)} is locked: it needs a "
                 "passphrase (the app asks for it; RPC `unlock`)",
             )
         return super()._require_ring()
@@ -124,7 +127,7 @@ class UnlockMethods(IdentityMethods):
             if not self.is_locked():
                 return {"locked": False}
             try:
-                ring = member_keys.unlock_with(self.data_dir, text)
+                ring = member_keys.unlock_with(self.key_dir, text)
             except WrongPassphrase:
                 attempts.failed(_clock())
                 log.warning("unlock: wrong passphrase")

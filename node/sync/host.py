@@ -14,6 +14,8 @@ from protocols.objects import SignedObject
 class _Follows(Protocol):
     def follows(self) -> set[bytes]: ...
 
+    def all_follows(self) -> set[bytes]: ...
+
 
 class SyncHost(Protocol):
     """What sync needs of the node that runs it (node/runtime.py's Node): a Protocol, so

@@ -191,7 +191,7 @@ class SyncService(Fetching):
     # ---- initiator ---------------------------------------------------------------------
 
     def scopes(self) -> list[bytes]:
-        return [kinds.PUBLIC_SCOPE, *sorted(self.node.service.follows())]
+        return [kinds.PUBLIC_SCOPE, *sorted(self.node.service.all_follows())]
 
     async def sync_peer(self, peer_id: str) -> None:
         """Reconcile every scope with ``peer_id`` (one scope at a time)."""

@@ -37,6 +37,6 @@ PROJECT_V2 = kinds.KindSpec(
     version=2,
 )
 
-for _name in ("revision", "pledge"):
+for _name in ("revision", "pledge", "decision"):
     kinds._REGISTRY.pop(_name, None)
 kinds._REGISTRY["project"] = PROJECT_V2

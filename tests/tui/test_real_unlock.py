@@ -112,7 +112,8 @@ async def test_real_locked_node_unlocked_from_the_tui(tmp_path: Path) -> None:
             assert info.value.code == "locked"
 
             field = app.screen.query_one("#passphrase", Input)
-            assert field.password and field.has_focus
+            assert field.password
+            await wait_for(pilot, lambda: field.has_focus, "focus in the passphrase field")
             await pilot.press(*"not the passphrase", "enter")
             await wait_for(pilot, lambda: WRONG_PASSPHRASE in error_text(
                 app, "#unlock-error"), "wrong passphrase said inline", KDF_TIMEOUT_S)

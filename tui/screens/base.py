@@ -55,7 +55,8 @@ async def rpc_call(widget: Widget, method: str, **params: Any) -> Any:
         return await app.client.call(method, **params)
     except RpcError as exc:
         log.info("%s failed: %s", method, exc)
-        app.notify(exc.message or exc.code, title=f"{method}: {exc.code}", severity="error")
+        if exc.code != "no_seat":  # the app shows the member picker instead
+            app.notify(exc.message or exc.code, title=f"{method}: {exc.code}", severity="error")
         raise CallFailed(str(exc)) from exc
     except NodeUnavailable as exc:
         log.info("%s: node unavailable: %s", method, exc)

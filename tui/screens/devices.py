@@ -138,25 +138,35 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class PairingScreen(ModalScreen[Any]):
     """One pairing: `join` shows this machine's code; `add` asks for the other's code first.
-    Dismisses with the last pairing state."""
+    Dismisses with the last pairing state. ``params`` go with `device_join`: with `member`
+    (a new label on a shared machine, and the new key's `passphrase`), the machine joins
+    into that member's seat, and the screen closes by itself once paired."""
 
     BINDINGS = [Binding("escape", "close", "Cancel / close", id="pairing_close")]
     AUTO_FOCUS = "#pair-input"
 
-    def __init__(self, role: str) -> None:
+    def __init__(self, role: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(classes="form-screen")
         self.role = role
+        self.params = dict(params or {})
+        self.seat = self.params.get("member")  # joining into this new seat
+        self.closed = False
         self.state: dict[str, Any] = {"state": "idle"}
         self.started = False
 
     def compose(self) -> ComposeResult:
-        title = "Add a device" if self.role == "add" else "Join an existing member"
+        title = ("Add a device" if self.role == "add" else "Pair this machine with yours"
+                 if self.seat else "Join an existing member")  # fmt: skip
         with VerticalScroll(classes="form pair-form"):
             yield Label(title, classes="form-title")
             if self.role == "add":
                 yield Static("Type the code the new device shows (or paste its ticket).",
                              classes="form-context")  # fmt: skip
                 yield Input(placeholder="Code, e.g. 7K3QD-M9X2A", id="pair-input")
+            elif self.seat:
+                yield Static("This machine becomes one of your devices, for you only (you sign "
+                             f"in here as {self.seat!r}): type the code below on a device of "
+                             "yours.", classes="form-context")  # fmt: skip
             else:
                 yield Static("This machine becomes a device of an existing member: type the "
                              "code below on one of its devices.", classes="form-context")
@@ -169,7 +179,7 @@ class PairingScreen(ModalScreen[Any]):
 
     def on_mount(self) -> None:
         if self.role == "join":
-            self.start({})
+            self.start(self.params)
 
     @on(Input.Submitted, "#pair-input")
     @on(Button.Pressed, "#pair-start")
@@ -206,6 +216,9 @@ class PairingScreen(ModalScreen[Any]):
         self.query_one(PairingView).show(st)
         if st.get("state") not in RUNNING:
             self.query_one("#pair-close", Button).label = "Close"
+        if self.seat and st.get("state") == "done" and not self.closed:
+            self.closed = True  # (the answer to pairing_confirm and a push may both say so)
+            self.dismiss(st)  # the member signs in (tui/screens/members.py)
         if st.get("state") == "sas" and st.get("answered") is None:
             self.query_one("#sas-yes", Button).focus()
 

@@ -1,4 +1,6 @@
-"""Labs: followed labs first, with project counts; follow/unfollow; create a lab."""
+"""Labs: followed labs first, with project counts and, for the followed ones, how many
+projects have activity this member has not read (`unread`, capped by the node at 99: "99+");
+follow/unfollow; create a lab."""
 
 from __future__ import annotations
 
@@ -16,6 +18,12 @@ from tui.screens.base import PercolabScreen
 from tui.screens.forms import LabForm
 
 log = logging.getLogger(__name__)
+
+UNREAD_COUNT_CAP = 99  # the node counts up to this many (node/service: UNREAD_COUNT_CAP)
+
+
+def unread_text(count: int) -> str:
+    return f"{UNREAD_COUNT_CAP}+" if count >= UNREAD_COUNT_CAP else str(count)
 
 
 class LabsScreen(PercolabScreen):
@@ -63,16 +71,22 @@ class LabsScreen(PercolabScreen):
         keep = self.current_id
         table.clear()
         self.labs = {str(lab["id"]): lab for lab in labs}
+        unread_labs = 0
         for lab in labs:
             lid = str(lab["id"])
             new = self.new_counts.get(lid, 0)
-            style = "bold green" if new else ""
+            raw = lab.get("unread") if lab.get("followed") else 0
+            unread = raw if isinstance(raw, int) and raw > 0 else 0
+            unread_labs += bool(unread)
+            style = "bold green" if new else "bold" if unread else ""
+            marks = [f"{new} new"] if new else []
+            marks += [f"{unread_text(unread)} unread"] if unread else []
             table.add_row(
                 Text("★" if lab.get("followed") else "", style="bold yellow"),
                 Text(str(lab.get("name", "")), style=style),
                 Text(str(lab.get("place", "") or "")),
                 Text(str(lab.get("projects", 0)), justify="right"),
-                Text(f"{new} new" if new else "", style=style),
+                Text(" · ".join(marks), style=style),
                 Text(str(lab.get("description", "") or "")[:60]),
                 key=lid,
             )
@@ -81,6 +95,8 @@ class LabsScreen(PercolabScreen):
         summary = f"{len(labs)} labs, {followed} followed"
         if fresh:
             summary += f" — {fresh} new project{'s' if fresh != 1 else ''}"
+        if unread_labs:
+            summary += f" — unread in {unread_labs} lab{'s' if unread_labs != 1 else ''}"
         if not labs:
             summary = "No labs yet — press c to create one."
         self.query_one("#labs-summary", Static).update(summary)

@@ -19,8 +19,9 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Markdown, OptionList, Static
 
+from tui.client import NodeUnavailable, RpcError
 from tui.format import who
-from tui.screens.base import CallFailed, PercolabScreen
+from tui.screens.base import CallFailed, PercolabScreen, rpc_client
 from tui.screens.devices import ConfirmScreen
 from tui.screens.edit import EditForm
 from tui.screens.fork import ForkForm
@@ -86,6 +87,16 @@ class ProjectScreen(PercolabScreen):
     async def load_project(self) -> None:
         result = await self.rpc("project", id=self.project_id)
         await self.show_project(result)
+        self.mark_read()
+
+    @work(group="mark_read", exit_on_error=False)
+    async def mark_read(self) -> None:
+        """What the member sees now counts as read (`mark_read`, per member on a shared
+        machine). Silent: an older node answers unknown_method, and nothing is lost."""
+        try:
+            await rpc_client(self).call("mark_read", id=self.project_id)
+        except (RpcError, NodeUnavailable) as exc:
+            log.debug("mark_read: %s", exc)
 
     async def show_project(self, result: dict[str, Any]) -> None:
         project = result["project"]

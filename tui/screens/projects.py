@@ -2,7 +2,9 @@
 
 Pages come from ``projects`` with the node's cursor; a stack of cursors lets the user go back.
 Projects pushed while the first page is shown appear at once, highlighted, with a "N new"
-badge; on later pages only the badge grows (go to the first page to see them).
+badge; on later pages only the badge grows (go to the first page to see them). Projects
+with activity this member has not read (`unread`, per member on a shared machine) are
+marked ● with a bold title until opened.
 """
 
 from __future__ import annotations
@@ -11,19 +13,44 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from tui.format import Formatter
 from tui.screens.base import PercolabScreen
 from tui.screens.forms import ProjectForm
-from tui.widgets.project_table import ProjectTable
+from tui.widgets.project_table import NEW_MARK, ProjectTable
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 ORDERS = ("newest", "active")
+UNREAD_STYLE = "bold"  # the new rows' green stays theirs
+
+
+class UnreadProjectTable(ProjectTable):
+    """ProjectTable with unread rows marked. ``opened``: project id -> its activity when
+    this screen opened it (read since, whatever the node says until `mark_read` lands)."""
+
+    def __init__(self, fmt: Formatter, *, show_lab: bool = True, id: str | None = None) -> None:
+        super().__init__(fmt, show_lab=show_lab, id=id)
+        self.opened: dict[str, int] = {}
+
+    def unread(self, project: dict[str, Any]) -> bool:
+        if not project.get("unread"):
+            return False
+        seen = self.opened.get(str(project.get("id")))
+        return seen is None or int(project.get("activity") or 0) > seen
+
+    def _cells(self, project: dict[str, Any], new: bool) -> list[Text]:
+        cells = super()._cells(project, new)
+        if not new and self.unread(project):
+            cells[0] = Text(NEW_MARK, style=UNREAD_STYLE)
+            cells[1] = Text(cells[1].plain, style=UNREAD_STYLE)
+        return cells
 
 
 class ProjectsScreen(PercolabScreen):
@@ -64,14 +91,14 @@ class ProjectsScreen(PercolabScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="projects-info", classes="screen-info")
-        yield ProjectTable(self.fmt, show_lab=self.lab is None, id="projects-table")
+        yield UnreadProjectTable(self.fmt, show_lab=self.lab is None, id="projects-table")
 
     def on_mount(self) -> None:
         self.sub_title = self.heading
 
     @property
-    def table(self) -> ProjectTable:
-        return self.query_one(ProjectTable)
+    def table(self) -> UnreadProjectTable:
+        return self.query_one(UnreadProjectTable)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compose":
@@ -116,6 +143,9 @@ class ProjectsScreen(PercolabScreen):
             text += f"  [b reverse green] {fresh} new [/]"
             if self.page:
                 text += " (home: first page)"
+        unread = sum(1 for p in self.table.projects.values() if self.table.unread(p))
+        if unread:
+            text += f"  [b]● {unread} unread[/b]"
         if not shown:
             text += "\nNo projects yet." + ("  Press c to post one." if self.lab else "")
         self.query_one("#projects-info", Static).update(text)
@@ -142,6 +172,10 @@ class ProjectsScreen(PercolabScreen):
     def action_back(self) -> None:
         self.dismiss()
 
+    def on_screen_resume(self) -> None:  # (PercolabScreen's runs too: Textual calls both)
+        if any(pid in self.table.opened for pid in self.table.projects):
+            self.reload()  # the opened row is read now
+
     def action_compose(self) -> None:
         if self.lab is None:
             return
@@ -160,7 +194,10 @@ class ProjectsScreen(PercolabScreen):
         from tui.screens.project import ProjectScreen
 
         if event.row_key.value is not None:
-            self.app.push_screen(ProjectScreen(str(event.row_key.value)))
+            pid = str(event.row_key.value)
+            project = self.table.projects.get(pid, {})
+            self.table.opened[pid] = int(project.get("activity") or 0)
+            self.app.push_screen(ProjectScreen(pid))
 
     def matches(self, project: dict[str, Any]) -> bool:
         if self.lab is not None and self.lab not in (project.get("lab"), project.get("lab_name")):
