@@ -7,6 +7,7 @@ Blocking work (LMDB, signature checks) runs in worker threads, never on the trio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -126,6 +127,7 @@ class Node:
         self._topic_send, self._topic_recv = trio.open_memory_channel[tuple[str, bool]](math.inf)
         self.service.on_created.append(self._created)
         self.service.on_follow.append(self._followed)
+        self.service.local_moderation.on_blocked.append(self._blocked)  # `block`, `unblock`
         self.service.ensure_read_base()  # the main member's unread counts start now
         self.ingest.listeners.append(self._stored)
         self.extra_status: list[Any] = []  # callables adding fields to `status` (sync, http)
@@ -148,6 +150,11 @@ class Node:
         self._call_soon(self._topic_send.send_nowait, (topics.lab_topic(lab), on))
         if on:
             self._call_soon(self.sync.trigger)  # catch up on the newly followed lab
+
+    def _blocked(self, peers: frozenset[str]) -> None:
+        """The owner blocked or unblocked a peer: p2p closes and refuses what it lists."""
+        with contextlib.suppress(trio.RunFinishedError):  # a node stopped in this process
+            self._call_soon(lambda: self.p2p.set_blocked(peers) if self.p2p else None)
 
     def _stored(self, stored: list[Stored]) -> None:
         """New objects (from any path): push their views to TUI subscribers."""
@@ -273,6 +280,7 @@ class Node:
             key, self.opts.listen, validator=self.validate_gossip, mdns=self.opts.mdns,
             bootstrap=self.opts.bootstrap, redial_addrs=self.remembered_peers,
             on_peer_connected=self._peer_connected,
+            blocked=self.service.local_moderation.blocked(),
         ) as p2p, trio.open_nursery() as nursery:  # fmt: skip
             self.p2p = p2p
             await nursery.start(self.pairing.run, p2p)  # the pair handler, always registered
@@ -292,6 +300,8 @@ class Node:
             await trio.sleep_forever()
 
     def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.service.local_moderation.on_blocked.remove(self._blocked)
         self.ingest.close()
 
 

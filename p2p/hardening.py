@@ -86,7 +86,8 @@ Connections and listeners:
 
 Down-scoring: :class:`PeerGuard` counts strikes (invalid objects, undecodable frames, bad
 signatures) per peer; ``INVALID_STRIKE_THRESHOLD`` strikes within ``INVALID_STRIKE_WINDOW_S``
-disconnect the peer and block it for ``PEER_BLOCK_DURATION_S``.
+disconnect the peer and block it for ``PEER_BLOCK_DURATION_S``. The owner's blocks
+(p2p/blocklist.py) count as blocks without an end.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ import contextlib
 import contextvars
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX, signature_validator
 
+from p2p.blocklist import Blocklist
 from p2p.limits import (
     GOSSIP_FACTOR,
     GOSSIP_LAZY_PEERS,
@@ -320,7 +322,10 @@ class PeerGuard:
         threshold: int = INVALID_STRIKE_THRESHOLD,
         window_s: float = INVALID_STRIKE_WINDOW_S,
         block_s: float = PEER_BLOCK_DURATION_S,
+        blocklist: Blocklist | None = None,
     ) -> None:
+        # The owner's blocks (p2p/blocklist.py): blocked like a struck peer, until unblocked.
+        self.blocklist = blocklist if blocklist is not None else Blocklist()
         self.threshold = threshold
         self.window_s = window_s
         self.block_s = block_s
@@ -335,6 +340,8 @@ class PeerGuard:
         self._pubsub = pubsub
 
     def is_blocked(self, peer_id: str) -> bool:
+        if peer_id in self.blocklist:
+            return True
         until = self._blocked_until.get(peer_id)
         return until is not None and trio.current_time() < until
 
@@ -344,7 +351,21 @@ class PeerGuard:
 
     def blocked_peers(self) -> list[str]:
         now = trio.current_time()
-        return [p for p, until in self._blocked_until.items() if now < until]
+        struck = [p for p, until in self._blocked_until.items() if now < until]
+        return sorted(self.blocklist.peers().union(struck))
+
+    def set_blocklist(self, peers: Iterable[str]) -> frozenset[str]:
+        """Make ``peers`` the owner's blocks: new ones are blacklisted in gossip and kicked;
+        returns the peers unblocked (struck ones stay blacklisted until their block ends)."""
+        added, removed = self.blocklist.replace(peers)
+        for pid in added:
+            if self._pubsub is not None:
+                self._pubsub.blacklisted_peers.add(ID.from_base58(pid))
+            self.kick(pid)
+        for pid in removed:
+            if self._pubsub is not None and not self.is_blocked(pid):
+                self._pubsub.blacklisted_peers.discard(ID.from_base58(pid))
+        return removed
 
     def strike(self, peer_id: Any, reason: str) -> None:
         """Record one invalid object/frame from ``peer_id`` (a libp2p ID or base58 str)."""
@@ -392,7 +413,7 @@ class PeerGuard:
             if until <= now:
                 del self._blocked_until[pid]
                 logger.info("block on %s expired", pid)
-                if self._pubsub is not None:
+                if self._pubsub is not None and pid not in self.blocklist:
                     self._pubsub.blacklisted_peers.discard(ID.from_base58(pid))
         for pid, times in list(self._strikes.items()):
             while times and times[0] < now - self.window_s:

@@ -18,7 +18,7 @@ import functools
 import ipaddress
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import multiaddr
@@ -34,6 +34,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.tools.anyio_service import background_trio_service
 
+from p2p.blocklist import refuse_blocked_handshakes
 from p2p.discovery import mdns_to_redialer
 from p2p.gossip import Gossip, Validator, build_gossip
 from p2p.hardening import (
@@ -44,6 +45,7 @@ from p2p.hardening import (
 from p2p.limits import DIAL_TIMEOUT_S, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER
 from p2p.muxer import BatchedCreditYamux, install_batched_credit_yamux
 from p2p.peers import (
+    ConnectError,
     ConnectionEvents,
     OnPeerConnected,
     PeerConnected,
@@ -236,6 +238,17 @@ class P2PNode:
     def blocked_peers(self) -> list[str]:
         return self._guard.blocked_peers()
 
+    def set_blocked(self, peers: Iterable[str]) -> None:
+        """The peers the owner blocks (p2p/blocklist.py), replacing the previous set: a newly
+        blocked peer is disconnected now and refused until unblocked; an unblocked one is
+        redialed (when known) at the next scan. Call on the trio thread."""
+        for pid in self._guard.set_blocklist(peers):
+            unblock = getattr(self._host.get_network(), "unblock_peer", None)
+            if unblock is not None:  # forget libp2p's failed dials to it while blocked
+                with contextlib.suppress(Exception):
+                    unblock(ID.from_base58(pid))
+            self._redialer.retry_now(pid)
+
     def strike_count(self, peer_id: str) -> int:
         return self._guard.strike_count(peer_id)
 
@@ -268,6 +281,12 @@ class P2PNode:
         """
 
         async def guarded(stream: Any) -> None:
+            peer = str(getattr(getattr(stream, "muxed_conn", None), "peer_id", ""))
+            if self._guard.is_blocked(peer):  # a blocked peer's connection not closed yet
+                logger.info("refused a %s stream from blocked peer %s", protocol_id, peer)
+                with contextlib.suppress(Exception):
+                    await stream.reset()
+                return
             try:
                 await handler(stream)
             except Exception:
@@ -278,7 +297,10 @@ class P2PNode:
         self._host.set_stream_handler(TProtocol(protocol_id), guarded)
 
     async def new_stream(self, peer_id: str, protocol_ids: Sequence[str]) -> Any:
-        """Open a stream to a connected peer, negotiating the first supported protocol."""
+        """Open a stream to a connected peer, negotiating the first supported protocol.
+        Raises ``ConnectError`` for a blocked peer."""
+        if self._guard.is_blocked(peer_id):
+            raise ConnectError(f"peer {peer_id} is blocked")
         return await self._host.new_stream(
             ID.from_base58(peer_id), [TProtocol(p) for p in protocol_ids]
         )
@@ -297,6 +319,7 @@ async def open_p2p_node(
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
     guard: PeerGuard | None = None,
+    blocked: Iterable[str] = (),
 ) -> AsyncIterator[P2PNode]:
     """Run a libp2p node for the lifetime of the ``async with`` block.
 
@@ -308,6 +331,8 @@ async def open_p2p_node(
     :param redial_addrs: called every redial scan for remembered peer addresses.
     :param on_peer_connected: awaited as ``(peer_id, addrs)`` for each new connection
         (for a peer that dialed us, its listen addresses, once identify has given them).
+    :param blocked: peer ids the owner blocks (p2p/blocklist.py; ``P2PNode.set_blocked``
+        changes them).
     :raises ListenError: a listen address is taken or cannot be listened on.
     """
     for addr in listen_addrs:  # a taken port is an error, before anything starts
@@ -326,6 +351,8 @@ async def open_p2p_node(
     contain_inbound_slot_leak(host.get_network())  # hardening.py, behaviour 15
     pubsub, router = build_gossip(host, guard)
     guard.attach(host, pubsub)
+    refuse_blocked_handshakes(host.get_network(), guard.blocklist.__contains__)
+    guard.set_blocklist(blocked)
     gossip = Gossip(pubsub, validator, guard)
     events = ConnectionEvents()
     host.get_network().register_notifee(events)

@@ -249,6 +249,12 @@ class Redialer:
             return
         self._targets.setdefault(pid, _Target()).addrs.add(addr)
 
+    def retry_now(self, peer_id: str) -> None:
+        """Dial ``peer_id`` at the next scan, from the first backoff (it was unblocked)."""
+        target = self._targets.get(peer_id)
+        if target is not None:
+            target.backoff, target.due = REDIAL_BACKOFF_INITIAL_S, 0.0
+
     def connected(self, peer_id: str) -> None:
         """A connection to ``peer_id`` exists: reset its backoff."""
         target = self._targets.get(peer_id)

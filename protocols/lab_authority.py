@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from protocols.governance import ACTS, DECISION_KIND, MEMBER, QUEUED, SHOWN, STEWARD
+from protocols.governance import ACTS, DECISION_KIND, MEMBER, SHOWN, STEWARD
 from protocols.limits import DEFAULT_ADMIT_VOUCHES, PROPOSAL_TTL_MS
 from protocols.objects import SignedObject
 
@@ -34,8 +34,11 @@ POST_KINDS = ("project",)
 
 @dataclass(frozen=True)
 class Rules:
+    # A lab with no `rules` decision is open (posts shown): a lab from before governance
+    # keeps showing everyone's posts. New labs start members-only by their creator's
+    # `rules` decision (node/service/governance_ops.py, `lab_create`).
     admit_vouches: int = DEFAULT_ADMIT_VOUCHES
-    posts: str = QUEUED
+    posts: str = SHOWN
     replies: str = SHOWN
 
 

@@ -73,6 +73,9 @@ class PercolabApp(App[int]):
         Binding("d", "toggle_theme", "Dark/Light", id="toggle_theme"),
         # Shown on a shared machine only (2+ members); the palette has it on any seat node.
         Binding("m", "switch_member", "Switch member", id="switch_member"),
+        # Hidden and queued posts listed with their marks (`show_hidden` on the node's lists).
+        Binding("H", "toggle_hidden", "Show/leave out hidden posts", id="show_hidden",
+                show=False),
     ]
     # Not while the member picker is up (the screens behind are not the chosen member's).
     NOT_WHILE_PICKING = frozenset({"switch_mode", "command_palette", "switch_member"})
@@ -93,6 +96,7 @@ class PercolabApp(App[int]):
         self._ever_connected = False
         self._onboarding = False
         self._unlocking = False
+        self.show_hidden = False  # the `show_hidden` toggle (tui/widgets/moderation.py)
         self.seats: list[dict[str, Any]] = []  # `seats` of the node (empty: an older node)
         self._picking = False  # the member picker is up
         self._incoming: Counter[str] = Counter()
@@ -348,6 +352,15 @@ class PercolabApp(App[int]):
         self.push_screen(OnboardingForm(context=context, ask_passphrase=ask_passphrase), done)
 
     # -- actions --------------------------------------------------------------------------
+
+    def action_toggle_hidden(self) -> None:
+        self.show_hidden = not self.show_hidden
+        self.notify("Hidden and waiting posts are shown, marked" if self.show_hidden
+                    else "Hidden posts are left out again", title="Show hidden")  # fmt: skip
+        for screen in self.screen_stack:  # the current mode's; others reload as they do
+            reload = getattr(screen, "reload", None)
+            if callable(reload):
+                reload()
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK

@@ -4,8 +4,9 @@ Hits come from three sources: the app's screens (go to labs, tags, search, netwo
 and "Switch member" on a node that has members' seats),
 the pledges made and received (yours; and the lab's, on a lab's projects page), and the
 bindings active on the screen the palette was opened from (so each screen's actions — next
-page, comment, reply, follow, edit, history, pledge, fork… — appear without being listed
-twice).
+page, comment, reply, follow, edit, history, pledge, fork, a lab's members / queue / log /
+rules, hide, mute… — appear without being listed twice), and the app's own (the "show
+hidden" toggle, `show_hidden`, listed though not in the footer).
 """
 
 from __future__ import annotations

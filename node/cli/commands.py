@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 
 import lmdb
 
+from node.cli import governance_cmds as gov
 from node.cli import pair_cmds
 from node.cli.backend import Backend, DataDirBusy, DataDirError, open_backend
 from node.cli.device_cmds import (
@@ -54,7 +55,7 @@ from node.cli.identity_cmds import (
 )
 from node.cli.living_cmds import LIVING_COMMANDS, add_living_commands
 from node.cli.member_cmds import add_member_commands, as_member, cmd_members, members_writes
-from node.cli.views import _fmt_project_line, _fmt_show, _short
+from node.cli.views import _fmt_project_line, _fmt_show, _short, lab_name
 from node.config import ConfigError, resolve_data_dir
 from node.identity import IdentityError, holds_identity
 from node.keys.passphrase import set_passphrase_file
@@ -136,13 +137,16 @@ def cmd_init(b: Backend, a: argparse.Namespace) -> None:
 
 
 def cmd_lab(b: Backend, a: argparse.Namespace) -> None:
-    if a.lab_cmd == "create":
+    if a.lab_cmd in gov.LAB_ACTIONS:  # members, decisions, log (governance_cmds.py)
+        gov.cmd_lab_governance(b, a)
+    elif a.lab_cmd == "create":
         lid = b.call("lab_create", name=a.name, description=a.description or "",
-                     place=a.place or "", theme=a.theme or "")  # fmt: skip
+                     place=a.place or "", theme=a.theme or "",
+                     **({"posts": "shown"} if a.open else {}))  # fmt: skip
         _out(a, {"id": lid}, lambda d: d["id"])
     elif a.lab_cmd == "list":
         _out(a, b.call("lab_list"), lambda labs: "\n".join(
-            f"{'*' if lab['followed'] else ' '} {_short(lab['id'])}  {lab['name']}  "
+            f"{'*' if lab['followed'] else ' '} {_short(lab['id'])}  {lab_name(lab)}  "
             f"({lab['projects']} projects)" for lab in labs) or "no labs known yet")  # fmt: skip
     else:
         method = "lab_follow" if a.lab_cmd == "follow" else "lab_unfollow"
@@ -171,16 +175,16 @@ def cmd_retract(b: Backend, a: argparse.Namespace) -> None:
 
 def cmd_list(b: Backend, a: argparse.Namespace) -> None:
     page = b.call("projects", lab=a.lab, tag=a.tag, author=a.author, limit=a.limit,
-                  order=a.order)  # fmt: skip
+                  order=a.order, **gov.show_hidden(a))  # fmt: skip
     _out(a, page, lambda p: "\n".join(map(_fmt_project_line, p["items"])) or "no projects")
 
 
 def cmd_show(b: Backend, a: argparse.Namespace) -> None:
-    _out(a, b.call("show", id=a.id), _fmt_show)
+    _out(a, b.call("show", id=a.id, **gov.show_hidden(a)), _fmt_show)
 
 
 def cmd_search(b: Backend, a: argparse.Namespace) -> None:
-    hits = b.call("search", query=a.query, limit=a.limit)
+    hits = b.call("search", query=a.query, limit=a.limit, **gov.show_hidden(a))
     _out(a, hits, lambda h: "\n".join(map(_fmt_project_line, h)) or "no matches")
 
 
@@ -292,7 +296,7 @@ DATA_COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], int | None]] = 
     "peers": cmd_peers, "connect": cmd_connect, "device": cmd_device, "recovery": cmd_recovery,
     "identity": cmd_identity_rotate,  # `identity rotate`; the other actions: run_identity
     **LIVING_COMMANDS,  # edit, history, pledge, pledges, fork
-    "members": cmd_members,
+    "members": cmd_members, **gov.GOVERNANCE_COMMANDS,
 }  # fmt: skip
 
 
@@ -321,17 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unencrypted-key", action="store_true",
                    help="store the member key unencrypted (headless lab nodes; docs/keys.md)")
     s.add_argument("--device-name", help="this machine's device name (default: the hostname)")
-    lab = add("lab", "create, list, follow and unfollow labs")
+    lab = add("lab", "labs: create, list, follow; their members, decisions and log")
     lab_sub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     s = lab_sub.add_parser("create", parents=[common], help="create a lab (you follow it)")
     s.add_argument("name")
     s.add_argument("--description")
     s.add_argument("--place")
     s.add_argument("--theme")
+    s.add_argument("--open", action="store_true",
+                   help="anyone's posts are shown (default: members' only; others wait)")
     lab_sub.add_parser("list", parents=[common], help="labs known here, followed first")
     for action in ("follow", "unfollow"):
         s = lab_sub.add_parser(action, parents=[common], help=f"{action} a lab (id or name)")
         s.add_argument("lab")
+    gov.add_governance_commands(add, lab_sub, common)
     s = add("post", "post a project in a lab; prints its id")
     s.add_argument("--lab", required=True, help="lab id, id prefix or name")
     s.add_argument("--title", required=True)
@@ -359,12 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--author", help="author public key (hex)")
     s.add_argument("--limit", type=_page_limit, default=50, help=f"1 to {MAX_PAGE}")
     s.add_argument("--order", choices=("newest", "active"), default="newest")
+    gov.add_show_hidden(s)
     s = add("show", "any object: a project with its thread, a lab with its projects, a "
                     "comment in its thread, a tag with its target")
     s.add_argument("id")
+    gov.add_show_hidden(s)
     s = add("search", "search project titles, summaries and tags")
     s.add_argument("query")
     s.add_argument("--limit", type=_page_limit, default=50, help=f"1 to {MAX_PAGE}")
+    gov.add_show_hidden(s)
     s = add("export", "write signed objects to a file (byte-exact)")
     s.add_argument("file", help="the file, or - for stdout")
     s.add_argument("--lab")
@@ -435,6 +445,8 @@ def _require_identity(data_dir: Path, command: str) -> None:
 
 
 def _writes(args: argparse.Namespace) -> bool:
+    if gov.owns(args):
+        return gov.writes(args)
     if args.command == "lab":
         return args.lab_cmd not in READ_LAB_ACTIONS
     if args.command in ("device", "recovery"):

@@ -16,7 +16,24 @@ def _short(hex_id: str | None) -> str:
 def _fmt_project_line(p: dict[str, Any]) -> str:
     tags = " ".join("#" + t for t in p.get("tags", []))
     who = _who(p)
-    return f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
+    line = f"{_short(p['id'])}  {p['title']}  [{p['stage']}] by {who}  ({p['comments']} comments) {tags}".rstrip()  # noqa: E501
+    return line + moderation_mark(p)
+
+
+def moderation_mark(v: dict[str, Any]) -> str:
+    """"" for a shown object; else why it is not shown to everyone (docs/governance.md)."""
+    state = v.get("moderation") or "shown"
+    if state == "queued":
+        return "  [queued: waiting for the lab's approval]"
+    if state == "hidden":
+        by, reason = v.get("hidden_by"), v.get("hidden_reason") or ""
+        if by in (None, "node"):  # the node's own words say no more than this
+            where = "hidden on this node"
+            reason = "" if reason == where else reason
+        else:
+            where = f"hidden by the lab (steward {_short(by)})"
+        return f"  [{where}{': ' + reason if reason else ''}]"
+    return ""
 
 
 def _who(v: dict[str, Any]) -> str:
@@ -32,7 +49,8 @@ def _fmt_comments(lines: list[str], cs: list[dict[str, Any]], depth: int,
     """Threaded comments, indented by depth; the comment `mark` (an id) flagged with >."""
     for c in cs:
         flag = "> " if c["id"] == mark else "- "
-        lines.append(f"{'  ' * depth}{flag}{_who(c)} ({_short(c['id'])}): {c['body']}")
+        lines.append(f"{'  ' * depth}{flag}{_who(c)} ({_short(c['id'])}): {c['body']}"
+                     + moderation_mark(c))
         _fmt_comments(lines, c.get("replies", []), depth + 1, mark)
 
 
@@ -49,6 +67,12 @@ def _fmt_ref(v: dict[str, Any] | None) -> str:
     return f"{v['kind']} {_short(v['id'])} by {_who(v)}"
 
 
+def lab_name(lab: dict[str, Any]) -> str:
+    """A lab's name, with its short id when another known lab has a like name."""
+    name = str(lab.get("name") or "")
+    return f"{name} ({lab.get('short_id') or lab['id'][:8]})" if lab.get("name_clash") else name
+
+
 def _fmt_project(p: dict[str, Any], lines: list[str],
                  lineage: dict[str, Any] | None = None) -> None:  # fmt: skip
     lines += [
@@ -56,6 +80,8 @@ def _fmt_project(p: dict[str, Any], lines: list[str],
         f"id {p['id']}",
         f"lab {p.get('lab_name') or _short(p['lab'])}, by {_who(p)}",
     ]
+    if moderation_mark(p):
+        lines.append(moderation_mark(p).strip(" []"))
     if p.get("tags"):
         lines.append("tags: " + " ".join("#" + t for t in p["tags"]))
     if p.get("needs"):
@@ -68,8 +94,11 @@ def _fmt_project(p: dict[str, Any], lines: list[str],
 
 def _fmt_lab(d: dict[str, Any], lab: dict[str, Any], lines: list[str]) -> None:
     where = ", ".join(x for x in (lab.get("place"), lab.get("theme")) if x)
-    lines += [f"lab {lab['name']}" + (f"  ({where})" if where else ""), f"id {lab['id']}",
+    lines += [f"lab {lab_name(lab)}" + (f"  ({where})" if where else ""), f"id {lab['id']}",
               f"by {_who(lab)}" + (", followed" if lab.get("followed") else "")]  # fmt: skip
+    if lab.get("role"):
+        lines.append(f"you are a {lab['role']}" + (f"; {lab['queued']} waiting in its queue "
+                     f"(percolab queue {_short(lab['id'])})" if lab.get("queued") else ""))
     if lab.get("description"):
         lines += ["", lab["description"]]
     lines += ["", f"projects ({lab['projects']}):"]

@@ -21,8 +21,9 @@ import trio
 
 from node.http.common import JSON, Ctx, HttpError, NodeLike, Route, etag_of
 from node.http.routes import ROUTES, Router
-from node.http.schemas import SCHEMAS, check
+from node.http.schemas import SCHEMAS
 from node.http.server import HttpServer, Request, Response, error_body
+from node.http.validate import check
 from node.identity import write_private_file
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ WRITE_THREADS = 2
 # Host header values used to build absolute links (feeds); others fall back to the bind address.
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _LOOPBACK = ("127.", "::1", "localhost")
+Stamp = tuple[int, object]  # (store generation, local moderation settings)
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -88,7 +90,7 @@ class HttpApp:
         self.server: HttpServer | None = None
         self.generation = 0
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str], tuple[int, Response]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[Stamp, Response]] = OrderedDict()
         self._cache_bytes = 0
         self.render_limiter = trio.CapacityLimiter(RENDER_THREADS)
         self.write_limiter = trio.CapacityLimiter(WRITE_THREADS)
@@ -99,6 +101,13 @@ class HttpApp:
         """The store changed (called from worker threads): cached responses are stale."""
         with self._lock:
             self.generation += 1
+
+    def _stamp(self) -> Stamp:
+        """What a cached response depends on: the store's generation, and this node's local
+        moderation (node settings, not objects: no ingest event; each change replaces its
+        Settings object, so `is` tells a change)."""
+        local = getattr(self.node.service, "local_moderation", None)
+        return self.generation, (local.settings() if local is not None else None)
 
     def base_url(self, request: Request) -> str:
         host = request.header("host")
@@ -137,8 +146,8 @@ class HttpApp:
             return await route.handler(ctx)
         key = (ctx.base_url, request.target)
         cached = self._cache.get(key) if route.cacheable else None
-        generation = self.generation
-        if cached is not None and cached[0] == generation:
+        stamp = self._stamp()
+        if cached is not None and cached[0][0] == stamp[0] and cached[0][1] is stamp[1]:
             self._cache.move_to_end(key)
             response = cached[1]
         else:
@@ -147,18 +156,18 @@ class HttpApp:
                 response.headers.append(("etag", etag_of(response.body)))
             response.headers.append(("cache-control", "no-cache"))
             if route.cacheable and len(response.body) <= MAX_CACHED_BODY_BYTES:
-                self._remember(key, generation, response)
+                self._remember(key, stamp, response)
         match = request.header("if-none-match")
         if match and _etag_matches(match, dict(response.headers)["etag"]):
             return Response(304, b"", response.content_type, response.headers)
         return response
 
-    def _remember(self, key: tuple[str, str], generation: int, response: Response) -> None:
+    def _remember(self, key: tuple[str, str], stamp: Stamp, response: Response) -> None:
         """Keep a rendered response (LRU, bounded in entries and bytes)."""
         old = self._cache.pop(key, None)
         if old is not None:
             self._cache_bytes -= len(old[1].body)
-        self._cache[key] = (generation, response)
+        self._cache[key] = (stamp, response)
         self._cache_bytes += len(response.body)
         while len(self._cache) > MAX_CACHE_ENTRIES or self._cache_bytes > MAX_CACHE_BYTES:
             _, (_, dropped) = self._cache.popitem(last=False)

@@ -30,6 +30,8 @@ STATUS_OF_CODE = {
     "ambiguous": 400,
     "unauthorized": 401,
     "not_author": 403,
+    "not_steward": 403,  # a lab decision that would have no authority (docs/governance.md)
+    "not_member": 403,
     "not_found": 404,
     "no_identity": 409,
     "no_change": 409,  # an edit that changes nothing (node/service/living_ops.py)

@@ -2,7 +2,8 @@
 a response, single objects and labs, a lab's projects (page and feed), and pages of objects by
 tag label, by author and of a project's comments. Each function opens one short read
 transaction; call them in a worker thread. Pages run newest first over one index and cost
-O(page), like `queries.page_projects`.
+O(page), like `queries.page_projects`. Lists and feeds leave out what moderation hides and
+others' queued posts (node/service/governance.py), unless `show_hidden`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _live(views: queries.Views, oid: bytes, ref: str, what: str) -> SignedObject
 
 
 def lab_projects(
-    service: Service, ref: str, limit: int, cursor: str | None, order: str
+    service: Service, ref: str, limit: int, cursor: str | None, order: str,
+    show_hidden: bool = False,
 ) -> dict[str, Any]:
     """A lab's page of projects with raw bytes (`Service.call("projects")` for one lab) in
     one read: the lab resolved once, each object read once."""
@@ -99,7 +101,7 @@ def lab_projects(
     follows = service.follows()
     with store.read() as txn:
         lab = queries.resolve_lab(store, txn, ref)
-        views = queries.Views(store, txn, follows)
+        views = queries.Views(store, txn, follows, service.members, show_hidden=show_hidden)
         try:
             page = queries.page_projects(store, views, lab=lab, order=order, limit=limit,
                                          cursor=cursor)  # fmt: skip
@@ -116,7 +118,8 @@ def lab_feed(service: Service, ref: str, limit: int) -> tuple[dict[str, Any], li
     """(the lab's view, its newest `limit` projects' views) in one read, for its feed."""
     store = service.store
     with store.read() as txn:
-        views = queries.Views(store, txn)  # follows: a feed does not show them
+        # follows: a feed does not show them; moderation as for anyone (no viewer)
+        views = queries.Views(store, txn, members=service.members)
         lab = views.view(_live(views, queries.resolve_lab(store, txn, ref), ref, "lab"))
         page = queries.page_projects(store, views, lab=bytes.fromhex(lab["id"]),
                                      order="newest", limit=limit, cursor=None)  # fmt: skip
@@ -125,7 +128,7 @@ def lab_feed(service: Service, ref: str, limit: int) -> tuple[dict[str, Any], li
 
 def _page(
     service: Service, db: str, prefix: bytes, limit: int, cursor: str | None, by_target: bool,
-    kinds: frozenset[str] | None = None, with_raw: bool = True,
+    kinds: frozenset[str] | None = None, with_raw: bool = True, show_hidden: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     store = service.store
     after = bytes.fromhex(cursor) if cursor else None
@@ -137,7 +140,8 @@ def _page(
     seen: set[bytes] = set()
     last: bytes | None = None
     with store.read() as txn:
-        views = queries.Views(store, txn, service.follows(), service.members)
+        views = queries.Views(store, txn, service.follows(), service.members,
+                              show_hidden=show_hidden)  # fmt: skip
         if by_member:
             keys: Any = queries.member_keys_newest(views, prefix, after)
         else:
@@ -149,6 +153,8 @@ def _page(
             # by_label keys end in the tagged object's id; the others in a sequence
             obj = views.get(key[-32:]) if by_target else views.get_seq(key[-8:])
             if obj is None or obj.id in seen or (kinds is not None and obj.kind not in kinds):
+                continue
+            if not views.listed(obj):  # hidden, or another's queued post
                 continue
             if by_member and not queries.speaks_for(views, obj, prefix):
                 continue
@@ -164,27 +170,31 @@ def _page(
 
 
 def by_label(
-    service: Service, label: str, limit: int, cursor: str | None, with_raw: bool = True
-) -> dict[str, Any]:
+    service: Service, label: str, limit: int, cursor: str | None, with_raw: bool = True,
+    show_hidden: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """Objects (of any kind) tagged `label`, most recently tagged first."""
     prefix = label.encode() + b"\0"
-    return _page(service, "by_label", prefix, limit, cursor, True, with_raw=with_raw)
+    return _page(service, "by_label", prefix, limit, cursor, True, with_raw=with_raw,
+                 show_hidden=show_hidden)  # fmt: skip
 
 
 def by_author(
     service: Service, author: bytes, limit: int, cursor: str | None,
-    kinds: frozenset[str] | None = None, with_raw: bool = True,
+    kinds: frozenset[str] | None = None, with_raw: bool = True, show_hidden: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Objects signed by `author`, newest first."""
-    return _page(service, "by_author", author, limit, cursor, False, kinds, with_raw)
+    return _page(service, "by_author", author, limit, cursor, False, kinds, with_raw,
+                 show_hidden)  # fmt: skip
 
 
 def about(
     service: Service, target: bytes, limit: int, cursor: str | None, kinds: frozenset[str],
-    with_raw: bool = True,
+    with_raw: bool = True, show_hidden: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Objects about `target` (its comments, tags), newest first."""
-    return _page(service, "by_target", target, limit, cursor, False, kinds, with_raw)
+    return _page(service, "by_target", target, limit, cursor, False, kinds, with_raw,
+                 show_hidden)  # fmt: skip
 
 
 def profile_name(service: Service, author: bytes) -> str | None:

@@ -13,7 +13,8 @@ from node.http.schemas import SCHEMAS
 API_VERSION = "1.0.0"
 _REASONS = {
     200: "OK", 201: "Created", 304: "Not modified (the ETag matched)", 400: "Bad request",
-    401: "Missing or wrong bearer token", 403: "Forbidden", 404: "Not found",
+    401: "Missing or wrong bearer token",
+    403: "Forbidden (not an author; not a steward or not a member of the lab)", 404: "Not found",
     409: "Conflict (no member identity yet; an edit that changes nothing; a pledge on a "
          "need the project does not list)",
     413: "Request body too large",

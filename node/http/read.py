@@ -31,6 +31,11 @@ def _page_params(ctx: Ctx) -> dict[str, Any]:
     return {k: ctx.params[k] for k in ("limit", "cursor", "order") if ctx.params.get(k)}
 
 
+def _hidden(ctx: Ctx) -> dict[str, Any]:
+    """`?show_hidden=1`: also hidden objects and others' queued ones (docs/governance.md)."""
+    return {"show_hidden": True} if ctx.params.get("show_hidden") == "1" else {}
+
+
 async def list_labs(ctx: Ctx) -> Response:
     return await ctx.render(_items, _with_raw, ctx, "lab_list", {})
 
@@ -44,12 +49,12 @@ async def lab_projects(ctx: Ctx) -> Response:
     p = ctx.params
     return await ctx.render(
         _json, data.lab_projects, ctx.node.service, p["lab"], p.get("limit") or DEFAULT_PAGE,
-        p.get("cursor"), p.get("order") or "newest",
+        p.get("cursor"), p.get("order") or "newest", bool(_hidden(ctx)),
     )  # fmt: skip
 
 
 async def list_projects(ctx: Ctx) -> Response:
-    params = _page_params(ctx)
+    params = _page_params(ctx) | _hidden(ctx)
     if ctx.params.get("tag"):
         params["tag"] = normalize_label(ctx.params["tag"])
     if ctx.params.get("author"):
@@ -58,7 +63,8 @@ async def list_projects(ctx: Ctx) -> Response:
 
 
 async def get_project(ctx: Ctx) -> Response:
-    return await ctx.render(_json, _with_raw, ctx, "project", {"id": ctx.params["id"]})
+    params = {"id": ctx.params["id"], **_hidden(ctx)}
+    return await ctx.render(_json, _with_raw, ctx, "project", params)
 
 
 async def get_object(ctx: Ctx) -> Response:
@@ -86,7 +92,7 @@ async def tagged_objects(ctx: Ctx) -> Response:
     label = normalize_label(ctx.params["label"])
     return await ctx.render(
         _json, data.by_label, ctx.node.service, label, ctx.params.get("limit") or 50,
-        ctx.params.get("cursor"),
+        ctx.params.get("cursor"), True, bool(_hidden(ctx)),
     )  # fmt: skip
 
 
@@ -95,7 +101,7 @@ async def author_objects(ctx: Ctx) -> Response:
     return await ctx.render(
         _json, data.by_author, ctx.node.service, bytes.fromhex(ctx.params["author"]),
         ctx.params.get("limit") or 50, ctx.params.get("cursor"),
-        frozenset([kind]) if kind else None,
+        frozenset([kind]) if kind else None, True, bool(_hidden(ctx)),
     )  # fmt: skip
 
 
@@ -104,7 +110,7 @@ async def get_member(ctx: Ctx) -> Response:
 
 
 async def search(ctx: Ctx) -> Response:
-    params = {"query": ctx.params["q"], "limit": ctx.params.get("limit") or 50}
+    params = {"query": ctx.params["q"], "limit": ctx.params.get("limit") or 50, **_hidden(ctx)}
     return await ctx.render(_items, _with_raw, ctx, "search", params)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from node.http import feeds, openapi, read, write
+from node.http import feeds, governance, openapi, read, write
 from node.http.common import ATOM, Ctx, Param, Route, json_response
 from node.http.server import Response
 from node.service.queries import MAX_PAGE
@@ -41,7 +41,13 @@ ORDER = Param("order", enum=("newest", "active"), default="newest",
               description="newest first, or most recently active first")  # fmt: skip
 MEMBER = Param("id", "path", required=True, pattern="[0-9a-f]{64}", max_length=64,
                description="member id (its genesis root key), 64 lowercase hex characters")
+SHOW_HIDDEN = Param("show_hidden", enum=("0", "1"), default="0",
+                    description="1: also objects hidden (by the lab's stewards or this node) "
+                    "and others' objects waiting for the lab's approval, each marked "
+                    "`moderation`")  # fmt: skip
 PAGE = (LIMIT, CURSOR)
+LOG_CURSOR = Param("cursor", pattern="[0-9a-f]{80}", max_length=80,
+                   description="the `next` value of the previous (newer) page")  # fmt: skip
 BEFORE = Param("before", type="integer", minimum=0, maximum=10**9,
                description="the `next` value of the previous (newer) history page")  # fmt: skip
 V1 = "/api/v1"
@@ -59,15 +65,31 @@ ROUTES: tuple[Route, ...] = (
           cacheable=True, errors=(400, 404)),
     Route("GET", f"{V1}/labs/{{lab}}/projects", read.lab_projects,
           "A lab's projects, newest (or most active) first, paged", "ProjectPage",
-          (LAB, *PAGE, ORDER), cacheable=True, errors=(400, 404)),
+          (LAB, *PAGE, ORDER, SHOW_HIDDEN), cacheable=True, errors=(400, 404)),
+    Route("GET", f"{V1}/labs/{{lab}}/members", governance.lab_members,
+          "A lab's stewards, members, suspended members, newcomers, rules and waiting "
+          "proposals, and this node's member's role", "LabMembers", (LAB,), cacheable=True,
+          errors=(400, 404)),
+    Route("GET", f"{V1}/labs/{{lab}}/log", governance.lab_log,
+          "A lab's decisions, newest first, each with its effect, paged", "LabLog",
+          (LAB, LIMIT, LOG_CURSOR), cacheable=True, errors=(400, 404)),
+    Route("GET", f"{V1}/labs/{{lab}}/queue", governance.lab_queue,
+          "What waits for a lab's approval: objects and newcomers", "LabQueue", (LAB,),
+          cacheable=True, errors=(400, 404)),
+    Route("POST", f"{V1}/labs/{{lab}}/decisions", governance.create_decision,
+          "A decision of the lab (admit, remove, vouch, rules, endorse, approve, hide, "
+          "unhide, suspend, unsuspend), signed by this node's member; 403 when it would have "
+          "no authority", "Created", (LAB,), body="NewDecision", auth=True, status=201,
+          errors=(400, 401, 403, 404, 409, 422)),
     Route("GET", f"{V1}/projects", read.list_projects,
           "Projects of every lab, optionally by tag or author, paged", "ProjectPage",
-          (*PAGE, ORDER, Param("tag", max_length=MAX_LABEL_PARAM_CHARS, pattern=NON_BLANK,
-                                 description="tag label"),
+          (*PAGE, ORDER, SHOW_HIDDEN,
+           Param("tag", max_length=MAX_LABEL_PARAM_CHARS, pattern=NON_BLANK,
+                 description="tag label"),
            Param("author", pattern="[0-9a-f]{64}", description="author public key (hex)")),
           cacheable=True),
     Route("GET", f"{V1}/projects/{{id}}", read.get_project,
-          "A project with its tags and threaded comments", "Thread", (ID,),
+          "A project with its tags and threaded comments", "Thread", (ID, SHOW_HIDDEN),
           cacheable=True, errors=(400, 404)),
     Route("GET", f"{V1}/projects/{{id}}/history", read.project_history,
           "A project's revisions in replay order, with what each changed and its effect "
@@ -83,10 +105,11 @@ ROUTES: tuple[Route, ...] = (
           cacheable=True),
     Route("GET", f"{V1}/tags/{{label}}/objects", read.tagged_objects,
           "Objects with a tag label, most recently tagged first, paged", "ObjectPage",
-          (LABEL, *PAGE), cacheable=True),
+          (LABEL, *PAGE, SHOW_HIDDEN), cacheable=True),
     Route("GET", f"{V1}/authors/{{author}}/objects", read.author_objects,
           "Objects signed by an author, newest first, paged", "ObjectPage",
-          (AUTHOR, *PAGE, Param("kind", enum=registered_kinds(), description="only this kind")),
+          (AUTHOR, *PAGE, SHOW_HIDDEN,
+           Param("kind", enum=registered_kinds(), description="only this kind")),
           cacheable=True),
     Route("GET", f"{V1}/members/{{id}}", read.get_member,
           "A member: status (ok or disputed), roots with validity, devices", "Member",
@@ -94,7 +117,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V1}/search", read.search,
           "Projects whose title, summary or tags contain every word", "ProjectList",
           (Param("q", required=True, max_length=MAX_QUERY_CHARS, description="search words"),
-           LIMIT), cacheable=True),
+           LIMIT, SHOW_HIDDEN), cacheable=True),
     Route("GET", f"{V1}/status", read.node_status, "Node and store status", "Status"),
     Route("GET", f"{V1}/peers", read.node_peers, "Connected peers", "Peers"),
     Route("POST", f"{V1}/projects", write.create_project,

@@ -1,14 +1,15 @@
-"""JSON schemas (OpenAPI 3.0 dialect) of the API's bodies, and `check`, the small validator
-that enforces the request-body schemas, so what the description promises is what is checked."""
+"""JSON schemas (OpenAPI 3.0 dialect) of the API's bodies; node/http/validate.py enforces the
+request-body ones, so what the description promises is what is checked."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from node.http.common import HttpError
+from protocols.governance import ACTS, ROLES, VISIBILITY
 from protocols.kinds import STAGES
+from protocols.lab_authority import EFFECTS
 from protocols.limits import (
+    MAX_ADMIT_VOUCHES,
     MAX_BODY_CHARS,
     MAX_COAUTHORS,
     MAX_COMMENT_CHARS,
@@ -16,18 +17,19 @@ from protocols.limits import (
     MAX_LABEL_CHARS,
     MAX_LABELS,
     MAX_LICENCE_CHARS,
+    MAX_NAME_CHARS,
     MAX_NEED_CHARS,
     MAX_NEEDS,
     MAX_OBJECT_BYTES,
     MAX_PLEDGE_NOTE_CHARS,
+    MAX_REASON_CHARS,
     MAX_REVISION_NOTE_CHARS,
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
     MAX_TOKEN_CHARS,
+    MIN_ADMIT_VOUCHES,
 )
 
-# JSON nesting the validator follows before refusing a body.
-MAX_CHECK_DEPTH = 16
 ID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 REF = {"type": "string", "minLength": 8, "maxLength": 64, "pattern": "^[0-9a-fA-F]{8,64}$",
        "description": "an object id or a unique prefix of at least 8 hex characters"}  # fmt: skip
@@ -56,6 +58,14 @@ _OBJECT_PROPS = {
     "attribution": {"type": "string", "enum": ["member", "unattributed", "disputed", "pending"]},
     "raw": {"type": "string", "nullable": True, "format": "byte",
             "description": "base64 of the signed object (verify it yourself); null if withdrawn"},
+    # Labs without a chief (docs/governance.md): how this node shows the object.
+    "moderation": {"type": "string", "enum": ["shown", "queued", "hidden"],
+                   "description": "queued: waiting for its lab's approval (listed to its "
+                   "author, and with show_hidden); hidden: by a steward of its lab or by this "
+                   "node (listed only with show_hidden)"},
+    "hidden_by": {"type": "string", "nullable": True,
+                  "description": "the member id of the steward who hid it, or \"node\""},
+    "hidden_reason": NULLABLE_STR,
 }
 _OBJECT_REQ = ["id", "kind", "author", "author_name", "ts", "member", "attribution"]
 _MS = {"type": "integer", "nullable": True}
@@ -93,6 +103,75 @@ def _items(schema: dict[str, Any], paged: bool = False) -> dict[str, Any]:
     return _obj(props, ["items", "next"] if paged else ["items"])
 
 
+def _nullable(name: str) -> dict[str, Any]:
+    return {"allOf": [_ref(name)], "nullable": True}
+
+
+# Labs without a chief (docs/rpc.md): members, log, queue, and the decisions one may post.
+_RULES = {"admit_vouches": {"type": "integer", "minimum": MIN_ADMIT_VOUCHES,
+                            "maximum": MAX_ADMIT_VOUCHES},
+          "posts": {"type": "string", "enum": list(VISIBILITY)},
+          "replies": {"type": "string", "enum": list(VISIBILITY)}}  # fmt: skip
+_MEMBER_REF = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS,
+               "description": "member id (64 hex) or a unique known member name"}  # fmt: skip
+_REASON = {"type": "string", "maxLength": MAX_REASON_CHARS}
+# act -> (the RPC's fields besides `act`, those required)
+_DECISION_FIELDS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "admit": ({"member": _MEMBER_REF, "role": {"type": "string", "enum": list(ROLES)}},
+              ["member"]),
+    "remove": ({"member": _MEMBER_REF, "role": {"type": "string", "enum": list(ROLES)},
+                "reason": _REASON}, ["member"]),
+    "vouch": ({"member": _MEMBER_REF}, ["member"]),
+    "suspend": ({"member": _MEMBER_REF, "reason": _REASON}, ["member"]),
+    "unsuspend": ({"member": _MEMBER_REF}, ["member"]),
+    "rules": ({"rules": _obj(_RULES, [], extra=False) | {"minProperties": 1}}, ["rules"]),
+    "endorse": ({"target": REF | {"description": "the proposal (a decision)"}}, ["target"]),
+    "approve": ({"target": REF}, ["target"]),
+    "hide": ({"target": REF, "reason": _REASON}, ["target"]),
+    "unhide": ({"target": REF}, ["target"]),
+}
+assert set(_DECISION_FIELDS) == set(ACTS)
+_GOVERNANCE: dict[str, dict[str, Any]] = {
+    "MemberRef": _obj({"member": ID, "name": NULLABLE_STR, "fingerprint": {"type": "string"}},
+                      ["member", "name", "fingerprint"]),
+    "Newcomer": _obj({"member": _ref("MemberRef"), "vouchers": _list(_ref("MemberRef"))},
+                     ["member", "vouchers"]),
+    "LabRules": _obj(_RULES, list(_RULES)),
+    "Proposal": _obj({"id": ID, "act": {"type": "string"}, "by": _ref("MemberRef"),
+                      "subject": _nullable("MemberRef"),
+                      "rules": {"type": "object", "nullable": True},
+                      "backing": {"type": "integer"}, "needed": {"type": "integer"}},
+                     ["id", "act", "by", "subject", "rules", "backing", "needed"]),
+    "LabMembers": _obj({"lab": ID, "stewards": _list(_ref("MemberRef")),
+                        "members": _list(_ref("MemberRef")),
+                        "suspended": _list(_ref("MemberRef")),
+                        "newcomers": _list(_ref("Newcomer")), "rules": _ref("LabRules"),
+                        "role": {"type": "string", "nullable": True, "enum": list(ROLES)},
+                        "proposals": _list(_ref("Proposal"))},
+                       ["lab", "stewards", "members", "suspended", "newcomers", "rules", "role",
+                        "proposals"]),
+    "LogEntry": _obj({"id": ID, "ts": {"type": "integer"}, "by": _nullable("MemberRef"),
+                      "act": {"type": "string"},
+                      "effect": {"type": "string", "enum": list(EFFECTS)},
+                      "subject": _nullable("MemberRef"), "target": ID | {"nullable": True},
+                      "role": NULLABLE_STR, "rules": {"type": "object", "nullable": True},
+                      "reason": NULLABLE_STR},
+                     ["id", "ts", "by", "act", "effect", "subject", "target", "role", "rules",
+                      "reason"]),
+    "LabLog": _obj({"entries": _list(_ref("LogEntry")),
+                    "next": {"type": "string", "nullable": True,
+                             "description": "cursor of the next (older) page; null on the "
+                             "last"}}, ["entries", "next"]),
+    "LabQueue": _obj({"objects": _list(_ref("Object")), "newcomers": _list(_ref("Newcomer"))},
+                     ["objects", "newcomers"]),
+    "NewDecision": {"oneOf": [
+        _obj({"act": {"type": "string", "enum": [act]}} | props, ["act", *req], extra=False)
+        for act, (props, req) in _DECISION_FIELDS.items()],
+        "description": "a decision of the lab, signed by this node's member: `act` and the "
+        "fields it takes (docs/governance.md)"},
+}  # fmt: skip
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": _obj({"error": {"type": "string"}, "message": {"type": "string"},
                    "code": {"type": "string", "description": "for invalid_object: the verdict "
@@ -101,7 +180,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Object": _view({}, []),
     "Lab": _view({"name": {"type": "string"}, "description": {"type": "string"},
                   "place": {"type": "string"}, "followed": {"type": "boolean"},
-                  "projects": {"type": "integer"}}, ["name", "followed", "projects"]),
+                  "projects": {"type": "integer"},
+                  "role": {"type": "string", "nullable": True, "enum": list(ROLES),
+                           "description": "this node's member's role in the lab"},
+                  "queued": {"type": "integer",
+                             "description": "objects and newcomers waiting (for members)"},
+                  "short_id": {"type": "string"},
+                  "name_clash": {"type": "boolean", "description": "another known lab has "
+                                 "the same or a confusable name: show `name (short_id)`"}},
+                 ["name", "followed", "projects"]),
     "Project": _view({"lab": ID, "lab_name": NULLABLE_STR, "title": {"type": "string"},
                       "summary": {"type": "string"}, "body": {"type": "string"},
                       "stage": {"type": "string"}, "needs": _STRS, "tags": _STRS,
@@ -186,6 +273,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ["member", "status", "roots", "devices"]),
     "Peers": _items(_obj({"peer_id": {"type": "string"}, "addrs": _STRS}, ["peer_id", "addrs"])),
     "Created": _obj({"id": ID, "object": _ref("Object")}, ["id", "object"]),
+    **_GOVERNANCE,
     "Submitted": _obj({"id": ID, "object": {"allOf": [_ref("Object")], "nullable": True},
                        "known": {"type": "boolean"},
                        "unindexed": {"type": "string", "nullable": True,
@@ -251,55 +339,3 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                   "description": "base64 of the signed object bytes"}},
                          ["raw"], extra=False),
 }
-
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "object": dict, "array": list, "string": str, "integer": int, "boolean": bool,
-}
-
-
-def check(schema: dict[str, Any], value: Any, where: str = "body", depth: int = 0) -> None:
-    """Raise HttpError(400) unless `value` fits `schema` (the subset of JSON Schema above)."""
-    if "$ref" in schema:
-        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
-    if depth > MAX_CHECK_DEPTH:
-        raise HttpError(400, "bad_request", f"{where} is nested too deeply")
-    if value is None:
-        if schema.get("nullable"):
-            return
-        raise HttpError(400, "bad_request", f"{where} must not be null")
-    kind = schema.get("type")
-    wanted = _TYPES.get(kind or "")
-    if wanted is not None and (not isinstance(value, wanted) or
-                               (kind == "integer" and isinstance(value, bool))):  # fmt: skip
-        raise HttpError(400, "bad_request", f"{where} must be of type {kind}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise HttpError(400, "bad_request", f"{where} must be one of {schema['enum']}")
-    if isinstance(value, str):
-        _check_string(schema, value, where)
-    elif isinstance(value, list):
-        if len(value) > schema.get("maxItems", len(value)):
-            raise HttpError(400, "bad_request", f"{where} has more than {schema['maxItems']} items")
-        if len(value) < schema.get("minItems", 0):
-            raise HttpError(400, "bad_request", f"{where} needs {schema['minItems']}+ items")
-        for i, item in enumerate(value):
-            check(schema.get("items", {}), item, f"{where}[{i}]", depth + 1)
-    elif isinstance(value, dict):
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                raise HttpError(400, "bad_request", f"{where} needs {name!r}")
-        for name, item in value.items():
-            if name in props:
-                check(props[name], item, f"{where}.{name}", depth + 1)
-            elif schema.get("additionalProperties") is False:
-                raise HttpError(400, "bad_request", f"{where} has no field {name!r}")
-
-
-def _check_string(schema: dict[str, Any], value: str, where: str) -> None:
-    if len(value) > schema.get("maxLength", len(value)):
-        raise HttpError(400, "bad_request", f"{where} is over {schema['maxLength']} characters")
-    if len(value) < schema.get("minLength", 0):
-        raise HttpError(400, "bad_request", f"{where} is under {schema['minLength']} characters")
-    pattern = schema.get("pattern")
-    if pattern is not None and not re.search(pattern, value):
-        raise HttpError(400, "bad_request", f"{where} is malformed")

@@ -16,10 +16,12 @@ from node.identity import IdentityError, fingerprint
 from node.ingest.pipeline import Ingest
 from node.keys import member as member_keys
 from node.keys.keyfile import UNENCRYPTED, KeyRing, Secret
-from node.service import living, members, queries, search
+from node.service import governance, living, members, queries, search
 from node.service.errors import ServiceError as ServiceError
+from node.service.governance_ops import GovernanceMethods
 from node.service.identity_ops import IdentityMethods, default_device_name
 from node.service.living_ops import LivingMethods
+from node.service.local_moderation_ops import LocalModerationMethods
 from node.service.pairing_ops import PairingMethods
 from node.service.seats import MAIN, SeatMethods, Seats
 from node.service.unlock_ops import UnlockMethods
@@ -74,7 +76,8 @@ def _strs(params: Mapping[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, LivingMethods):
+class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, LivingMethods,
+              GovernanceMethods, LocalModerationMethods):  # fmt: skip
     def __init__(self, data_dir: Path, store: Store, ingest: Ingest) -> None:
         self.data_dir, self.store, self.ingest = data_dir, store, ingest
         # Whose seat this is (node/service/seats.py): the first member's, unless `seat()`
@@ -90,6 +93,8 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
         self.members = members.attach(store, ingest)
         # Project histories (revisions replayed into the current project), fed by ingest.
         self.living = living.attach(store, ingest, self.members)
+        # Each lab's authority (its decisions replayed), for moderation: node/service/governance.
+        self.governance = governance.attach(store, ingest, self.members)
         # Called with each object this member creates (the node publishes it by gossip).
         self.on_created: list[Callable[[SignedObject], None]] = []
         # Called when the member follows/unfollows a lab (the node (un)subscribes topics).
@@ -121,9 +126,9 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def _views(self, txn: Any) -> queries.Views:
+    def _views(self, txn: Any, show_hidden: bool = False) -> queries.Views:
         return queries.Views(self.store, txn, self.follows(), self.members, self.living,
-                             self.read_marks(txn))  # fmt: skip
+                             self.read_marks(txn), self._viewer(), show_hidden)  # fmt: skip
 
     def create(self, kind: str, body: Mapping[str, Any]) -> SignedObject:
         """Sign (with this machine's device key, naming its certificate) and store."""
@@ -202,12 +207,13 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
 
     def m_lab_list(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
-            views = self._views(txn)
+            views = self._views(txn, self.show_hidden(params))
             labs = [
                 views.view(o)
                 for key in prefix_keys(txn, self.store.db["by_kind"], b"lab\0")
-                if (o := self.store.get_seq(txn, key[-8:])) is not None
+                if (o := self.store.get_seq(txn, key[-8:])) is not None and views.listed(o)
             ]
+            self._lab_views(views, labs)  # role, queued, short_id, name_clash
         labs.sort(key=lambda v: (not v["followed"], v["name"].casefold(), v["id"]))
         return labs
 
@@ -218,7 +224,11 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
             "place": _str(params, "place", ""),
             "theme": _str(params, "theme", ""),
         }
+        posts = _str(params, "posts", "queued")
+        if posts not in ("queued", "shown"):
+            raise ServiceError("bad_request", "posts must be 'queued' (members only) or 'shown'")
         lab = self.create("lab", body)
+        self._lab_created(lab, posts)  # members-only unless asked open
         self.follow(lab.id, True)
         return lab.id_hex
 
@@ -249,7 +259,8 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
         with self.store.read() as txn:
             try:
                 return queries.page_projects(
-                    self.store, self._views(txn), lab=lab, order=order, tag=tag, author=author,
+                    self.store, self._views(txn, self.show_hidden(params)), lab=lab,
+                    order=order, tag=tag, author=author,
                     limit=_int(params, "limit", queries.DEFAULT_PAGE), cursor=cursor,
                 )  # fmt: skip
             except ValueError as exc:
@@ -261,15 +272,19 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
         obj = self._resolve(ref)
         if obj.kind != "project":
             raise ServiceError("not_found", f"{ref} is a {obj.kind}, not a project (use show)")
-        return self._show(obj)
+        return self._show(obj, self.show_hidden(params))
 
     def m_show(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Any object, under a key named after its kind, with its context (queries.show)."""
-        return self._show(self._resolve(_str(params, "id")))
+        return self._show(self._resolve(_str(params, "id")), self.show_hidden(params))
 
-    def _show(self, obj: SignedObject) -> dict[str, Any]:
+    def _show(self, obj: SignedObject, show_hidden: bool = False) -> dict[str, Any]:
         with self.store.read() as txn:
-            return queries.show(self.store, self._views(txn), obj)
+            views = self._views(txn, show_hidden)
+            out = queries.show(self.store, views, obj)
+            if obj.kind == "lab":
+                self._lab_views(views, [out["lab"]])
+            return out
 
     def m_post(self, params: Mapping[str, Any]) -> str:
         lab = self._lab(params)
@@ -344,9 +359,8 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
 
     def m_search(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
-            return search.search(
-                self.store, self._views(txn), _str(params, "query"), _int(params, "limit", 50)
-            )
+            return search.search(self.store, self._views(txn, self.show_hidden(params)),
+                                 _str(params, "query"), _int(params, "limit", 50))  # fmt: skip
 
     # ---- bulk --------------------------------------------------------------------------
 

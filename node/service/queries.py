@@ -10,7 +10,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from node.service import living_views
+from node.service import governance, lab_names, living_views
 from node.service.living import Living
 from node.service.living import of_store as living_of_store
 from node.service.members import Members, attribution_fields, of_store
@@ -83,7 +83,7 @@ class Views:
     def __init__(
         self, store: Store, txn: Any, follows: set[bytes] | None = None,
         members: Members | None = None, living: Living | None = None,
-        reads: ReadState | None = None,
+        reads: ReadState | None = None, viewer: bytes | None = None, show_hidden: bool = False,
     ) -> None:  # fmt: skip
         self.store, self.txn = store, txn
         self.reads = reads  # None: views carry no `unread` (pushes, HTTP)
@@ -94,6 +94,15 @@ class Views:
         self._names: dict[bytes, str | None] = {}
         self._member_names: dict[bytes, str | None] = {}
         self.raws: dict[str, bytes] = {}
+        # Moderation (node/service/governance.py): for whom, and whether lists keep what is
+        # hidden or queued (`show_hidden`).
+        self.viewer, self.show_hidden = viewer, show_hidden
+        gov = governance.of_store(store, self.members)
+        self.moderation = governance.Moderation(gov, viewer, show_hidden)
+
+    def listed(self, o: SignedObject) -> bool:
+        """Whether lists show `o` to this viewer (governance.Moderation.listed)."""
+        return self.moderation.listed(o)
 
     def get(self, oid: bytes) -> SignedObject | None:
         return load(self.store, self.txn, oid)
@@ -155,6 +164,7 @@ class Views:
         if "member" in v:  # an identity object's body field: the member it is about
             v["subject"] = v["member"]
         v |= attribution_fields(a)
+        v |= governance.Moderation.fields(self.moderation.verdict(o, a.member))
         if o.kind == "lab":
             v["followed"] = o.id in self.follows
             v["projects"] = self.store.count(self.txn, lab=o.id)
@@ -184,8 +194,11 @@ class Views:
         lab = project.body["lab"]
         labels: dict[str, None] = {}
         comments, activity, revisions, pledges, updated = 0, project.ts, 0, 0, project.ts
+        judge = self.moderation.may_hide(lab)  # else every reply is listed: no decoding
         for key, value in prefix_items(self.txn, self.store.db["by_target"], project.id):
             kind, _, scope = value.partition(b"\0")
+            if judge and kind in _ACTIVITY_KINDS and not self._listed_seq(key[-8:]):
+                continue
             if kind == b"comment":
                 comments += 1
             elif kind == b"tag":
@@ -205,6 +218,10 @@ class Views:
             updated = max(updated, newest)
             activity = max(activity, of_lab or 0)
         return list(labels), comments, activity, revisions, pledges, updated
+
+    def _listed_seq(self, seq: bytes) -> bool:
+        o = self.get_seq(seq)
+        return o is not None and self.listed(o)
 
     def thread_stats(self, project: SignedObject) -> tuple[int, int]:
         """(live comments, activity): the time of the newest comment or tag of the
@@ -234,7 +251,7 @@ class Views:
             if kinds is not None and value.partition(b"\0")[0] not in kinds:
                 continue
             o = self.get_seq(key[-8:])
-            if o is not None:
+            if o is not None and self.listed(o):
                 yield o
 
     def thread(self, target: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -264,7 +281,8 @@ def show(store: Store, views: Views, obj: SignedObject) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": obj.kind, key: views.view(obj), "tags": tags,
                            "comments": comments}  # fmt: skip
     if obj.kind == "project":
-        pledges = living_views.pledges_of(views, obj)
+        pledges = [p for p in living_views.pledges_of(views, obj)
+                   if views.moderation.listed_view(p)]  # fmt: skip
         out["pledges"] = pledges
         out["needs"] = living_views.needs_with_pledges(out["project"]["needs"], pledges)
         out["lineage"] = living_views.lineage(views, obj)
@@ -307,24 +325,25 @@ def resolve_id(store: Store, txn: Any, ref: str) -> bytes:
 
 
 def resolve_lab(store: Store, txn: Any, ref: str, *, must_exist: bool = True) -> bytes:
-    """A lab by name (exact but for case: "fablab nord" finds "Fablab Nord"), by id or by
-    id prefix. Two labs of that name are Ambiguous: the error lists them by short id."""
-    wanted = ref.strip().casefold()
-    named = [
-        o for key in prefix_keys(txn, store.db["by_kind"], b"lab\0")
-        if (o := load_seq(store, txn, key[-8:])) is not None and o.body["name"].casefold() == wanted
-    ]  # fmt: skip
+    """A lab by name, by id or by id prefix. A name matching one lab exactly but for case
+    ("fablab nord" finds "Fablab Nord") wins; else one lab whose name looks like it
+    (protocols/names.py: "Fab1ab Nord" finds "Fablab Nord"). Two labs of that name, or none
+    of that exact name and several that look like it, are Ambiguous: the error lists them by
+    short id."""
+    exact, alike = lab_names.candidates(store, txn, ref.strip())
+    named = exact or alike
     if len(named) == 1:
         return named[0].id
     if named:
         listed = ", ".join(
-            f"{o.id.hex()[:SHORT_ID_CHARS]} ({o.body['name']}"
-            + (f", {o.body['place']})" if o.body.get("place") else ")")
-            for o in named[:MAX_NAME_CANDIDATES]
+            f"{lab.id.hex()[:SHORT_ID_CHARS]} ({lab.name}"
+            + (f", {lab.place})" if lab.place else ")")
+            for lab in sorted(named, key=lambda lab: lab.id)[:MAX_NAME_CANDIDATES]
         )
         extra = len(named) - MAX_NAME_CANDIDATES
         more = f" and {extra} more" if extra > 0 else ""
-        raise Ambiguous(f"{len(named)} labs are named {ref.strip()!r}: {listed}{more}; "
+        how = "are named" if exact else "have names that look like"
+        raise Ambiguous(f"{len(named)} labs {how} {ref.strip()!r}: {listed}{more}; "
                         "name one by its id")  # fmt: skip
     try:
         oid = resolve_id(store, txn, ref)
@@ -365,7 +384,7 @@ def page_projects(
     for key in keys:
         last = key
         o = _project_for_key(views, key, tag is not None, by_activity)
-        if o is None or o.kind != "project" or o.id in seen:
+        if o is None or o.kind != "project" or o.id in seen or not views.listed(o):
             continue
         if author is not None and not speaks_for(views, o, author):
             continue

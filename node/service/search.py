@@ -36,7 +36,8 @@ REVISION_KIND_BYTES = b"\xa8revision"
 
 def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str, Any]]:
     """Projects whose current title, summary or tags contain every query word (the last as
-    prefix), most recently stored (or revised) first."""
+    prefix), most recently stored (or revised) first; those the viewer's moderation leaves out
+    of lists are left out (node/service/governance.py)."""
     words = query_words(query)
     if not words or len(words[-1]) < MIN_PREFIX_CHARS:
         return []
@@ -82,6 +83,8 @@ def search(store: Store, views: Views, query: str, limit: int) -> list[dict[str,
         else:
             continue
         seen.add(project.id)
+        if not views.listed(project):  # hidden, or another's queued post (governance)
+            continue
         out.append(views.view(project))
         if len(out) >= limit:
             break

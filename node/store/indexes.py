@@ -79,6 +79,8 @@ class IndexWriter(StoreReader):
         ]
         if spec.lab_field is not None:
             entries.append(("by_lab", scope + kind + ts + seq, b""))
+        if o.kind == "decision":  # a lab's decisions in replay order (node/service/governance)
+            entries.append(("decisions", _decision_key(o), seq))
         target = o.body.get(spec.target_field) if spec.target_field else None
         if isinstance(target, bytes):
             if o.kind == "revision":  # a project's revisions have their own range
@@ -198,6 +200,23 @@ class IndexWriter(StoreReader):
                     txn.put(k, b"", db=self.db[db])
             txn.put(marker, b"1", db=self.db["meta"])
 
+    def _ensure_decisions(self) -> None:
+        """Fill `decisions` for a store made before it existed (once): decisions stored by a
+        release that did not index them yet (opaque ones are indexed by the review)."""
+        marker = b"decisions:v1"
+        with self.read() as txn:
+            if txn.get(marker, db=self.db["meta"]) is not None:
+                return
+        self.require_writable("to index the labs' decisions")
+        with self.env.begin(write=True) as txn:
+            objects = self.db["objects"]
+            for key in list(prefix_keys(txn, self.db["by_kind"], _kind_key("decision"))):
+                seq = bytes(key[-8:])
+                raw = txn.get(seq, db=objects)
+                if raw:
+                    txn.put(_decision_key(decode(raw)), seq, db=self.db["decisions"])
+            txn.put(marker, b"1", db=self.db["meta"])
+
     def _ensure_orphan_tags(self) -> None:
         """Fill orphan_tags for a store made before it existed (once): every live tag whose
         target is not a live project."""
@@ -245,6 +264,12 @@ def _derives_entries(derives: Any, seq: bytes) -> list[tuple[str, bytes, bytes]]
         return []
     return [("derives", d["project"] + seq, b"") for d in derives
             if isinstance(d, dict) and isinstance(d.get("project"), bytes)]  # fmt: skip
+
+
+def _decision_key(o: SignedObject) -> bytes:
+    """lab(32) + ts(8) + id(32): a decision's key in `decisions` (its lab is checked by the
+    kind's schema: a 32-byte id)."""
+    return bytes(o.body["lab"]) + U64.pack(o.ts) + o.id
 
 
 # Canonical bytes: 0x96, v=1, then the kind as fixstr: "profile" is a7 70 72 6f 66 69 6c 65.

@@ -31,6 +31,8 @@ numeric order):
                                                                     not a live project here
     derives   origin id(32) + seq(8)         -> ""                  a project, or a revision,
                                                                     whose `derives` names origin
+    decisions lab(32) + ts(8) + id(32)       -> seq(8)              a lab's decisions, in
+                                                                    replay order (issue 24)
     sync      scope(32) + ts(8) + id(32)     -> ""                  reconciliation keys
     sync_agg  scope + level + bucket         -> count + id sum      node/store/sync_index.py
     unindexed seq(8)                         -> verdict code        stored, reconciled, not
@@ -91,6 +93,7 @@ _DB_NAMES = (
     "objects", "ids", "tomb", "pending", "by_kind", "by_author", "by_lab", "by_target",
     "by_label", "label_target", "active", "labels", "profiles", "words", "tagwords", "sync",
     "sync_agg", "meta", "orphan_tags", "ids_new", "unindexed", "derives", "revisions",
+    "decisions",
 )  # fmt: skip
 # Meta counters of unindexed objects, by layer ("~" never occurs in a kind name).
 UNINDEXED_COUNTERS = {"opaque": "count:~opaque", "hidden": "count:~hidden"}
@@ -155,6 +158,7 @@ class Store(IndexWriter):
             word_index.ensure_built(self)
             self._ensure_orphan_tags()
             self._ensure_derives()
+            self._ensure_decisions()
             self._review_unindexed()
         except lmdb.Error as exc:
             env.close()

@@ -184,6 +184,11 @@ class Scenario:
         self.effects[obj.id] = effect
         return obj
 
+    def members_only(self) -> None:
+        """The creator's `rules` {posts: queued}, as `lab_create` signs it for a new lab."""
+        self.dec(ALICE, 0, "rules", "applied", "members only (a new lab's default)",
+                 ts=t(0) + 1, rules={"posts": "queued"})  # fmt: skip
+
     def post(self, k: Ed25519PrivateKey, minutes: int, status: str, note: str,
              kind: str = "project") -> objects.SignedObject:  # fmt: skip
         body: dict[str, Any]
@@ -219,12 +224,19 @@ class Scenario:
 def scenarios() -> list[Scenario]:
     out = []
     s = Scenario("steward/creator-alone", "governance: the creator is the one steward")
+    s.members_only()
     s.dec(BOB, 1, "admit", "no_authority", "Bob admits himself", subject=B, role="member")
     s.dec(ALICE, 2, "admit", "applied", "Alice admits Bob", subject=B, role="member")
     s.dec(ALICE, 3, "admit", "no_effect", "again", subject=B, role="member")
     s.post(BOB, 4, "shown", "a member's project")
     s.post(CAROL, 4, "queued", "a newcomer's project")
     s.post(CAROL, 5, "shown", "a newcomer's comment", kind="comment")
+    out.append(s)
+
+    s = Scenario("rules/default-open", "governance: a lab with no rules decision is open")
+    s.post(CAROL, 1, "shown", "a stranger's project")
+    s.post(CAROL, 2, "shown", "a stranger's comment", kind="comment")
+    s.dec(ALICE, 3, "rules", "no_effect", "posts shown: already so", rules={"posts": "shown"})
     out.append(s)
 
     s = Scenario("steward/two-need-both", "governance: proposals, threshold n//2+1")
@@ -250,6 +262,7 @@ def scenarios() -> list[Scenario]:
 
     s = Scenario("steward/removed-then-deciding", "governance: a removed signer's later "
                  "decisions have no effect")  # fmt: skip
+    s.members_only()
     s.dec(ALICE, 1, "admit", "applied", "Bob steward", subject=B, role="steward")
     rm = s.dec(ALICE, 2, "remove", "applied", "remove Bob as steward", subject=B,
                role="steward")  # fmt: skip
@@ -276,6 +289,7 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("members/vouches", "governance: admit_vouches distinct current members")
+    s.members_only()
     s.dec(ALICE, 1, "admit", "applied", "Bob", subject=B, role="member")
     s.dec(ALICE, 1, "admit", "applied", "Carol", subject=C, role="member")
     s.dec(BOB, 2, "vouch", "applied", "Bob vouches for Dan", subject=D)
@@ -288,6 +302,7 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("rules/majority-and-queue", "governance: rules by proposal; classification")
+    s.members_only()
     s.dec(ALICE, 1, "admit", "applied", "Bob steward", subject=B, role="steward")
     s.dec(ALICE, 2, "admit", "applied", "Carol member", subject=C, role="member")
     s.dec(CAROL, 3, "vouch", "applied", "Carol vouches for Erin", subject=E)
@@ -325,6 +340,7 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("proposals/expiry", "governance: PROPOSAL_TTL_MS")
+    s.members_only()
     s.dec(ALICE, 1, "admit", "applied", "Bob steward", subject=B, role="steward")
     r = s.dec(ALICE, 2, "rules", "pending", "posts shown, never endorsed in time",
               rules={"posts": "shown"})  # fmt: skip

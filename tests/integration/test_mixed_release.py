@@ -424,7 +424,8 @@ def test_previous_release_relays_revisions_and_pledges(tmp_path: Path) -> None:
         c.start(bootstrap=[b.addr()])
         assert "revision" not in status(b)["counts"] and "pledge" not in status(b)["counts"]
         assert "revision" in status(a)["counts"]
-        lab = a.call("lab_create", name="Living Lab")
+        # open: no `rules` decision, which B (before governance) would hold unindexed too
+        lab = a.call("lab_create", name="Living Lab", posts="shown")
         b.call("lab_follow", lab=lab)
         c.call("lab_follow", lab=lab)
         topic = lab_topic(bytes.fromhex(lab))

@@ -74,7 +74,7 @@ def member(seed: str) -> Member:
 # ---- consistency ---------------------------------------------------------------------------
 
 INDEXES = ("by_kind", "by_author", "by_lab", "by_target", "sync", "words", "tagwords", "active",
-           "revisions", "derives")
+           "revisions", "derives", "decisions")
 
 
 def _expand_word_blocks(blocks: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], list[str]]:
@@ -192,6 +192,8 @@ def check_consistency(store: Store) -> list[str]:
                 expected["by_target"][target + ts + seq] = kind + scope
             if o.kind in ("comment", "tag", "revision", "pledge"):  # the activity log
                 expected["active"][scope + ts + target + seq] = b""
+        if o.kind == "decision":  # a lab's decisions in replay order (issue 24)
+            expected["decisions"][o.body["lab"] + ts + o.id] = seq
         if o.kind in ("project", "revision"):  # what it derives from, and its new words
             named = o.body.get("derives") if o.kind == "project" else o.body["set"].get("derives")
             for d in named or ():

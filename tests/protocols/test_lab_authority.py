@@ -185,16 +185,19 @@ def test_queue_approve_and_classification() -> None:
     admit_b = dec(ALICE, 1, "admit", subject=B, role="member")
     stranger_post = post(CAROL, 2)
     stranger_reply = post(CAROL, 2, "comment")
-    v = view(admit_b)
+    # No rules decision: the lab is open (a lab from before governance).
+    assert view(admit_b).status(stranger_post, C) == "shown"
+    closed = dec(ALICE, 1, "rules", rules={"posts": "queued"})  # lab_create's default
+    v = view(admit_b, closed)
     assert v.status(stranger_post, C) == "queued" and v.status(stranger_reply, C) == "shown"
     assert v.status(post(BOB, 2), B) == "shown" and v.status(LAB, A) == "shown"
     assert v.status(stranger_post, None) == "queued"
     approve = dec(BOB, 3, "approve", target=stranger_post.id)
-    v = view(admit_b, approve)
+    v = view(admit_b, closed, approve)
     assert v.status(stranger_post, C) == "shown" and v.approved == {stranger_post.id}
     # A member removed later: what they posted while a member stays shown.
     rm = dec(ALICE, 5, "remove", subject=B, role="member")
-    v = view(admit_b, rm)
+    v = view(admit_b, closed, rm)
     assert v.status(post(BOB, 2), B) == "shown" and v.status(post(BOB, 6), B) == "queued"
     assert v.status(dec(CAROL, 7, "frobnicate"), C) == "shown"
 
@@ -228,7 +231,7 @@ def test_unknown_acts_and_roles_are_listed_and_ignored() -> None:
 
 def test_proposals_expire() -> None:
     ds = two_stewards()
-    rules = dec(ALICE, 2, "rules", rules={"posts": "shown"})
+    rules = dec(ALICE, 2, "rules", rules={"posts": "queued"})
     late = kinds.create(BOB, "decision", decision_body(LAB.id, "endorse", target=rules.id),
                         rules.ts + PROPOSAL_TTL_MS + 1)  # fmt: skip
     v = view(*ds, rules, late)
@@ -242,7 +245,7 @@ def test_a_proposal_waiting_when_stewards_change_takes_effect() -> None:
     ds = two_stewards()
     add_c = dec(ALICE, 2, "admit", subject=C, role="steward")
     ds += [add_c, dec(BOB, 3, "endorse", target=add_c.id)]
-    rules = dec(ALICE, 4, "rules", rules={"posts": "shown"})  # 1 of 3: pending
+    rules = dec(ALICE, 4, "rules", rules={"posts": "queued"})  # 1 of 3: pending
     rm_c = dec(BOB, 5, "remove", subject=C, role="steward")
     ds += [rules, rm_c, dec(ALICE, 6, "endorse", target=rm_c.id)]  # 2 of 3: Carol out
     v = view(*ds)
@@ -252,12 +255,12 @@ def test_a_proposal_waiting_when_stewards_change_takes_effect() -> None:
     rm_b = dec(ALICE, 7, "remove", subject=B, role="steward")
     ds += [rm_b, dec(BOB, 8, "endorse", target=rm_b.id)]
     v = view(*ds)
-    assert v.stewards == {A} and v.rules.posts == "shown"
+    assert v.stewards == {A} and v.rules.posts == "queued"
 
 
 def test_endorsement_in_the_same_millisecond_placed_first() -> None:
     ds = two_stewards()
-    rules = dec(ALICE, 2, "rules", rules={"posts": "shown"})
+    rules = dec(ALICE, 2, "rules", rules={"posts": "queued"})
     for i in range(40):  # an endorsement whose id sorts before the proposal's (same ts)
         e = kinds.create(BOB, "decision", decision_body(LAB.id, "endorse", target=rules.id,
                          reason=str(i)), rules.ts)  # fmt: skip
@@ -265,7 +268,7 @@ def test_endorsement_in_the_same_millisecond_placed_first() -> None:
             break
     assert e.id < rules.id
     v = view(*ds, rules, e)
-    assert v.rules.posts == "shown" and effects(v)[e.id] == "applied"
+    assert v.rules.posts == "queued" and effects(v)[e.id] == "applied"
     orphan = dec(BOB, 3, "endorse", target=bytes(32))
     assert effects(view(*ds, orphan))[orphan.id] == "pending"
 

@@ -201,6 +201,11 @@ def _required(value: str, what: str) -> str:
     return value
 
 
+# lab_create's `posts`: "queued" (members only, the default) or "shown" (anyone)
+POSTS_CHOICES = [("Members only (others wait in the newcomers queue)", "queued"),
+                 ("Anyone", "shown")]  # fmt: skip
+
+
 class LabForm(FormScreen):
     TITLE_TEXT = "Create a lab"
     METHOD = "lab_create"
@@ -211,12 +216,15 @@ class LabForm(FormScreen):
         yield Input(placeholder="Name (e.g. fablab-lyon)", id="name")
         yield Input(placeholder="Description", id="description")
         yield Input(placeholder="Place (city, address…)", id="place")
+        yield Label("Who can post?", classes="form-label")
+        yield Select(POSTS_CHOICES, value="queued", allow_blank=False, id="posts")
 
     def params(self) -> dict[str, Any]:
         return {
             "name": _required(self.value("name"), "A name"),
             "description": self.value("description") or None,
             "place": self.value("place") or None,
+            "posts": self.value("posts") or "queued",
         }
 
 

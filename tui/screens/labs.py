@@ -1,6 +1,8 @@
 """Labs: followed labs first, with project counts and, for the followed ones, how many
 projects have activity this member has not read (`unread`, capped by the node at 99: "99+");
-follow/unfollow; create a lab."""
+follow/unfollow; create a lab. A lab whose name clashes with another's is shown as
+`name (short_id)`; the member's role in each lab, and for members how many posts and
+newcomers wait for the lab's approval ("3 waiting")."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from tui.screens.base import PercolabScreen
 from tui.screens.forms import LabForm
+from tui.widgets.moderation import lab_label, remember_labs
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class LabsScreen(PercolabScreen):
         self.table.add_column("Place", key="place")
         self.table.add_column("Projects", key="projects")
         self.table.add_column("New", key="new")
+        self.table.add_column("You", key="role")  # after "New": tests read columns by index
         self.table.add_column("Description", key="description")
 
     def reload(self) -> None:
@@ -71,6 +75,7 @@ class LabsScreen(PercolabScreen):
         keep = self.current_id
         table.clear()
         self.labs = {str(lab["id"]): lab for lab in labs}
+        remember_labs(self.app, labs)
         unread_labs = 0
         for lab in labs:
             lid = str(lab["id"])
@@ -81,12 +86,15 @@ class LabsScreen(PercolabScreen):
             style = "bold green" if new else "bold" if unread else ""
             marks = [f"{new} new"] if new else []
             marks += [f"{unread_text(unread)} unread"] if unread else []
+            queued = lab.get("queued") if lab.get("role") else 0
+            marks += [f"{queued} waiting"] if isinstance(queued, int) and queued > 0 else []
             table.add_row(
                 Text("★" if lab.get("followed") else "", style="bold yellow"),
-                Text(str(lab.get("name", "")), style=style),
+                Text(lab_label(lab, self.fmt), style=style),
                 Text(str(lab.get("place", "") or "")),
                 Text(str(lab.get("projects", 0)), justify="right"),
                 Text(" · ".join(marks), style=style),
+                Text(str(lab.get("role") or ""), style="cyan"),
                 Text(str(lab.get("description", "") or "")[:60]),
                 key=lid,
             )
@@ -123,7 +131,8 @@ class LabsScreen(PercolabScreen):
             return
         lab = self.labs[lid]
         self.new_counts.pop(lid, None)
-        self.app.push_screen(ProjectsScreen(lab=lid, title=str(lab.get("name", lid))))
+        self.app.push_screen(ProjectsScreen(lab=lid, title=lab_label(lab, self.fmt),
+                                            lab_view=lab))  # fmt: skip
 
     def action_toggle_follow(self) -> None:
         lid = self.current_id
@@ -133,7 +142,7 @@ class LabsScreen(PercolabScreen):
     @work(group="follow", exit_on_error=False)
     async def toggle_follow(self, lab_id: str, follow: bool) -> None:
         await self.rpc("lab_follow" if follow else "lab_unfollow", lab=lab_id)
-        name = self.labs.get(lab_id, {}).get("name", lab_id)
+        name = lab_label(self.labs.get(lab_id, {"name": lab_id}), self.fmt)
         self.notify(f"{'Following' if follow else 'Stopped following'} {name}")
         self.reload()
 
@@ -154,5 +163,5 @@ class LabsScreen(PercolabScreen):
             lab = str(view["lab"])
             self.new_counts[lab] = self.new_counts.get(lab, 0) + 1
             self.reload()
-        elif kind == "lab":
+        elif kind in ("lab", "decision"):  # a decision moves roles and waiting counts
             self.reload()

@@ -2,9 +2,11 @@
 authors, needs with their pledges, lineage across labs, tags, and its threaded comments.
 
 Keys: `e` edit (a revision), `h` history, `p` pledge (on the highlighted need), `w` withdraw
-one's own highlighted pledge, `f` fork into a followed lab; Enter on a lineage entry opens
-that project, on a need pledges on it. Revisions, pledges and forks pushed for the project
-reload it."""
+one's own highlighted pledge, `f` fork into a followed lab, `x` hide / `u` mute the author of
+the highlighted comment (when the comments have the focus) or else of the project; Enter on
+a lineage entry opens that project, on a need pledges on it. Revisions, pledges and forks
+pushed for the project reload it. A hidden or queued project or comment (listed with "show
+hidden", or one's own waiting post) carries its mark and reason."""
 
 from __future__ import annotations
 
@@ -27,9 +29,16 @@ from tui.screens.edit import EditForm
 from tui.screens.fork import ForkForm
 from tui.screens.forms import CommentForm, TagForm
 from tui.screens.history import HistoryScreen
+from tui.screens.moderate import ask_hide, ask_mute
 from tui.screens.pledge import PledgeForm
-from tui.widgets.comments import CommentThread, flatten
+from tui.widgets.comments import flatten
 from tui.widgets.lineage import LineageList
+from tui.widgets.moderation import (
+    ModeratedThread,
+    hidden_params,
+    lab_name_of,
+    moderation_mark,
+)
 from tui.widgets.needs import NeedsList, group_pledges
 from tui.widgets.vocab import derive_label, licence_label
 
@@ -51,6 +60,8 @@ class ProjectScreen(PercolabScreen):
         Binding("p", "pledge", "Pledge", id="project_pledge"),
         Binding("w", "withdraw", "Withdraw pledge", id="project_withdraw", show=False),
         Binding("f", "fork", "Fork", id="project_fork"),
+        Binding("x", "hide", "Hide…", id="project_hide"),
+        Binding("u", "mute", "Mute author", id="project_mute", show=False),
     ]
 
     def __init__(self, project_id: str) -> None:
@@ -66,6 +77,7 @@ class ProjectScreen(PercolabScreen):
         with VerticalScroll(id="project-details"):
             yield Label("", id="project-title", classes="project-title")
             yield Static("", id="project-meta", classes="project-meta")
+            yield Static("", id="project-moderation", classes="project-moderation")
             yield Static("", id="project-summary", classes="project-summary")
             yield Static("", id="project-facts", classes="project-facts")
             yield Markdown("", id="project-body")
@@ -74,18 +86,18 @@ class ProjectScreen(PercolabScreen):
             yield Static("Lineage", id="lineage-heading", classes="subsection-heading")
             yield LineageList(self.fmt, id="lineage")
         yield Static("Comments", id="comments-heading", classes="section-heading")
-        yield CommentThread(self.fmt, id="comments")
+        yield ModeratedThread(self.fmt, id="comments")
 
     @property
-    def thread(self) -> CommentThread:
-        return self.query_one(CommentThread)
+    def thread(self) -> ModeratedThread:
+        return self.query_one(ModeratedThread)
 
     def reload(self) -> None:
         self.load_project()
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load_project(self) -> None:
-        result = await self.rpc("project", id=self.project_id)
+        result = await self.rpc("project", id=self.project_id, **hidden_params(self.app))
         await self.show_project(result)
         self.mark_read()
 
@@ -111,6 +123,12 @@ class ProjectScreen(PercolabScreen):
         self.sub_title = str(project.get("title", ""))
         self.query_one("#project-title", Label).update(escape(str(project.get("title", ""))))
         self.query_one("#project-meta", Static).update(self._meta(project))
+        me = (getattr(self.app, "me", None) or {}).get("author")
+        mark = moderation_mark(project, me)
+        moderation = self.query_one("#project-moderation", Static)
+        moderation.update(mark or "")
+        moderation.display = mark is not None
+        self.thread.me = me
         self.query_one("#project-summary", Static).update(escape(str(project.get("summary", ""))))
         tagged = {label for tag in result.get("tags", []) for label in tag.get("labels", [])}
         labels = sorted(tagged | set(project.get("tags") or []))
@@ -139,7 +157,8 @@ class ProjectScreen(PercolabScreen):
                   for c in project.get("coauthors") or []]  # fmt: skip
         if others:
             authors += " with " + escape(", ".join(others))
-        meta = (f"in [b]{escape(str(project.get('lab_name', '')))}[/b] by [b]{authors}[/b]"
+        lab = escape(lab_name_of(self.app, project, self.fmt))
+        meta = (f"in [b]{lab}[/b] by [b]{authors}[/b]"
                 f" · {self.fmt.when(project.get('ts'))}")  # fmt: skip
         revisions = int(project.get("revisions") or 0)
         if revisions:
@@ -322,6 +341,28 @@ class ProjectScreen(PercolabScreen):
                 self.app.push_screen(ProjectScreen(str(result)))
 
         self.app.push_screen(ForkForm(self.project), forked)
+
+    def _target(self) -> tuple[dict[str, Any], str]:
+        """What `x` / `u` act on: the highlighted comment when the comments have the focus,
+        else the project; and how to name it."""
+        cid = self.thread.current_id if self.thread.has_focus else None
+        if cid is not None:
+            comment = self.thread.comments[cid]
+            return comment, f"{who(comment) or '?'}'s comment"
+        return self.project, f"the project “{self.project.get('title', '')}”"
+
+    def action_hide(self) -> None:
+        if self._loaded():
+            view, what = self._target()
+            ask_hide(self, str(view["id"]), what, self.project.get("lab"), self.reload)
+
+    def action_mute(self) -> None:
+        if not self._loaded():
+            return
+        view, _ = self._target()
+        member = view.get("member") or view.get("author")
+        if member:
+            ask_mute(self, str(member), who(view) or str(member)[:8], self.reload)
 
     @on(OptionList.OptionSelected, "#lineage")
     def _lineage_selected(self, event: OptionList.OptionSelected) -> None:

@@ -5,6 +5,11 @@ Projects pushed while the first page is shown appear at once, highlighted, with 
 badge; on later pages only the badge grows (go to the first page to see them). Projects
 with activity this member has not read (`unread`, per member on a shared machine) are
 marked ● with a bold title until opened.
+
+A lab's page also opens the lab's members (`M`), queue (`Q`), decision log (`L`) and rules
+(`R`); its info line says the member's role and, for members, how many posts and newcomers
+wait ("3 waiting"). With "show hidden" on (the app's `H`), hidden and queued projects are
+listed with their mark (widgets/moderation.py).
 """
 
 from __future__ import annotations
@@ -19,9 +24,20 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from tui.client import NodeUnavailable, RpcError
 from tui.format import Formatter
-from tui.screens.base import PercolabScreen
+from tui.screens.base import PercolabScreen, rpc_client
 from tui.screens.forms import ProjectForm
+from tui.screens.lab_log import LabLogScreen
+from tui.screens.lab_members import LabMembersScreen
+from tui.screens.lab_queue import LabQueueScreen
+from tui.screens.lab_rules import LabRulesScreen
+from tui.widgets.moderation import (
+    hidden_params,
+    lab_label,
+    remember_labs,
+    show_hidden,
+)
 from tui.widgets.project_table import NEW_MARK, ProjectTable
 
 log = logging.getLogger(__name__)
@@ -63,6 +79,10 @@ class ProjectsScreen(PercolabScreen):
         Binding("o", "toggle_order", "Newest/Active", id="projects_order"),
         Binding("c", "compose", "New project", id="projects_compose"),
         Binding("home", "first_page", "First page", id="projects_first", show=False),
+        Binding("M", "lab_screen('members')", "Members", id="lab_members"),
+        Binding("Q", "lab_screen('queue')", "Queue", id="lab_queue"),
+        Binding("L", "lab_screen('log')", "Lab log", id="lab_log", show=False),
+        Binding("R", "lab_screen('rules')", "Lab rules", id="lab_rules", show=False),
     ]
 
     def __init__(
@@ -72,9 +92,11 @@ class ProjectsScreen(PercolabScreen):
         tag: str | None = None,
         title: str = "",
         page_size: int = PAGE_SIZE,
+        lab_view: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.lab = lab
+        self.lab_view = dict(lab_view or {})
         self.tag = tag
         self.heading = title or (f"#{tag}" if tag else "Projects")
         self.page_size = page_size
@@ -101,7 +123,7 @@ class ProjectsScreen(PercolabScreen):
         return self.query_one(UnreadProjectTable)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "compose":
+        if action in ("compose", "lab_screen"):
             return self.lab is not None
         if action == "next_page":
             return self.next_cursor is not None or None
@@ -111,6 +133,24 @@ class ProjectsScreen(PercolabScreen):
 
     def reload(self) -> None:
         self.load_page(self.cursors[-1])
+        if self.lab is not None:
+            self.load_lab()
+
+    @work(exclusive=True, group="lab", exit_on_error=False)
+    async def load_lab(self) -> None:
+        """The lab's view again (its role, `queued`, `name_clash`); silent on error."""
+        try:
+            result = await rpc_client(self).call("show", id=self.lab)
+        except (RpcError, NodeUnavailable) as exc:
+            log.debug("show lab: %s", exc)
+            return
+        view = result.get("lab") if isinstance(result, dict) else None
+        if isinstance(view, dict):
+            self.lab_view = view
+            remember_labs(self.app, [view])
+            self.heading = lab_label(view, self.fmt)
+            self.sub_title = self.heading
+            self.show_info(self.table.row_count)
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load_page(self, cursor: str | None) -> None:
@@ -121,6 +161,7 @@ class ProjectsScreen(PercolabScreen):
             order=self.order,
             limit=self.page_size,
             cursor=cursor,
+            **hidden_params(self.app),
         )
         self.next_cursor = result.get("next")
         total = result.get("total")  # the node may not count some queries (null)
@@ -146,9 +187,29 @@ class ProjectsScreen(PercolabScreen):
         unread = sum(1 for p in self.table.projects.values() if self.table.unread(p))
         if unread:
             text += f"  [b]● {unread} unread[/b]"
+        text += self._lab_info()
         if not shown:
             text += "\nNo projects yet." + ("  Press c to post one." if self.lab else "")
         self.query_one("#projects-info", Static).update(text)
+
+    def _lab_info(self) -> str:
+        """The member's role in the lab, and what waits for its approval."""
+        role = self.lab_view.get("role")
+        if self.lab is None or not role:
+            return ""
+        text = f" — you: {role}"
+        queued = self.lab_view.get("queued")
+        if isinstance(queued, int) and queued > 0:
+            text += f"  [b yellow]{queued} waiting[/] (Q: queue)"
+        return text
+
+    def action_lab_screen(self, which: str) -> None:
+        if self.lab is None:
+            return
+        screens = {"members": LabMembersScreen, "queue": LabQueueScreen, "log": LabLogScreen,
+                   "rules": LabRulesScreen}  # fmt: skip
+        # back from them: what was approved, hidden, admitted meanwhile shows
+        self.app.push_screen(screens[which](self.lab, self.heading), lambda _: self.reload())
 
     def action_next_page(self) -> None:
         if self.next_cursor is not None:
@@ -204,9 +265,21 @@ class ProjectsScreen(PercolabScreen):
             return False
         return self.tag is None or self.tag in (project.get("tags") or [])
 
+    def _left_out(self, view: dict[str, Any]) -> bool:
+        """A pushed project the page will not list (someone else's queued or a hidden one):
+        no "new" badge for it; the lab's waiting count moves instead."""
+        me = (getattr(self.app, "me", None) or {}).get("author")
+        left_out = view.get("moderation") == "hidden" or (
+            view.get("moderation") == "queued" and view.get("member") != me)
+        if left_out and not show_hidden(self.app):
+            if self.lab is not None:
+                self.load_lab()
+            return True
+        return False
+
     def object_arrived(self, view: dict[str, Any]) -> None:
         kind = view.get("kind")
-        if kind == "project" and self.matches(view):
+        if kind == "project" and self.matches(view) and not self._left_out(view):
             self.new_ids.add(str(view["id"]))
             if self.page == 0:
                 self.reload()
@@ -218,6 +291,8 @@ class ProjectsScreen(PercolabScreen):
             self.reload()
         elif kind == "retraction" and str(view.get("target")) in self.table.projects:
             self.reload()
+        elif kind == "decision" and self.lab is not None and view.get("lab") == self.lab:
+            self.reload()  # approved, hidden, admitted: the list and the waiting count
         elif kind in ("comment", "tag", "revision", "pledge") and str(
             view.get("target")) in self.table.projects:  # a revised title/stage at once
             self.new_ids.add(str(view["target"]))

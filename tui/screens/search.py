@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from tui.screens.base import PercolabScreen
+from tui.widgets.moderation import hidden_params
 from tui.widgets.project_table import ProjectTable
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class SearchScreen(PercolabScreen):
             return
         self._in_flight = True
         try:
-            results = await self.rpc("search", query=text, limit=RESULT_LIMIT)
+            results = await self.rpc("search", query=text, limit=RESULT_LIMIT,
+                                     **hidden_params(self.app))
         finally:
             self._in_flight = False
         if self._again:  # keys came meanwhile: their query, not this stale one, is shown

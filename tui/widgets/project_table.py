@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from tui.format import Formatter, who
+from tui.widgets.moderation import lab_name_of, marked_title
 
 NEW_STYLE = "bold green"
 NEW_MARK = "●"
@@ -433,8 +434,8 @@ class ProjectTable(DataTable[Text]):
             Text(NEW_MARK if new else "", style=style),
             Text(str(project.get("title", "")), style=style),
         ]
-        if self.show_lab:
-            cells.append(Text(str(project.get("lab_name", ""))))
+        if self.show_lab:  # with its short id when another lab's name looks the same
+            cells.append(Text(lab_name_of(self.app, project, self.fmt)))
         cells += [
             Text(str(project.get("stage", "") or "")),
             Text(who(project)),
@@ -442,6 +443,10 @@ class ProjectTable(DataTable[Text]):
             Text(", ".join(project.get("tags", []) or [])[:30]),
             Text(self.fmt.when(project.get("activity") or project.get("ts"))),
         ]
+        # A hidden or queued object's mark (shown only with "show hidden", or one's own post
+        # waiting for approval).
+        me = (getattr(self.app, "me", None) or {}).get("author")
+        cells[1] = marked_title(project, cells[1], me)
         return cells
 
     @property
