@@ -12,7 +12,7 @@ frames after END...). Callers report violations with ``P2PNode.report_invalid``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +190,23 @@ async def fetch_objects(
     frame_timeout: float = FRAME_TIMEOUT_S,
     io: SessionIO | None = None,
 ) -> AsyncIterator[list[bytes]]:
-    """Request ``ids`` and yield the objects as they arrive, one list per frame.
+    """Request ``ids`` and yield the objects as they arrive, one list per frame (as
+    `fetch_objects_with_ids`, without the ids)."""
+    fetched = fetch_objects_with_ids(stream, ids, frame_timeout=frame_timeout, io=io)
+    async with contextlib.aclosing(fetched):
+        async for raws, _ in fetched:
+            yield raws
+
+
+async def fetch_objects_with_ids(
+    stream: Any,
+    ids: Sequence[bytes],
+    *,
+    frame_timeout: float = FRAME_TIMEOUT_S,
+    io: SessionIO | None = None,
+) -> AsyncGenerator[tuple[list[bytes], list[bytes]], None]:
+    """Request ``ids`` and yield the objects as they arrive, one list per frame, with their
+    ids (hashed here to check them: ingest takes them as they are, `Ingest.ingest`'s `ids`).
 
     Every object must be one of the requested ids, at most once and in request order (else
     `PeerViolation`). Ids the peer does not send are simply missing from the output.
@@ -212,28 +228,35 @@ async def fetch_objects(
             raws = decode_fetch_batch(data)
         except SyncMessageError as exc:
             raise _violation(exc) from exc
-        for raw in raws:
-            at = position.get(object_id(raw), -1)
+        oids = [object_id(raw) for raw in raws]
+        for oid in oids:
+            at = position.get(oid, -1)
             if at < 0:
                 raise PeerViolation("fetch answer holds an object that was not requested")
             if at <= last:  # also catches an object sent twice
                 raise PeerViolation("fetch answer out of request order (or repeated)")
             last = at
-        yield raws
+        yield raws, oids
     with contextlib.suppress(Exception):
         await stream.close()
 
 
+# How `serve_fetch` finds objects: ids -> (the objects found, how many of the ids it took)
+Lookup = Callable[[Sequence[bytes]], Awaitable[tuple[list[bytes], int]]]
+
+
 async def serve_fetch(
     stream: Any,
-    lookup: Callable[[Sequence[bytes]], Awaitable[list[bytes]]],
+    lookup: Lookup,
     *,
     frame_timeout: float = FRAME_TIMEOUT_S,
     chunk: int = 256,
     io: SessionIO | None = None,
 ) -> int:
     """Answer one fetch request: objects found by ``lookup`` (in request order), then END.
-    Returns the number of objects sent."""
+    ``lookup`` is handed up to ``chunk`` ids at a time and may stop short (a bound on the
+    bytes it reads): it says how many it got through, at least one, and is handed the
+    rest next. Returns the number of objects sent."""
     io = io or SessionIO()
     raw = await _recv(stream, io, MAX_FETCH_REQUEST_BYTES, frame_timeout)
     if raw is None:
@@ -247,8 +270,12 @@ async def serve_fetch(
     sent = 0
     pending: list[bytes] = []
     pending_bytes = 0
-    for start in range(0, len(request.ids), chunk):
-        found = await lookup(request.ids[start : start + chunk])
+    start = 0
+    while start < len(request.ids):
+        found, through = await lookup(request.ids[start : start + chunk])
+        if through < 1:
+            raise ValueError("a fetch lookup got through no id")
+        start += through
         pending += found
         pending_bytes += sum(len(r) for r in found)
         if pending_bytes >= MAX_FETCH_FRAME_BYTES // 2:

@@ -135,6 +135,7 @@ class Ingest:
         now: int | None = None,
         ids: Sequence[bytes] | None = None,
         checked: Callable[[], None] | None = None,
+        fresh: bool = False,
     ) -> IngestResult:
         """Run `raws` through the pipeline; blocking (call it off the event loop).
 
@@ -145,11 +146,18 @@ class Ingest:
 
         `checked`: called once (on this thread) when every verdict of the call is in and the
         check workers are free for the next call, before the call's last writes (or when it
-        fails): a caller with more objects starts its next call then (node/sync/feed.py)."""
+        fails): a caller with more objects starts its next call then (node/sync/feed.py).
+
+        `fresh`: the caller found these objects unstored just before (a sync fetch asks only
+        for ids it lacks: `Fetching._unknown`), so the known-id look-ups are skipped: two
+        LMDB reads an object, made once already (at 1M stored, ~16 us of this thread's time
+        an object in bench/sync.py: py-lmdb lets go of the GIL at every call and takes it
+        back behind the writer). One stored meanwhile by another path is checked again for
+        nothing; the write still finds it and counts it as known, not stored."""
         if ids is not None and len(ids) != len(raws):
             raise ValueError(f"{len(ids)} ids for {len(raws)} objects")
         result = IngestResult()
-        call = _Call(now_ms() if now is None else now, ids)
+        call = _Call(now_ms() if now is None else now, ids, fresh)
         large = len(raws) > BATCH_OBJECTS
         pool = _PoolHold(
             self._pool, len(raws) >= PARALLEL_CHECK_MIN, POOL_WAIT_S if large else 0, checked
@@ -229,7 +237,8 @@ class Ingest:
         """Size, hash, known ids and copies; then hand the candidates to the workers."""
         prep = _Prepared(IngestResult(), offset + len(raws), len(raws))
         seen, ids = call.seen, call.ids
-        with self.store.read() as txn:
+        # No read transaction for a fresh call: it looks nothing up (`ingest`).
+        with contextlib.nullcontext() if call.fresh else self.store.read() as txn:
             for i, raw in enumerate(raws, offset):
                 if len(raw) > MAX_OBJECT_BYTES:
                     reason = f"object is {len(raw)} bytes; the limit is {MAX_OBJECT_BYTES}"
@@ -239,7 +248,7 @@ class Ingest:
                 if oid in seen:  # a second copy: its fate is the first copy's (see _checked)
                     prep.copies.append((i, oid))
                     continue
-                if self.store.has(oid, txn):
+                if txn is not None and self.store.has(oid, txn):
                     prep.result.known += 1
                     continue
                 seen.add(oid)
@@ -359,6 +368,7 @@ class _Call:
 
     now: int
     ids: Sequence[bytes] | None = None  # the objects' ids, hashed by the caller (`ingest`)
+    fresh: bool = False  # no known-id look-ups (`ingest`)
     seen: set[bytes] = field(default_factory=set)  # ids already candidates in this call
     # ids rejected in this call -> (code, reason): copies later in the call share the fate
     bad: dict[bytes, tuple[str, str]] = field(default_factory=dict)

@@ -355,7 +355,8 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
 
     def m_tags(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
-            return queries.tag_counts(self.store, txn, _int(params, "limit", 100))
+            return queries.tag_counts(self.store, txn, _int(params, "limit", 100),
+                                      self._views(txn).moderation)
 
     def m_search(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:

@@ -27,8 +27,7 @@ from typing import Any, Protocol
 from node.ingest.pipeline import Ingest
 from node.service.local_moderation import LocalModeration
 from node.service.members import Members
-from node.service.members import attach as attach_members
-from node.service.members import of_store as members_of_store
+from node.service.registry import PerStore
 from node.store.read import prefix_items, prefix_keys
 from node.store.store import Store, Stored
 from protocols import kinds
@@ -74,6 +73,28 @@ class LabState:
     generation: int
 
 
+@dataclass(frozen=True)
+class Held:
+    """An object of a lab that the lab itself does not show (status hidden or queued), with
+    what counts need of it: a tag's target and labels."""
+
+    id: bytes
+    seq: bytes
+    ts: int
+    kind: str
+    member: bytes | None
+    status: str
+    target: bytes | None = None
+    labels: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(obj: SignedObject, seq: bytes, member: bytes | None, status: str) -> Held:
+        target = obj.body.get("target") if obj.kind == "tag" else None
+        labels = tuple(obj.body["labels"]) if obj.kind == "tag" else ()
+        return Held(obj.id, seq, obj.ts, obj.kind, member, status,
+                    target if isinstance(target, bytes) else None, labels)  # fmt: skip
+
+
 class Governance:
     """Thread-safe authorities of one store's labs (ingest thread and query threads)."""
 
@@ -82,8 +103,8 @@ class Governance:
         self._lock = threading.RLock()
         self._cache: OrderedDict[bytes, LabState] = OrderedDict()
         self._ingests: weakref.WeakSet[Ingest] = weakref.WeakSet()
-        # lab -> (Members.generation, seqs of its queued objects, newest first)
-        self._queued: dict[bytes, tuple[int, list[bytes]]] = {}
+        # lab -> (Members.generation, its objects the lab does not show: `held`)
+        self._held: dict[bytes, tuple[int, list[Held]]] = {}
         self.builds = 0  # replays from the store (tests read it)
 
     def state(self, lab: bytes) -> LabState | None:
@@ -110,36 +131,66 @@ class Governance:
         with self._lock:
             if lab is None:
                 self._cache.clear()
-                self._queued.clear()
+                self._held.clear()
             else:
                 self._cache.pop(lab, None)
-                self._queued.pop(lab, None)
+                self._held.pop(lab, None)
 
     def queued(self, lab: bytes) -> list[bytes]:
-        """Sequences of the lab's queued objects, newest first (cached until an object of
-        the lab is stored or attribution moves). A lab whose rules queue nothing has none:
-        no scan; else one scan of the lab's objects."""
+        """Sequences of the lab's queued objects, newest first (from `held`)."""
+        return [h.seq for h in self.held(lab) if h.status == QUEUED]
+
+    def held(self, lab: bytes) -> list[Held]:
+        """The lab's objects that the lab itself hides or queues, newest first; cached until
+        an object of the lab is stored or attribution moves. A lab that hides nothing by
+        rule costs nothing; one that only hides objects by id, a lookup per id; one that
+        queues or suspends, one scan of its objects."""
+        state = self.state(lab)
+        if state is None:
+            return []
+        a = state.authority
+        scan = bool(a.suspended) or QUEUED in (a.rules.posts, a.rules.replies)
+        if not scan and not a.hidden:
+            return []
         with self._lock:
             generation = self.members.generation
-            hit = self._queued.get(lab)
+            hit = self._held.get(lab)
             if hit is not None and hit[0] == generation:
                 return hit[1]
-            state = self.state(lab)
-            found: list[tuple[int, bytes]] = []
-            rules = state.authority.rules if state is not None else None
-            if state is not None and rules is not None and QUEUED in (rules.posts, rules.replies):
-                with self.store.read() as txn:
-                    for key in prefix_keys(txn, self.store.db["by_lab"], lab):
-                        obj = object_of(self.store, txn, bytes(key[-8:]))
-                        if obj is None or obj.kind in ("lab", DECISION_KIND):
-                            continue
-                        if state.authority.status(obj, self._member(obj)) == QUEUED:
-                            found.append((obj.ts, bytes(key[-8:])))
-            seqs = [seq for _, seq in sorted(found, reverse=True)]
-            if len(self._queued) >= MAX_CACHED_LABS:
-                self._queued.clear()
-            self._queued[lab] = (generation, seqs)
-            return seqs
+            found: list[Held] = []
+            with self.store.read() as txn:
+                if scan:
+                    seqs: Iterable[bytes] = (bytes(k[-8:]) for k in
+                                             prefix_keys(txn, self.store.db["by_lab"], lab))
+                else:
+                    seqs = [q for oid in a.hidden if (q := self.store.seq_of(txn, oid))]
+                for seq in seqs:
+                    obj = object_of(self.store, txn, seq)
+                    if (obj is None or obj.kind in ("lab", DECISION_KIND)
+                            or kinds.scope_of(obj.body) != lab):  # fmt: skip
+                        continue
+                    member = self._member(obj)
+                    status = a.status(obj, member)
+                    if status != SHOWN:
+                        found.append(Held.of(obj, seq, member, status))
+            found.sort(key=lambda h: (h.ts, h.seq), reverse=True)
+            if len(self._held) >= MAX_CACHED_LABS:
+                self._held.clear()
+            self._held[lab] = (generation, found)
+            return found
+
+    def labs_with_decisions(self) -> list[bytes]:
+        """Labs that have decisions here (one seek each in the `decisions` index): only
+        they can hide or queue anything by their own authority."""
+        out: list[bytes] = []
+        with self.store.read() as txn:
+            cur = txn.cursor(db=self.store.db["decisions"])
+            found = cur.set_range(b"")
+            while found:
+                lab = bytes(cur.key()[:32])
+                out.append(lab)
+                found = cur.set_range(lab + b"\xff" * 41)  # past every key of the lab
+        return out
 
     def _build(self, lab_id: bytes) -> LabState | None:
         generation = self.members.generation
@@ -189,134 +240,14 @@ class Governance:
             for lab in touched:
                 self._cache.pop(lab, None)
             for lab in scopes:
-                self._queued.pop(lab, None)
+                self._held.pop(lab, None)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    status: str  # shown | queued | hidden
-    by: str | None = None  # hidden: member hex, or "node"
-    reason: str = ""
-
-
-_SHOWN = Verdict(SHOWN)
-
-
-class Moderation:
-    """How objects show to one member in one read: the lab's status of objects of a lab,
-    the followed labs' hidden sets, this node's own choices. `listed(obj)` is what lists,
-    search, feeds and counts keep: shown objects, the viewer's own queued ones, and all of
-    them with `show_hidden`."""
-
-    def __init__(self, governance: Governance, viewer: bytes | None = None,
-                 show_hidden: bool = False, local: LocalChoices | None = None) -> None:  # fmt: skip
-        self.governance, self.viewer, self.show_hidden = governance, viewer, show_hidden
-        local = local if local is not None else local_choices(governance.store)
-        self.muted, self.local_hidden = local.muted(), local.hidden()
-        self.followed = [a for lab in sorted(local.decisions_followed())
-                         if (a := governance.authority(lab)) is not None]  # fmt: skip
-        self._labs: dict[bytes, LabState | None] = {}
-        self._verdicts: dict[bytes, Verdict] = {}
-
-    def lab(self, lab: bytes) -> LabState | None:
-        if lab not in self._labs:
-            self._labs[lab] = self.governance.state(lab)
-        return self._labs[lab]
-
-    def verdict(self, obj: SignedObject, member: bytes | None = None) -> Verdict:
-        found = self._verdicts.get(obj.id)
-        if found is None:
-            if member is None:
-                member = self.governance.members.attribute(obj).member
-            found = self._verdicts[obj.id] = self._judge(obj, member)
-        return found
-
-    def _judge(self, obj: SignedObject, member: bytes | None) -> Verdict:
-        scope = obj.id if obj.kind == "lab" else kinds.scope_of(obj.body)
-        lab = self.lab(scope) if scope != kinds.PUBLIC_SCOPE else None
-        status = SHOWN
-        if lab is not None:
-            status = lab.authority.status(obj, member)
-            if status == HIDDEN:
-                hit = lab.authority.hidden.get(obj.id)
-                by, reason = hit if hit is not None else (None, "")
-                if hit is None and member is not None:  # its author is suspended
-                    by, reason = lab.suspended_by.get(member, (None, ""))
-                    reason = reason or SUSPENDED_REASON
-                return Verdict(HIDDEN, by.hex() if by is not None else None, reason)
-        for authority in self.followed:
-            hit = authority.hidden.get(obj.id)
-            if hit is not None:
-                return Verdict(HIDDEN, hit[0].hex(), hit[1])
-        if obj.id in self.local_hidden:
-            return Verdict(HIDDEN, NODE, LOCAL_REASON)
-        if member is not None and member in self.muted:
-            return Verdict(HIDDEN, NODE, MUTED_REASON)
-        return _SHOWN if status == SHOWN else Verdict(status)
-
-    def listed(self, obj: SignedObject, member: bytes | None = None) -> bool:
-        v = self.verdict(obj, member)
-        if v.status == SHOWN or self.show_hidden:
-            return True
-        if v.status == QUEUED:  # the author sees their own post, marked queued
-            if member is None:
-                member = self.governance.members.attribute(obj).member
-            return member is not None and member == self.viewer
-        return False
-
-    def keep(self, objs: Iterable[SignedObject]) -> list[SignedObject]:
-        return [o for o in objs if self.listed(o)]
-
-    def listed_view(self, v: dict[str, Any]) -> bool:
-        """`listed` of an object view already made (its `moderation` and `member`)."""
-        status = v.get("moderation", SHOWN)
-        if status == SHOWN or self.show_hidden:
-            return True
-        mine = self.viewer is not None and v.get("member") == self.viewer.hex()
-        return status == QUEUED and mine
-
-    def may_hide(self, lab: bytes) -> bool:
-        """Whether a reply in `lab` may be left out of lists (else counts need no decoding):
-        the lab hides, suspends or queues replies, or this node hides or mutes anything."""
-        if self.show_hidden:
-            return False
-        if self.muted or self.local_hidden or any(a.hidden for a in self.followed):
-            return True
-        state = self.lab(lab)
-        if state is None:
-            return False
-        a = state.authority
-        return bool(a.hidden or a.suspended) or a.rules.replies != SHOWN
-
-    @staticmethod
-    def fields(v: Verdict) -> dict[str, Any]:
-        out: dict[str, Any] = {"moderation": v.status}
-        if v.status == HIDDEN:
-            out["hidden_by"], out["hidden_reason"] = v.by, v.reason
-        return out
-
-
-_attached: weakref.WeakKeyDictionary[Store, Governance] = weakref.WeakKeyDictionary()
-_attach_lock = threading.Lock()
-
-
-def attach(store: Store, ingest: Ingest, members: Members | None = None) -> Governance:
-    """The store's Governance registry (made at the first call), listening to `ingest`."""
-    with _attach_lock:
-        gov = _attached.get(store)
-        if gov is None:
-            gov = _attached[store] = Governance(store, members or attach_members(store, ingest))
-        gov.listen(ingest)
-    return gov
-
-
-def of_store(store: Store, members: Members | None = None) -> Governance:
-    """The store's attached registry; for a bare store (a tool, a test) one made now and not
-    kept."""
-    gov = _attached.get(store)
-    if gov is None:
-        gov = Governance(store, members if members is not None else members_of_store(store))
-    return gov
+_REGISTRIES = PerStore(Governance)
+# The store's registry, made at the first call and fed by `ingest` (node/service/registry.py).
+attach = _REGISTRIES.attach
+# The store's attached registry; for a bare store (a tool, a test) one made now and not kept.
+of_store = _REGISTRIES.of_store
 
 
 def object_of(store: Store, txn: Any, seq: bytes) -> SignedObject | None:

@@ -28,8 +28,7 @@ from typing import Any
 
 from node.ingest.pipeline import Ingest
 from node.service.members import Members
-from node.service.members import attach as attach_members
-from node.service.members import of_store as members_of_store
+from node.service.registry import PerStore
 from node.store.read import prefix_items
 from node.store.store import Store, Stored
 from protocols.living import project_fields
@@ -242,24 +241,8 @@ class Living:
                 self._settle(txn, history, waiting & settle)
 
 
-_attached: weakref.WeakKeyDictionary[Store, Living] = weakref.WeakKeyDictionary()
-_attach_lock = threading.Lock()
-
-
-def attach(store: Store, ingest: Ingest, members: Members | None = None) -> Living:
-    """The store's Living registry (made at the first call), listening to `ingest`."""
-    with _attach_lock:
-        living = _attached.get(store)
-        if living is None:
-            living = _attached[store] = Living(store, members or attach_members(store, ingest))
-        living.listen(ingest)
-    return living
-
-
-def of_store(store: Store, members: Members | None = None) -> Living:
-    """The store's attached registry; for a bare store (no Service attached one: a tool, a
-    test) one made now and not kept, whose histories live as long as it does."""
-    living = _attached.get(store)
-    if living is None:
-        living = Living(store, members if members is not None else members_of_store(store))
-    return living
+_REGISTRIES = PerStore(Living)
+# The store's registry, made at the first call and fed by `ingest` (node/service/registry.py).
+attach = _REGISTRIES.attach
+# The store's attached registry; for a bare store (a tool, a test) one made now and not kept.
+of_store = _REGISTRIES.of_store

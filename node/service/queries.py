@@ -10,7 +10,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from node.service import governance, lab_names, living_views
+from node.service import governance, lab_names, living_views, moderation
 from node.service.living import Living
 from node.service.living import of_store as living_of_store
 from node.service.members import Members, attribution_fields, of_store
@@ -72,7 +72,7 @@ class ReadState(Protocol):
 
     def unread(self, project: bytes, activity: int) -> bool: ...
 
-    def lab_unread(self, lab: bytes) -> int: ...
+    def lab_unread(self, lab: bytes, moderation: moderation.Moderation | None = None) -> int: ...
 
 
 class Views:
@@ -98,10 +98,10 @@ class Views:
         # hidden or queued (`show_hidden`).
         self.viewer, self.show_hidden = viewer, show_hidden
         gov = governance.of_store(store, self.members)
-        self.moderation = governance.Moderation(gov, viewer, show_hidden)
+        self.moderation = moderation.Moderation(gov, viewer, show_hidden)
 
     def listed(self, o: SignedObject) -> bool:
-        """Whether lists show `o` to this viewer (governance.Moderation.listed)."""
+        """Whether lists show `o` to this viewer (moderation.Moderation.listed)."""
         return self.moderation.listed(o)
 
     def get(self, oid: bytes) -> SignedObject | None:
@@ -164,12 +164,13 @@ class Views:
         if "member" in v:  # an identity object's body field: the member it is about
             v["subject"] = v["member"]
         v |= attribution_fields(a)
-        v |= governance.Moderation.fields(self.moderation.verdict(o, a.member))
+        v |= moderation.Moderation.fields(self.moderation.verdict(o, a.member))
         if o.kind == "lab":
             v["followed"] = o.id in self.follows
-            v["projects"] = self.store.count(self.txn, lab=o.id)
+            total = self.store.count(self.txn, lab=o.id)
+            v["projects"] = self.moderation.project_count(o.id, total)  # listed ones
             if self.reads is not None:
-                v["unread"] = self.reads.lab_unread(o.id) if v["followed"] else 0
+                v["unread"] = self.reads.lab_unread(o.id, self.moderation) if v["followed"] else 0
         elif o.kind == "project":
             v["lab_name"] = self.lab_name(o.body["lab"])
             labels, comments, activity, revisions, pledges, updated = self._project_scan(o)
@@ -194,10 +195,10 @@ class Views:
         lab = project.body["lab"]
         labels: dict[str, None] = {}
         comments, activity, revisions, pledges, updated = 0, project.ts, 0, 0, project.ts
-        judge = self.moderation.may_hide(lab)  # else every reply is listed: no decoding
+        may_hide = self.moderation.may_hide  # per scope, else no decoding: all are listed
         for key, value in prefix_items(self.txn, self.store.db["by_target"], project.id):
             kind, _, scope = value.partition(b"\0")
-            if judge and kind in _ACTIVITY_KINDS and not self._listed_seq(key[-8:]):
+            if kind in _ACTIVITY_KINDS and may_hide(scope) and not self._listed_seq(key[-8:]):
                 continue
             if kind == b"comment":
                 comments += 1
@@ -365,18 +366,20 @@ def page_projects(
     limit = max(1, min(limit, MAX_PAGE))
     after = bytes.fromhex(cursor) if cursor else None
     txn, db = views.txn, store.db
+    dropped: set[tuple[str, bytes]] = set()
     if tag is not None:
         keys = prefix_keys(txn, db["by_label"], tag.encode() + b"\0", reverse=True, after=after)
         raw_total = txn.get(tag.encode(), db=db["labels"])
-        total = U64.unpack(raw_total)[0] if raw_total else 0
+        delta, dropped = views.moderation.label_fixes()
+        total = (U64.unpack(raw_total)[0] if raw_total else 0) + delta.get(tag, 0)
     elif lab is not None and order == "active":
-        keys, total = prefix_keys(txn, db["active"], lab, reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+        keys, total = prefix_keys(txn, db["active"], lab, reverse=True, after=after), views.moderation.project_count(lab, store.count(txn, lab=lab))  # noqa: E501
     elif lab is not None:
-        keys, total = prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), store.count(txn, lab=lab)  # noqa: E501
+        keys, total = prefix_keys(txn, db["by_lab"], lab + b"project\0", reverse=True, after=after), views.moderation.project_count(lab, store.count(txn, lab=lab))  # noqa: E501
     elif author is not None:
         keys, total = member_keys_newest(views, author, after), None
     else:
-        keys, total = prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), store.count(txn, "project")  # noqa: E501
+        keys, total = prefix_keys(txn, db["by_kind"], b"project\0", reverse=True, after=after), views.moderation.all_projects_count(store.count(txn, "project"))  # noqa: E501
     items: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     last = None
@@ -388,6 +391,8 @@ def page_projects(
             continue
         if author is not None and not speaks_for(views, o, author):
             continue
+        if tag is not None and (tag, o.id) in dropped:
+            continue  # only hidden or queued tags carry the label: not in its count
         view = views.view(o)
         if by_activity and view["activity"] != U64.unpack(key[32:40])[0]:
             continue  # an older event of a project listed at its newest one
@@ -425,11 +430,20 @@ def _project_for_key(
     return views.get_seq(key[-8:])
 
 
-def tag_counts(store: Store, txn: Any, limit: int) -> list[dict[str, Any]]:
-    counts = [
-        {"label": k.decode(), "count": U64.unpack(v)[0]}
-        for k, v in txn.cursor(db=store.db["labels"])
-    ]
+def tag_counts(
+    store: Store, txn: Any, limit: int, judge: moderation.Moderation | None = None
+) -> list[dict[str, Any]]:
+    """Labels by the objects tagged with them, less what lists leave out for the viewer of
+    `judge` (default: nobody's queued tags are counted): `Moderation.label_fixes`."""
+    if judge is None:
+        judge = moderation.Moderation(governance.of_store(store))
+    delta = judge.label_fixes()[0]
+    counts = []
+    for k, v in txn.cursor(db=store.db["labels"]):
+        label = k.decode()
+        n = U64.unpack(v)[0] + delta.get(label, 0)
+        if n > 0:
+            counts.append({"label": label, "count": n})
     counts.sort(key=lambda c: (-c["count"], c["label"]))
     return counts[: max(1, limit)]
 

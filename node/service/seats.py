@@ -30,6 +30,7 @@ from node.keys.member import KeyState
 from node.service import queries, unlock_ops
 from node.service.errors import ServiceError
 from node.service.identity_ops import RING_LOCK
+from node.service.moderation import Moderation
 from node.service.unlock_ops import _ATTEMPT_LOCK, UnlockAttempts
 from node.store import Store
 from node.store.read import U64, prefix_keys
@@ -48,6 +49,8 @@ NO_SEAT_MESSAGE: Final = "this member is no longer signed in here; choose again"
 _FOLLOW: Final = "follow"
 _READ: Final = "read@"
 _READ_BASE: Final = "readbase@"
+# Events of the activity log that moderation may leave out (as project views do).
+_ACTIVITY_KINDS: Final = ("comment", "tag", "pledge")
 
 
 def seat_dir(data_dir: Path, label: str) -> Path:
@@ -96,18 +99,27 @@ class ReadMarks:
     def unread(self, project: bytes, activity: int) -> bool:
         return activity > self.base and activity > self._mark(project)
 
-    def lab_unread(self, lab: bytes) -> int:
+    def lab_unread(self, lab: bytes, moderation: Moderation | None = None) -> int:
         """Projects of the lab with unread activity (at most UNREAD_COUNT_CAP): the lab's
-        activity log newest first, down to the base."""
+        activity log newest first, down to the base. With `moderation`, as its lists: a
+        project they leave out is not counted, nor a comment, tag or pledge they leave out
+        (decoded only in a lab where one may be: `may_hide`)."""
         seen: set[bytes] = set()
         count = 0
+        unlisted = moderation.unlisted(lab) if moderation is not None else {}
+        judge = moderation is not None and moderation.may_hide(lab)
         for key in prefix_keys(self.txn, self.store.db["active"], lab, reverse=True):
             ts = U64.unpack(key[32:40])[0]
             if ts <= self.base:
                 break
             project = bytes(key[40:72])
-            if project in seen:
+            if project in seen or project in unlisted:
                 continue
+            if judge and moderation is not None:
+                event = queries.load_seq(self.store, self.txn, bytes(key[72:80]))
+                if (event is not None and event.kind in _ACTIVITY_KINDS
+                        and not moderation.listed(event)):  # fmt: skip
+                    continue  # an older event of the project may be listed
             seen.add(project)  # its newest event comes first
             if ts > self._mark(project):
                 count += 1

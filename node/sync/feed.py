@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import trio
@@ -48,7 +49,13 @@ class FeedHost(Protocol):
     """What the feed needs of the sync service (node/sync/fetching.py)."""
 
     def _ingest_from(
-        self, peer_id: str, raws: list[bytes], checked: Callable[[], None] | None = None
+        self,
+        peer_id: str,
+        raws: list[bytes],
+        oids: list[bytes],
+        checked: Callable[[], None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> IngestResult: ...
 
     def _pass_on(self, stored: list[Stored]) -> None: ...
@@ -59,6 +66,7 @@ class FeedHost(Protocol):
 @dataclass
 class _Frame:
     raws: list[bytes]
+    ids: list[bytes]  # of raws, hashed by the fetch as they arrived
     size: int
     done: Callable[[], None] | None  # called once its objects are ingested
 
@@ -66,6 +74,7 @@ class _Frame:
 @dataclass
 class _Taken:
     raws: list[bytes] = field(default_factory=list)
+    ids: list[bytes] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)  # end index of each frame in raws
     done: list[Callable[[], None]] = field(default_factory=list)
     size: int = 0
@@ -85,13 +94,18 @@ class IngestFeed:
         self._turn = trio.Semaphore(1)  # the one call checking at a time
         self.on_progress: Callable[[], None] | None = None  # after a call stored objects
 
-    async def put(self, raws: list[bytes], done: Callable[[], None] | None = None) -> None:
-        """Queue a frame's objects for ingest (waiting while the feed is full). `done` is
-        called on the event loop once they are ingested."""
+    async def put(
+        self, raws: list[bytes], ids: list[bytes], done: Callable[[], None] | None = None
+    ) -> None:
+        """Queue a frame's objects and their ids (the fetch hashed them: ingest does not
+        again) for ingest, waiting while the feed is full. `done` is called on the event
+        loop once they are ingested."""
+        if len(ids) != len(raws):
+            raise ValueError(f"{len(ids)} ids for {len(raws)} objects")
         while self._waiting_bytes > FEED_MAX_BYTES:
             await self._wait()
         size = sum(map(len, raws))
-        self._frames.append(_Frame(raws, size, done))
+        self._frames.append(_Frame(raws, ids, size, done))
         self._waiting_bytes += size
         self._wake()
 
@@ -121,6 +135,7 @@ class IngestFeed:
                 break
             self._frames.popleft()
             taken.raws += frame.raws
+            taken.ids += frame.ids
             taken.ends.append(len(taken.raws))
             if frame.done is not None:
                 taken.done.append(frame.done)
@@ -154,8 +169,10 @@ class IngestFeed:
                     def checked() -> None:  # on the ingest thread: the next call may start
                         token.run_sync_soon(release)
 
+                    # fresh: the fetch asked only for ids found unstored (FetchQueue)
+                    ingest = partial(self.sync._ingest_from, fresh=True)
                     result = await trio.to_thread.run_sync(
-                        self.sync._ingest_from, self.peer_id, taken.raws, checked
+                        ingest, self.peer_id, taken.raws, taken.ids, checked
                     )
             finally:
                 release()

@@ -58,7 +58,7 @@ class Fetcher(FeedHost, Protocol):
         peer_id: str,
         ids: Sequence[bytes],
         io: SessionIO,
-        on_frame: Callable[[list[bytes]], Awaitable[None]],
+        on_frame: Callable[[list[bytes], list[bytes]], Awaitable[None]],
     ) -> int: ...
 
 FETCH_BATCH = MAX_FETCH_IDS  # ids per fetch request
@@ -171,7 +171,7 @@ class FetchQueue:
                         f"served {asked - missed} of {asked} objects it claimed to hold"
                     )
             # Wanted until ingested, so that no other session fetches them meanwhile.
-            await self.feed.put([], partial(self._done, batch))
+            await self.feed.put([], [], partial(self._done, batch))
 
     def _done(self, batch: list[bytes]) -> None:
         """A batch is fetched and ingested (or was known already): no longer wanted."""

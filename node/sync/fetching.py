@@ -5,6 +5,7 @@ fetched objects on, and the ids wanted or deferred. `SyncService` adds the sessi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -19,17 +20,28 @@ from node.sync.fetch import FETCH_DEADLINE_S, SyncStats, reset_stream
 from node.sync.host import SyncHost
 from node.sync.serve import PeerServeBudget, ServeBudgets
 from p2p.framing import FrameError
-from p2p.sync_transport import PeerViolation, SessionIO, fetch_objects, peer_of, serve_fetch
+from p2p.sync_transport import (
+    PeerViolation,
+    SessionIO,
+    fetch_objects_with_ids,
+    peer_of,
+    serve_fetch,
+)
 from protocols import errors
 from protocols.limits import MAX_FUTURE_SKEW_MS
-from protocols.objects import decode, object_id
-from protocols.sync_messages import FETCH_PROTOCOL_ID
+from protocols.objects import decode
+from protocols.sync_messages import FETCH_PROTOCOL_ID, MAX_FETCH_FRAME_BYTES, MAX_FETCH_IDS
 
 log = logging.getLogger(__name__)
 
 MAX_FETCH_SERVES_PER_PEER = 8  # incoming fetch streams at once, per peer (4 before 1.1.0) ...
 MAX_FETCH_SERVES_TOTAL = 16  # ... and in total
-LOOKUP_CHUNK = 256  # objects read per LMDB read transaction when serving a fetch
+# Ids looked up at a time when serving a fetch (one LMDB read transaction, one hand-off to
+# a thread: at 256 a time, a quarter of the serving node's profile samples in bench/sync.py
+# were hand-offs), reading at most LOOKUP_BYTES (a bound on memory whatever the objects'
+# sizes; an answer frame is sent from half a frame's bytes on).
+LOOKUP_CHUNK = MAX_FETCH_IDS
+LOOKUP_BYTES = MAX_FETCH_FRAME_BYTES // 2
 GOSSIP_RECENT_MS = 60_000  # fetched objects younger than this are passed on by gossip ...
 MAX_GOSSIP_PASS_ON = 16  # ... when a fetch brought no more than this many (else: news)
 # Objects deferred by their timestamp, remembered so as not to fetch them before their time.
@@ -44,7 +56,8 @@ class Fetching(ABC):
         self._serving_fetch: dict[str, int] = {}
         self._wanted: dict[bytes, int] = {}  # ids some session will fetch (refcount)
         self._fetch_serve_limit = trio.CapacityLimiter(MAX_FETCH_SERVES_TOTAL)
-        self._source: dict[bytes, str] = {}  # object id -> peer it was fetched from (transient)
+        # .peer: the peer whose fetched objects this thread is ingesting (`_ingesting_from`)
+        self._ingesting = threading.local()
         self._deferred: dict[bytes, int] = {}  # id -> ts of objects deferred (too far ahead)
         self._budgets = ServeBudgets()  # what serving fetches may cost, per peer
 
@@ -80,23 +93,31 @@ class Fetching(ABC):
             if not self._serving_fetch[peer_id]:
                 del self._serving_fetch[peer_id]
 
-    async def _lookup(self, budget: PeerServeBudget, ids: Sequence[bytes]) -> list[bytes]:
-        """The objects of `ids` we hold, within the asking peer's budget (node/sync/serve.py:
+    async def _lookup(
+        self, budget: PeerServeBudget, ids: Sequence[bytes]
+    ) -> tuple[list[bytes], int]:
+        """The objects we hold of the first ids of `ids`, up to LOOKUP_BYTES, and how many
+        ids that took (`serve_fetch`), within the asking peer's budget (node/sync/serve.py:
         a repeat-asking peer is a violation, a fast one waits)."""
-        budget.note_asked(ids)
 
-        def read() -> list[bytes]:
-            out = []
+        def read() -> tuple[list[bytes], int, int]:
+            out: list[bytes] = []
+            size = n = 0
             with self.store.read() as txn:
                 for oid in ids:
+                    n += 1
                     raw = self.store.get_raw(txn, oid)
                     if raw is not None:
                         out.append(raw)
-            return out
+                        size += len(raw)
+                        if size >= LOOKUP_BYTES:
+                            break
+            return out, size, n
 
-        found = await trio.to_thread.run_sync(read)
-        await budget.take(sum(len(r) for r in found))
-        return found
+        found, size, through = await trio.to_thread.run_sync(read)
+        budget.note_asked(ids[:through])  # only those: the rest are asked of us next
+        await budget.take(size)
+        return found, through
 
     # ---- fetching ----------------------------------------------------------------------
 
@@ -119,9 +140,9 @@ class Fetching(ABC):
         Returns (objects received, objects newly stored). Raises PeerViolation."""
         stored = 0
 
-        async def ingest(raws: list[bytes]) -> None:
+        async def ingest(raws: list[bytes], oids: list[bytes]) -> None:
             nonlocal stored
-            result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws)
+            result = await trio.to_thread.run_sync(self._ingest_from, peer_id, raws, oids)
             stored += len(result.stored)
             self._pass_on(result.stored)
             faults = result.peer_faults
@@ -142,20 +163,21 @@ class Fetching(ABC):
         peer_id: str,
         ids: Sequence[bytes],
         io: SessionIO,
-        on_frame: Callable[[list[bytes]], Awaitable[None]],
+        on_frame: Callable[[list[bytes], list[bytes]], Awaitable[None]],
     ) -> int:
-        """Fetch ``ids`` (≤ FETCH_BATCH) from the peer, handing each frame's objects to
-        `on_frame` as they arrive (a session's feed: node/sync/feed.py). Returns the number
-        of objects received. Raises PeerViolation."""
+        """Fetch ``ids`` (≤ FETCH_BATCH) from the peer, handing each frame's objects and
+        their ids (hashed on arrival, to check them) to `on_frame` as they arrive (a
+        session's feed: node/sync/feed.py). Returns the number of objects received. Raises
+        PeerViolation."""
         p2p = self.node.p2p
         assert p2p is not None
         received = 0
         with trio.fail_after(FETCH_DEADLINE_S):
             stream = await p2p.new_stream(peer_id, [FETCH_PROTOCOL_ID])
             try:
-                async for raws in fetch_objects(stream, ids, io=io):
+                async for raws, oids in fetch_objects_with_ids(stream, ids, io=io):
                     received += len(raws)
-                    await on_frame(raws)
+                    await on_frame(raws, oids)
             except BaseException:
                 await reset_stream(stream)
                 raise
@@ -169,6 +191,9 @@ class Fetching(ABC):
         belongs on sync). Publishing every fetched object, or reconciling after every fetch,
         measured far costlier: a periodic session during live traffic catches objects in
         flight, and a round with all peers caught more, in a cascade."""
+        if len(stored) > MAX_GOSSIP_PASS_ON:  # many (a catch-up's call): not even looked at
+            self.news()
+            return
         horizon = time.time_ns() // 1_000_000 - GOSSIP_RECENT_MS
         recent = [s.obj for s in stored if s.obj.ts >= horizon]
         if len(recent) < len(stored) or len(recent) > MAX_GOSSIP_PASS_ON:
@@ -178,24 +203,34 @@ class Fetching(ABC):
             self.node.publish_object(obj)
 
     def _ingest_from(
-        self, peer_id: str, raws: list[bytes], checked: Callable[[], None] | None = None
+        self,
+        peer_id: str,
+        raws: list[bytes],
+        oids: list[bytes],
+        checked: Callable[[], None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> IngestResult:
-        """Ingest objects fetched from the peer (on a worker thread); `checked` as in
-        `Ingest.ingest`."""
-        # Remember where these came from so missing references are asked of the same peer.
-        oids = [object_id(raw) for raw in raws]
-        for oid in oids:
-            self._source[oid] = peer_id
+        """Ingest objects fetched from the peer (on a worker thread). `oids`: their ids, as
+        the fetch hashed them on arrival (`Ingest.ingest`'s `ids`: not hashed again);
+        `checked` and `fresh` as in `Ingest.ingest`."""
+        # Where these came from, so that missing references are asked of the same peer:
+        # the ingest listeners run on this thread (node/sync/refs.py).
+        self._ingesting.peer = peer_id
         try:
-            result = self.node.ingest.ingest(raws, ids=oids, checked=checked)  # hashed once
+            result = self.node.ingest.ingest(raws, ids=oids, checked=checked, fresh=fresh)
         finally:
-            for oid in oids:
-                self._source.pop(oid, None)
+            self._ingesting.peer = None
         self.stats.fetched += len(result.stored)
         for rej in result.rejected:
             if rej.code == errors.FutureTimestamp.code and rej.oid is not None:
                 self._defer(rej.oid, raws[rej.index])
         return result
+
+    def _ingesting_from(self) -> str | None:
+        """The peer whose fetched objects this thread is ingesting (None: not a fetch's)."""
+        peer: str | None = getattr(self._ingesting, "peer", None)
+        return peer
 
     def _defer(self, oid: bytes, raw: bytes) -> None:
         """Remember not to fetch a deferred object again before its time (docs/protocol.md

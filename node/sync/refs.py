@@ -30,10 +30,11 @@ class RefHost(Fetcher, Protocol):
 
     store: Store
     stats: SyncStats
-    _source: dict[bytes, str]
     _token: trio.lowlevel.TrioToken | None
 
     def peers(self) -> list[str]: ...
+
+    def _ingesting_from(self) -> str | None: ...
 
     def _violation(self, peer_id: str, reason: str) -> None: ...
 
@@ -57,8 +58,7 @@ class RefResolver:
     def on_stored(self, stored: list[Stored]) -> None:
         """From the ingest listener (worker thread): queue unknown referenced ids."""
         sync = self.sync
-        source = sync._source
-        refs: dict[bytes, str | None] = {}
+        refs: set[bytes] = set()
         names_of: dict[str, tuple[str, ...]] = {}  # kind -> its reference fields
         for s in stored:  # every object a catch-up stores: kept lean (the writer waits)
             if not s.visible:  # opaque or hidden: its references are not read
@@ -67,21 +67,18 @@ class RefResolver:
             names = names_of.get(obj.kind)
             if names is None:
                 names = names_of[obj.kind] = tuple(kinds.kind_spec(obj.kind).refs)
+            body = obj.body
             for name in names:
-                value = obj.body.get(name)
-                if isinstance(value, bytes) and len(value) == ID_BYTES and value not in refs:
-                    refs[value] = source.get(obj.id)
+                value = body.get(name)
+                if type(value) is bytes and len(value) == ID_BYTES:
+                    refs.add(value)
         if not refs:
             return
         with sync.store.read() as txn:
             missing = [oid for oid in refs if not sync.store.has(oid, txn)]
-        if not missing or sync._token is None:
-            return
-        by_peer: dict[str | None, list[bytes]] = {}
-        for oid in missing:
-            by_peer.setdefault(refs[oid], []).append(oid)
-        for peer, ids in by_peer.items():
-            sync._token.run_sync_soon(self._queue, ids, peer)
+        if missing and sync._token is not None:
+            # One peer for the whole call: the one whose fetch this thread ingests, if any.
+            sync._token.run_sync_soon(self._queue, missing, sync._ingesting_from())
 
     def _queue(self, ids: list[bytes], peer: str | None) -> None:
         try:

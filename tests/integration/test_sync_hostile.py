@@ -296,9 +296,9 @@ def test_fetch_answers_must_follow_request_order() -> None:
 def test_fetch_server_answers_after_end_and_sends_end_alone_for_unknown_ids() -> None:
     looked_up: list[int] = []
 
-    async def lookup(ids: Any) -> list[bytes]:
+    async def lookup(ids: Any) -> tuple[list[bytes], int]:
         looked_up.append(len(ids))
-        return []
+        return [], len(ids)
 
     async def body() -> None:
         client, server = stream_pair()

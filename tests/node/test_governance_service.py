@@ -5,7 +5,6 @@ and its upgrade."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,10 @@ import pytest
 from node.ingest.pipeline import Ingest
 from node.service import governance
 from node.service.api import Service, ServiceError
+from node.store.read import U64
 from node.store.store import Store
 from protocols.governance import decision_body
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, Store, Ingest]]:
-    store = Store(tmp_path / "store", map_size=1 << 30)
-    ingest = Ingest(store, check_workers=0)
-    yield tmp_path, store, ingest
-    ingest.close()
-    store.close()
-
-
-def member(world: tuple[Path, Store, Ingest], name: str) -> Service:
-    tmp, store, ingest = world
-    svc = Service(tmp / name, store, ingest)
-    svc.call("init", {"name": name, "unencrypted": True})
-    return svc
+from tests.node.services import member
 
 
 def me(svc: Service) -> str:
@@ -262,3 +247,120 @@ def test_local_choices_and_followed_decisions(world: Any) -> None:
     assert (v["moderation"], v["hidden_by"], v["hidden_reason"]) == (
         "hidden", me(ada), "known spammer")
     assert pid not in listed(ada, lab)
+
+
+# ---- counts leave out what lists leave out (hidden, others' queued) ---------------------
+
+
+def counts(svc: Service, lab: str, pid: str | None = None) -> dict[str, Any]:
+    """Every count a member sees of `lab` (and of project `pid`), and what its lists hold."""
+    view = next(v for v in svc.call("lab_list", {}) if v["id"] == lab)
+    page = svc.call("projects", {"lab": lab})
+    out = {"projects": view["projects"], "shown": svc.call("show", {"id": lab})["lab"]["projects"],
+           "total": page["total"], "items": len(page["items"]), "unread": view["unread"],
+           "tags": {t["label"]: t["count"] for t in svc.call("tags", {})}}  # fmt: skip
+    if pid is not None:
+        project = svc.call("project", {"id": pid})
+        out["pledges"], out["pledge_list"] = project["project"]["pledges"], len(project["pledges"])
+        out["labels"] = project["project"]["tags"]
+    return out
+
+
+def test_counts_leave_out_hidden_and_queued_projects(three: Any) -> None:
+    ada, bob, eve, lab = three
+    ada.store.meta_put("readbase@main", U64.pack(1))  # every activity here is unread
+    ada.call("lab_admit", {"lab": lab, "member": me(bob)})
+    kept = bob.call("post", {"lab": lab, "title": "Kept", "tags": ["bikes"]})
+    spam = bob.call("post", {"lab": lab, "title": "Spam", "tags": ["bikes"]})
+    queued = eve.call("post", {"lab": lab, "title": "Newcomer's", "tags": ["bikes"]})
+    # Eve's post waits (others do not count it); so far two of Bob's, both shown.
+    c = counts(ada, lab)
+    assert (c["projects"], c["shown"], c["total"], c["items"], c["unread"]) == (2, 2, 2, 2, 2)
+    assert c["tags"]["bikes"] == 2
+    mine = counts(eve, lab)  # Eve sees her own, marked queued; `tags` counts nobody's queued
+    assert (mine["projects"], mine["total"], mine["items"]) == (3, 3, 3)
+    hide = ada.call("lab_hide", {"id": spam, "reason": "spam"})
+    c = counts(ada, lab)
+    assert (c["projects"], c["shown"], c["total"], c["items"], c["unread"]) == (1, 1, 1, 1, 1)
+    assert c["tags"]["bikes"] == 1
+    page = ada.call("projects", {"tag": "bikes"})
+    assert (page["total"], [p["id"] for p in page["items"]]) == (1, [kept])
+    full = counts(ada, lab) | {"all": ada.call("projects", {})["total"]}
+    assert full["all"] == 1
+    # Unhidden and approved: counted again.
+    ada.call("lab_unhide", {"id": spam})
+    ada.call("approve", {"id": queued})
+    c = counts(ada, lab)
+    assert (c["projects"], c["shown"], c["total"], c["items"], c["unread"]) == (3, 3, 3, 3, 3)
+    assert c["tags"]["bikes"] == 3 and ada.call("projects", {})["total"] == 3
+    assert effects(ada, lab)[hide] == "applied"
+    # Read marks still work: read one, two unread left.
+    ada.call("mark_read", {"id": kept})
+    assert counts(ada, lab)["unread"] == 2
+
+
+def test_counts_leave_out_hidden_and_queued_replies(three: Any) -> None:
+    ada, bob, eve, lab = three
+    ada.store.meta_put("readbase@main", U64.pack(1))
+    ada.call("lab_admit", {"lab": lab, "member": me(bob)})
+    pid = bob.call("post", {"lab": lab, "title": "Kiln"})
+    ada.call("mark_read", {"id": pid})
+    assert counts(ada, lab)["unread"] == 0
+    pledge = eve.call("pledge", {"id": pid, "type": "build"})  # replies: shown
+    tag = eve.call("tag", {"target": pid, "labels": ["ceramics"]})
+    c = counts(ada, lab, pid)
+    assert (c["pledges"], c["pledge_list"], c["labels"], c["tags"].get("ceramics"),
+            c["unread"]) == (1, 1, ["ceramics"], 1, 1)  # fmt: skip
+    ada.call("mark_read", {"id": pid})
+    ada.call("lab_hide", {"id": pledge})
+    ada.call("lab_hide", {"id": tag})
+    c = counts(ada, lab, pid)
+    assert (c["pledges"], c["pledge_list"], c["labels"], c["tags"].get("ceramics"),
+            c["unread"]) == (0, 0, [], None, 0)  # fmt: skip
+    assert ada.call("projects", {"tag": "ceramics"}) == {"items": [], "next": None, "total": 0}
+    ada.call("lab_unhide", {"id": pledge})
+    ada.call("lab_unhide", {"id": tag})
+    c = counts(ada, lab, pid)
+    assert (c["pledges"], c["pledge_list"], c["labels"], c["tags"].get("ceramics")) == (
+        1, 1, ["ceramics"], 1)
+    # Replies queued too: a newcomer's pledges and tags wait (those before the rule too),
+    # then count once approved.
+    ada.call("lab_rules", {"lab": lab, "replies": "queued"})
+    ada.call("mark_read", {"id": pid})
+    later = eve.call("pledge", {"id": pid, "type": "lend"})
+    tag2 = eve.call("tag", {"target": pid, "labels": ["kilns"]})
+    c = counts(ada, lab, pid)
+    assert (c["pledges"], c["pledge_list"], c["tags"].get("ceramics"), c["tags"].get("kilns"),
+            c["unread"]) == (0, 0, None, None, 0)  # fmt: skip
+    for oid in (pledge, tag, later, tag2):
+        ada.call("approve", {"id": oid})
+    c = counts(ada, lab, pid)
+    assert (c["pledges"], c["pledge_list"], c["tags"].get("ceramics"), c["tags"].get("kilns"),
+            c["unread"]) == (2, 2, 1, 1, 1)  # fmt: skip
+
+
+def test_counts_leave_out_a_muted_or_suspended_author(world: Any) -> None:
+    ada, bob, eve = member(world, "Ada"), member(world, "Bob"), member(world, "Eve")
+    lab = ada.call("lab_create", {"name": "Open lab", "posts": "shown"})
+    pid = bob.call("post", {"lab": lab, "title": "Loom", "tags": ["textiles"]})
+    eve.call("post", {"lab": lab, "title": "Eve's", "tags": ["textiles"]})
+    eve.call("tag", {"target": pid, "labels": ["weaving"]})
+    eve.call("pledge", {"id": pid, "type": "use"})
+    gov = ada.governance
+    assert gov.held(bytes.fromhex(lab)) == []  # an open lab that hides nothing: no scan
+    c = counts(ada, lab, pid)
+    assert (c["projects"], c["tags"]["textiles"], c["tags"]["weaving"], c["pledges"]) == (
+        2, 2, 1, 1)
+    ada.call("mute", {"member": me(eve)})  # this node only
+    c = counts(ada, lab, pid)
+    assert (c["projects"], c["total"], c["tags"]["textiles"], c["pledges"]) == (1, 1, 1, 0)
+    assert "weaving" not in c["tags"] and c["labels"] == ["textiles"]
+    ada.call("unmute", {"member": me(eve)})
+    ada.call("suspend", {"lab": lab, "member": me(eve)})
+    c = counts(ada, lab, pid)
+    assert (c["projects"], c["tags"]["textiles"], c["pledges"]) == (1, 1, 0)
+    assert "weaving" not in c["tags"]
+    ada.call("unsuspend", {"lab": lab, "member": me(eve)})
+    c = counts(ada, lab, pid)
+    assert (c["projects"], c["tags"]["textiles"], c["tags"]["weaving"], c["pledges"]) == (
+        2, 2, 1, 1)

@@ -8,6 +8,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +40,10 @@ def _projects(n: int) -> list[bytes]:
     ada = member("ada")
     lab = ada.lab()
     return [lab.raw] + [ada.project(lab, f"Project {i}").raw for i in range(n - 1)]
+
+
+def _ids(raws: list[bytes]) -> list[bytes]:
+    return [object_id(r) for r in raws]
 
 
 def _corrupt(raw: bytes) -> bytes:
@@ -73,6 +78,23 @@ def test_ids_from_the_caller_give_the_same_result(store: Store, ingest: Ingest) 
     assert check_consistency(store) == []
     again = ingest.ingest(raws[:10], now=NOW, ids=ids[:10])
     assert again.known == 9 and [r.index for r in again.rejected] == [7]
+
+
+@pytest.mark.parametrize("n", [40, 1500])
+def test_a_fresh_call_stores_the_same_and_counts_what_was_stored_meanwhile(
+    store: Store, ingest: Ingest, n: int
+) -> None:
+    """`fresh` skips the known-id look-ups; objects stored meanwhile are still not stored
+    twice, only counted as known (by the write)."""
+    raws = _projects(n)
+    raws[5] = _corrupt(raws[5])
+    first = ingest.ingest(raws[: n // 2], now=NOW)
+    result = ingest.ingest(raws, now=NOW, ids=_ids(raws), fresh=True)
+    assert [r.index for r in result.rejected] == [5]
+    assert len(first.stored) + len(result.stored) == n - 1
+    assert {s.obj.id for s in result.stored} == {object_id(r) for r in raws[n // 2 :]}
+    assert result.known == n // 2 - 1
+    assert check_consistency(store) == []
 
 
 def test_ids_of_another_length_are_refused(ingest: Ingest) -> None:
@@ -141,7 +163,13 @@ class _Host:
         self._lock = threading.Lock()
 
     def _ingest_from(
-        self, peer_id: str, raws: list[bytes], checked: Callable[[], None] | None = None
+        self,
+        peer_id: str,
+        raws: list[bytes],
+        oids: list[bytes],
+        checked: Callable[[], None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> IngestResult:
         with self._lock:
             self.calls.append(len(raws))
@@ -154,8 +182,9 @@ class _Host:
             if checked is not None:
                 checked()
 
-        ids = [object_id(r) for r in raws]
-        return self.ingest.ingest(raws, now=NOW, ids=ids, checked=done_checking)
+        assert oids == [object_id(r) for r in raws]
+        assert fresh  # the feed's frames come from fetches of ids found unstored
+        return self.ingest.ingest(raws, now=NOW, ids=oids, checked=done_checking, fresh=fresh)
 
     def _pass_on(self, stored: list[Stored]) -> None:
         self.passed_on += len(stored)
@@ -184,8 +213,8 @@ def test_the_feed_ingests_frames_in_large_calls_one_checking_at_a_time(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(feed.run)
                 for n, frame in enumerate(frames):
-                    await feed.put(frame, lambda n=n: done.append(n))
-                await feed.put([], lambda: done.append(-1))  # an end marker alone
+                    await feed.put(frame, _ids(frame), partial(done.append, n))
+                await feed.put([], [], lambda: done.append(-1))  # an end marker alone
                 feed.close()
 
     trio.run(main)
@@ -210,13 +239,13 @@ def test_a_full_feed_makes_the_fetch_wait(
 
     async def main() -> None:
         with trio.fail_after(WAIT_S):
-            await feed.put(raws[:20])  # over the limit now, nobody ingesting
+            await feed.put(raws[:20], _ids(raws[:20]))  # over the limit now, nobody ingesting
             with trio.move_on_after(0.2) as waited:
-                await feed.put(raws[20:])
+                await feed.put(raws[20:], _ids(raws[20:]))
             assert waited.cancelled_caught
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(feed.run)
-                await feed.put(raws[20:])  # the feed drains: room again
+                await feed.put(raws[20:], _ids(raws[20:]))  # the feed drains: room again
                 feed.close()
 
     trio.run(main)
@@ -261,7 +290,7 @@ async def _catch_up(a: Any, b: Any, lab: bytes, answer_delay_s: float) -> list[d
             summaries.append(await one_session(*args))
             return summaries[-1]
 
-        sb.session = counted  # type: ignore[method-assign]
+        sb.session = counted  # type: ignore[method-assign,assignment]
         with trio.fail_after(WAIT_S):
             await sb.reconcile_scope("A", lab)
         nursery.cancel_scope.cancel()

@@ -4,34 +4,15 @@ by the current text, retraction of a revision, and the registry's cache."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from node.ingest.pipeline import Ingest
 from node.service import living
 from node.service.api import Service, ServiceError
-from node.store.store import Store
 from protocols import kinds
 from protocols.objects import SignedObject
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, Store, Ingest]]:
-    store = Store(tmp_path / "store", map_size=1 << 30)
-    ingest = Ingest(store, check_workers=0)
-    yield tmp_path, store, ingest
-    ingest.close()
-    store.close()
-
-
-def member(world: tuple[Path, Store, Ingest], name: str) -> Service:
-    tmp, store, ingest = world
-    svc = Service(tmp / name, store, ingest)
-    svc.call("init", {"name": name, "unencrypted": True})
-    return svc
+from tests.node.services import member
 
 
 def project(svc: Service, pid: str) -> dict[str, Any]:

@@ -4,35 +4,20 @@ settings kept in the store and shared by every instance and seat, the blocked-pe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from node.ingest.pipeline import Ingest
 from node.service.api import Service, ServiceError
 from node.service.local_moderation import LocalModeration
 from node.store.store import Store
+from tests.node.services import member
 
 PEER_B = "12D3KooWGzh9mGJ8hjuTAGgGWQ2bbdB4xLBhzVNt5k3j8TWUcLAv"
 PEER_C = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, Store, Ingest]]:
-    store = Store(tmp_path / "store", map_size=1 << 30)
-    ingest = Ingest(store, check_workers=0)
-    yield tmp_path, store, ingest
-    ingest.close()
-    store.close()
-
-
-def member(world: tuple[Path, Store, Ingest], name: str) -> Service:
-    tmp, store, ingest = world
-    svc = Service(tmp / name, store, ingest)
-    svc.call("init", {"name": name, "unencrypted": True})
-    return svc
 
 
 def error(svc: Service, method: str, params: dict[str, Any]) -> str:

@@ -4,7 +4,6 @@ members' Services over one store (each its own data directory and key ring)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +21,7 @@ from node.store.store import Store
 from protocols import kinds
 from protocols.identity import device_body, revoke_body, with_cert
 from protocols.objects import public_key_bytes
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, Store, Ingest]]:
-    store = Store(tmp_path / "store", map_size=1 << 30)
-    ingest = Ingest(store, check_workers=0)
-    yield tmp_path, store, ingest
-    ingest.close()
-    store.close()
-
-
-def member(world: tuple[Path, Store, Ingest], name: str, **params: Any) -> Service:
-    tmp, store, ingest = world
-    svc = Service(tmp / name, store, ingest)
-    svc.call("init", {"name": name, "unencrypted": True, **params})
-    return svc
+from tests.node.services import member
 
 
 def post(svc: Service, lab: str, title: str) -> str:
