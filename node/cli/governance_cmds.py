@@ -124,7 +124,7 @@ def cmd_vouch(b: Backend, a: argparse.Namespace) -> None:
 
 
 def cmd_queue(b: Backend, a: argparse.Namespace) -> None:
-    _out(a, b.call("queue", lab=a.lab), fmt_queue)
+    _out(a, b.call("queue", lab=a.lab, limit=a.limit), fmt_queue)
 
 
 def cmd_approve(b: Backend, a: argparse.Namespace) -> None:
@@ -296,7 +296,12 @@ def fmt_queue(d: dict[str, Any]) -> str:
         vouchers = ", ".join(map(_name, n["vouchers"])) or "nobody yet"
         lines.append(f"newcomer {_name(n['member'])} ({_fp(n['member'])}), vouched for by "
                      f"{vouchers}")  # fmt: skip
-    return "\n".join(lines) or "nothing waiting"
+    if not lines:
+        return "nothing waiting"
+    total = int(d.get("total", len(d["objects"])))
+    lines.append(f"showing {len(d['objects'])} of {total} waiting posts"
+                 + (f" (--limit up to {MAX_PAGE})" if d.get("next") else ""))  # fmt: skip
+    return "\n".join(lines)
 
 
 def fmt_moderation(d: dict[str, Any]) -> str:
@@ -354,6 +359,7 @@ def add_governance_commands(add: Callable[[str, str], argparse.ArgumentParser],
     s.add_argument("member", help="member id or a unique known name")
     s = add("queue", "what waits for a lab's approval: objects and newcomers")
     s.add_argument("lab")
+    s.add_argument("--limit", type=_limit, default=LOG_PAGE, help=f"1 to {MAX_PAGE}")
     s = add("approve", "approve an object waiting in a lab's queue (stewards)")
     s.add_argument("id")
     s = add("hide", "hide an object on this node, or with --lab for the whole lab (stewards)")

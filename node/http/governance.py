@@ -22,7 +22,7 @@ MEMBER_ACTS = {"admit": "lab_admit", "remove": "lab_remove", "vouch": "vouch",
                "suspend": "suspend", "unsuspend": "unsuspend"}  # fmt: skip
 TARGET_ACTS = {"endorse": "endorse", "approve": "approve", "hide": "lab_hide",
                "unhide": "lab_unhide"}  # fmt: skip
-DEFAULT_LOG_PAGE = 50
+DEFAULT_PAGE = 50
 
 
 def _json(fn: Callable[..., Any], *args: Any) -> Response:
@@ -35,14 +35,18 @@ async def lab_members(ctx: Ctx) -> Response:
 
 async def lab_log(ctx: Ctx) -> Response:
     params: dict[str, Any] = {"lab": ctx.params["lab"],
-                              "limit": ctx.params.get("limit") or DEFAULT_LOG_PAGE}  # fmt: skip
+                              "limit": ctx.params.get("limit") or DEFAULT_PAGE}  # fmt: skip
     if ctx.params.get("cursor"):
         params["cursor"] = ctx.params["cursor"]
     return await ctx.render(_json, ctx.call, "lab_log", params)
 
 
 def _queue(ctx: Ctx) -> dict[str, Any]:
-    result: dict[str, Any] = ctx.call("queue", {"lab": ctx.params["lab"]})
+    params: dict[str, Any] = {"lab": ctx.params["lab"],
+                              "limit": ctx.params.get("limit") or DEFAULT_PAGE}  # fmt: skip
+    if ctx.params.get("cursor"):
+        params["cursor"] = ctx.params["cursor"]
+    result: dict[str, Any] = ctx.call("queue", params)
     data.attach_raw(ctx.node.store, result["objects"])
     return result
 

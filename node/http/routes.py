@@ -74,8 +74,8 @@ ROUTES: tuple[Route, ...] = (
           "A lab's decisions, newest first, each with its effect, paged", "LabLog",
           (LAB, LIMIT, LOG_CURSOR), cacheable=True, errors=(400, 404)),
     Route("GET", f"{V1}/labs/{{lab}}/queue", governance.lab_queue,
-          "What waits for a lab's approval: objects and newcomers", "LabQueue", (LAB,),
-          cacheable=True, errors=(400, 404)),
+          "What waits for a lab's approval: a page of objects (newest first) and every "
+          "newcomer", "LabQueue", (LAB, LIMIT, CURSOR), cacheable=True, errors=(400, 404)),
     Route("POST", f"{V1}/labs/{{lab}}/decisions", governance.create_decision,
           "A decision of the lab (admit, remove, vouch, rules, endorse, approve, hide, "
           "unhide, suspend, unsuspend), signed by this node's member; 403 when it would have "

@@ -162,8 +162,11 @@ _GOVERNANCE: dict[str, dict[str, Any]] = {
                     "next": {"type": "string", "nullable": True,
                              "description": "cursor of the next (older) page; null on the "
                              "last"}}, ["entries", "next"]),
-    "LabQueue": _obj({"objects": _list(_ref("Object")), "newcomers": _list(_ref("Newcomer"))},
-                     ["objects", "newcomers"]),
+    "LabQueue": _obj({"objects": _list(_ref("Object")), "newcomers": _list(_ref("Newcomer")),
+                      "total": {"type": "integer", "description": "objects waiting in all"},
+                      "next": {"type": "string", "nullable": True,
+                               "description": "cursor of the next (older) page; null on the "
+                               "last"}}, ["objects", "newcomers", "total", "next"]),
     "NewDecision": {"oneOf": [
         _obj({"act": {"type": "string", "enum": [act]}} | props, ["act", *req], extra=False)
         for act, (props, req) in _DECISION_FIELDS.items()],

@@ -28,7 +28,7 @@ from node.ingest.pipeline import Ingest
 from node.service.local_moderation import LocalModeration
 from node.service.members import Members
 from node.service.registry import PerStore
-from node.store.read import prefix_items, prefix_keys
+from node.store.read import U64, prefix_items, prefix_keys, u64
 from node.store.store import Store, Stored
 from protocols import kinds
 from protocols.governance import DECISION_KIND
@@ -103,8 +103,9 @@ class Governance:
         self._lock = threading.RLock()
         self._cache: OrderedDict[bytes, LabState] = OrderedDict()
         self._ingests: weakref.WeakSet[Ingest] = weakref.WeakSet()
-        # lab -> (Members.generation, its objects the lab does not show: `held`)
-        self._held: dict[bytes, tuple[int, list[Held]]] = {}
+        # lab -> (Members.generation, the store's last sequence its scan saw, its objects
+        # the lab does not show: `held`); a new object of the lab is added to it on arrival.
+        self._held: dict[bytes, tuple[int, int, list[Held]]] = {}
         self.builds = 0  # replays from the store (tests read it)
 
     def state(self, lab: bytes) -> LabState | None:
@@ -142,7 +143,8 @@ class Governance:
 
     def held(self, lab: bytes) -> list[Held]:
         """The lab's objects that the lab itself hides or queues, newest first; cached until
-        an object of the lab is stored or attribution moves. A lab that hides nothing by
+        a decision, retraction or the lab is stored or attribution moves (its other new
+        objects are added on arrival: `on_stored`). A lab that hides nothing by
         rule costs nothing; one that only hides objects by id, a lookup per id; one that
         queues or suspends, one scan of its objects."""
         state = self.state(lab)
@@ -156,9 +158,11 @@ class Governance:
             generation = self.members.generation
             hit = self._held.get(lab)
             if hit is not None and hit[0] == generation:
-                return hit[1]
+                return hit[2]
             found: list[Held] = []
             with self.store.read() as txn:
+                cur = txn.cursor(db=self.store.db["objects"])
+                seen = U64.unpack(cur.key())[0] if cur.last() else 0
                 if scan:
                     seqs: Iterable[bytes] = (bytes(k[-8:]) for k in
                                              prefix_keys(txn, self.store.db["by_lab"], lab))
@@ -176,7 +180,7 @@ class Governance:
             found.sort(key=lambda h: (h.ts, h.seq), reverse=True)
             if len(self._held) >= MAX_CACHED_LABS:
                 self._held.clear()
-            self._held[lab] = (generation, found)
+            self._held[lab] = (generation, seen, found)
             return found
 
     def labs_with_decisions(self) -> list[bytes]:
@@ -226,21 +230,53 @@ class Governance:
                 ingest.listeners.append(self.on_stored)
 
     def on_stored(self, stored: list[Stored]) -> None:
-        """Ingest listener: drop the labs a batch changes (their next query replays)."""
+        """Ingest listener: drop the labs a batch changes (their next query replays: a
+        decision, a retraction, the lab), and add the other new objects a lab holds to its
+        cached `held` (a flood of queued posts costs no scan of the lab per batch)."""
         touched: set[bytes] = set()
-        scopes: set[bytes] = set()  # any object of a lab may join or leave its queue
+        new: dict[bytes, list[Stored]] = {}  # lab -> its other new objects
         for st in stored:
             obj = st.obj
-            scopes.add(obj.id if obj.kind == "lab" else kinds.scope_of(obj.body))
             if obj.kind == "lab":
                 touched.add(obj.id)
             elif obj.kind in (DECISION_KIND, "retraction"):
                 touched.add(kinds.scope_of(obj.body))
+            elif (scope := kinds.scope_of(obj.body)) != kinds.PUBLIC_SCOPE:
+                new.setdefault(scope, []).append(st)
         with self._lock:
             for lab in touched:
                 self._cache.pop(lab, None)
-            for lab in scopes:
                 self._held.pop(lab, None)
+            for lab, arrived in new.items():
+                if lab not in touched and lab in self._held:
+                    self._add_held(lab, arrived)
+
+    def _add_held(self, lab: bytes, arrived: list[Stored]) -> None:
+        """Add a lab's new objects to its cached `held` (under the lock); drop the entry
+        when the lab's authority or attribution it was made with is gone."""
+        generation, seen, found = self._held[lab]
+        state = self._cache.get(lab)
+        if (generation != self.members.generation or state is None
+                or state.generation != generation):  # fmt: skip
+            self._held.pop(lab, None)
+            return
+        added: list[Held] = []
+        objects, unindexed = self.store.db["objects"], self.store.db["unindexed"]
+        with self.store.read() as txn:
+            for st in arrived:
+                if st.seq <= seen or not st.visible:
+                    continue  # already in the scan, or not shown here at all
+                seq = u64(st.seq)
+                if not txn.get(seq, db=objects) or txn.get(seq, db=unindexed) is not None:
+                    continue  # withdrawn before it arrived (a tombstone): as `object_of`
+                member = self._member(st.obj)
+                status = state.authority.status(st.obj, member)
+                if status != SHOWN:
+                    added.append(Held.of(st.obj, seq, member, status))
+        last = max(seen, max(st.seq for st in arrived))
+        if added:  # a new list: readers may be walking the old one
+            found = sorted([*found, *added], key=lambda h: (h.ts, h.seq), reverse=True)
+        self._held[lab] = (generation, last, found)
 
 
 _REGISTRIES = PerStore(Governance)

@@ -51,6 +51,13 @@ def _flag(params: Mapping[str, Any], name: str) -> bool:
     return value
 
 
+def _limit(params: Mapping[str, Any], default: int, most: int) -> int:
+    limit = params.get("limit", default)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise ServiceError("bad_request", "parameter 'limit' must be an integer")
+    return max(1, min(limit, most))
+
+
 def _visibility(params: Mapping[str, Any], name: str) -> str | None:
     value = _opt(params, name)
     if value is not None and value not in (QUEUED, SHOWN):
@@ -158,9 +165,7 @@ class GovernanceMethods:
 
     def m_lab_log(self, params: Mapping[str, Any]) -> dict[str, Any]:
         state = self._lab_state(self._lab(params))
-        limit = params.get("limit", 50)
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise ServiceError("bad_request", "parameter 'limit' must be an integer")
+        limit = _limit(params, gviews.DEFAULT_PAGE, gviews.MAX_LOG_PAGE)
         with self.store.read() as txn:
             try:
                 return gviews.lab_log(self._views(txn), state, limit, _opt(params, "cursor"))
@@ -169,8 +174,13 @@ class GovernanceMethods:
 
     def m_queue(self, params: Mapping[str, Any]) -> dict[str, Any]:
         state = self._lab_state(self._lab(params))
+        limit = _limit(params, gviews.DEFAULT_PAGE, gviews.MAX_QUEUE_PAGE)
         with self.store.read() as txn:
-            return gviews.queue(self._views(txn, show_hidden=True), state, self.governance)
+            try:
+                return gviews.queue(self._views(txn, show_hidden=True), state, self.governance,
+                                    limit, _opt(params, "cursor"))  # fmt: skip
+            except ValueError as exc:
+                raise ServiceError("bad_request", f"bad cursor: {exc}") from exc
 
     # ---- decisions ------------------------------------------------------------------------
 

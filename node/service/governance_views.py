@@ -10,18 +10,19 @@ from typing import Any
 
 from node.identity import fingerprint
 from node.service import lab_names, queries
-from node.service.governance import Governance, LabState, object_of
+from node.service.governance import QUEUED, Governance, Held, LabState, object_of
 from node.store.read import U64
 from node.store.store import Store
 from protocols.governance import STEWARD
 from protocols.lab_authority import LabAuthority
 from protocols.limits import PROPOSAL_TTL_MS
-from protocols.objects import SignedObject
 
 log = logging.getLogger(__name__)
 
 SHORT_ID_HEX = 8  # a lab's `short_id`: its name is shown `name (short_id)` on a clash
 MAX_LOG_PAGE = 200
+MAX_QUEUE_PAGE = 200  # a `queue` page: its object views stay far below the RPC frame
+DEFAULT_PAGE = 50
 
 
 def member_view(views: queries.Views, member: bytes) -> dict[str, Any]:
@@ -78,24 +79,16 @@ def proposals(views: queries.Views, state: LabState, now: int) -> list[dict[str,
     return out
 
 
-def queued_objects(views: queries.Views, gov: Governance, lab: bytes) -> list[SignedObject]:
-    out = []
-    for seq in gov.queued(lab):
-        obj = object_of(views.store, views.txn, seq)
-        if obj is not None:
-            out.append(obj)
-    return out
-
-
 def newcomers(views: queries.Views, state: LabState,
-              queued: Iterable[SignedObject]) -> list[dict[str, Any]]:  # fmt: skip
+              held: Iterable[Held]) -> list[dict[str, Any]]:  # fmt: skip
     """Who waits to be a member: those members vouched for, then the authors of queued
-    objects (no vouch yet), each once."""
+    objects (no vouch yet), each once. Authors come from the lab's cached `held` entries
+    (attributed at its scan): nothing is decoded."""
     a = state.authority
     waiting: dict[bytes, frozenset[bytes]] = dict(a.newcomers)
-    for obj in queued:
-        m = views.members.attribute(obj).member
-        if m is not None and m not in a.members and m not in waiting:
+    for h in held:
+        m = h.member
+        if h.status == QUEUED and m is not None and m not in a.members and m not in waiting:
             waiting[m] = frozenset()
     return [{"member": member_view(views, m), "vouchers": _members(views, vs)}
             for m, vs in waiting.items()]  # fmt: skip
@@ -109,17 +102,47 @@ def lab_members(views: queries.Views, state: LabState, gov: Governance, viewer: 
         "stewards": _members(views, a.stewards),
         "members": _members(views, a.members),  # stewards included
         "suspended": _members(views, a.suspended),
-        "newcomers": newcomers(views, state, queued_objects(views, gov, state.lab.id)),
+        "newcomers": newcomers(views, state, gov.held(state.lab.id)),
         "rules": rules_view(a),
         "role": role(a, viewer),
         "proposals": proposals(views, state, now),
     }
 
 
-def queue(views: queries.Views, state: LabState, gov: Governance) -> dict[str, Any]:
-    objs = queued_objects(views, gov, state.lab.id)
-    return {"objects": [views.view(o) for o in objs],
-            "newcomers": newcomers(views, state, objs)}  # fmt: skip
+def _after(cursor: str | None, size: int) -> tuple[int, bytes] | None:
+    """A page cursor: 8 bytes of ts then the rest (a sequence or an id), in hex."""
+    if not cursor:
+        return None
+    raw = bytes.fromhex(cursor)  # ValueError: the caller's bad_request
+    if len(raw) != size:
+        raise ValueError(f"a cursor is {size} bytes of hex")
+    return U64.unpack(raw[:8])[0], raw[8:]
+
+
+def queue(views: queries.Views, state: LabState, gov: Governance, limit: int = DEFAULT_PAGE,
+          cursor: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A page of the lab's queued objects, newest first, and every newcomer; `total`
+    counts all that wait, `next` continues after the page. Only the page is decoded."""
+    limit = max(1, min(limit, MAX_QUEUE_PAGE))
+    after = _after(cursor, 16)
+    held = gov.held(state.lab.id)
+    waiting = [h for h in held if h.status == QUEUED]
+    objects: list[dict[str, Any]] = []
+    last: Held | None = None
+    more = False
+    for h in waiting:
+        if after is not None and (h.ts, h.seq) >= after:
+            continue
+        if len(objects) >= limit:
+            more = True
+            break
+        obj = object_of(views.store, views.txn, h.seq)
+        if obj is not None:
+            objects.append(views.view(obj))
+            last = h
+    nxt = (U64.pack(last.ts) + last.seq).hex() if more and last is not None else None
+    return {"objects": objects, "newcomers": newcomers(views, state, held),
+            "total": len(waiting), "next": nxt}  # fmt: skip
 
 
 def lab_log(views: queries.Views, state: LabState, limit: int,
@@ -127,12 +150,7 @@ def lab_log(views: queries.Views, state: LabState, limit: int,
     """The lab's decisions newest first, each with what it did; `cursor` (the previous
     page's `next`) continues after it."""
     limit = max(1, min(limit, MAX_LOG_PAGE))
-    after: tuple[int, bytes] | None = None
-    if cursor:
-        raw = bytes.fromhex(cursor)  # ValueError: the caller's bad_request
-        if len(raw) != 40:
-            raise ValueError("a log cursor is 40 bytes of hex")
-        after = (U64.unpack(raw[:8])[0], raw[8:])
+    after = _after(cursor, 40)
     entries: list[dict[str, Any]] = []
     more = False
     for e in reversed(state.authority.log):

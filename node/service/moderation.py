@@ -58,10 +58,12 @@ class Moderation:
                          if (a := governance.authority(lab)) is not None]  # fmt: skip
         self._labs: dict[bytes, LabState | None] = {}
         self._verdicts: dict[bytes, Verdict] = {}
+        self._authors: dict[bytes, bytes | None] = {}  # the member each verdict judged
         self._may_hide: dict[bytes, bool] = {}
         # For counts (read once per Moderation, on demand): below.
         self._anywhere: list[SignedObject] | None = None
         self._unlisted: dict[bytes, dict[bytes, str]] = {}
+        self._held_out: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {}
         self._label_fixes: tuple[dict[str, int], set[tuple[str, bytes]]] | None = None
 
     def lab(self, lab: bytes) -> LabState | None:
@@ -75,6 +77,7 @@ class Moderation:
             if member is None:
                 member = self.governance.members.attribute(obj).member
             found = self._verdicts[obj.id] = self._judge(obj, member)
+            self._authors[obj.id] = member
         return found
 
     def _judge(self, obj: SignedObject, member: bytes | None) -> Verdict:
@@ -105,8 +108,8 @@ class Moderation:
         if v.status == SHOWN or self.show_hidden:
             return True
         if v.status == QUEUED:  # the author sees their own post, marked queued
-            if member is None:
-                member = self.governance.members.attribute(obj).member
+            if member is None:  # as the verdict judged it: no second attribution
+                member = self._authors.get(obj.id)
             return member is not None and member == self.viewer
         return False
 
@@ -145,6 +148,19 @@ class Moderation:
     def _keeps(self, h: Held) -> bool:
         """Whether lists keep an object its lab holds: the viewer's own queued one."""
         return h.status == QUEUED and h.member is not None and h.member == self.viewer
+
+    def held_out(self, lab: bytes) -> tuple[frozenset[bytes], frozenset[bytes]]:
+        """(sequences, ids) of the lab's objects it holds that lists leave out for this
+        viewer (all but their own queued ones): a page skips them before reading them.
+        Those hidden only here or by a followed lab are not in it (`listed` sees them)."""
+        if self.show_hidden:
+            return frozenset(), frozenset()
+        hit = self._held_out.get(lab)
+        if hit is None:
+            out = [h for h in self.governance.held(lab) if not self._keeps(h)]
+            hit = self._held_out[lab] = (frozenset(h.seq for h in out),
+                                         frozenset(h.id for h in out))  # fmt: skip
+        return hit
 
     def hidden_anywhere(self) -> list[SignedObject]:
         """Live objects hidden here whatever their lab: named by a followed lab's or this

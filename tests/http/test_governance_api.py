@@ -73,6 +73,11 @@ def test_members_and_queue(lab: Lab, bob: dict[str, str]) -> None:
     (waiting,) = q["objects"]
     assert waiting["id"] == bob["project"] and waiting["moderation"] == "queued"
     assert waiting["raw"]  # every object view carries its signed bytes
+    assert (q["total"], q["next"]) == (1, None)
+    page = get(lab, f"labs/{lab.lab_id}/queue?limit=1", "LabQueue")
+    assert [o["id"] for o in page["objects"]] == [bob["project"]] and page["next"] is None
+    get(lab, f"labs/{lab.lab_id}/queue?limit=0", "", status=400)
+    get(lab, f"labs/{lab.lab_id}/queue?cursor=abc", "", status=400)
     get(lab, "labs/Nowhere/members", "", status=404)
     get(lab, "labs/Nowhere/queue", "", status=404)
 

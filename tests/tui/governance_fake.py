@@ -155,9 +155,13 @@ class GovNode(FakeNode):
 
     def _g_queue(self, p: dict[str, Any]) -> dict[str, Any]:
         lid, gov = self._lab(p)
-        return {"objects": self._queued_objects(lid),
+        objects = self._queued_objects(lid)
+        start, limit = int(p.get("cursor") or 0), int(p.get("limit", 50))
+        nxt = str(start + limit) if start + limit < len(objects) else None
+        return {"objects": objects[start : start + limit],
                 "newcomers": [{"member": m(x), "vouchers": [m(v) for v in vs]}
-                              for x, vs in gov.newcomers.items()]}  # fmt: skip
+                              for x, vs in gov.newcomers.items()],
+                "total": len(objects), "next": nxt}  # fmt: skip
 
     def _decide(self, p: dict[str, Any], act: str, steward: bool = True) -> tuple[str, GovLab]:
         lid, gov = self._lab(p)

@@ -26,6 +26,7 @@ from tui.widgets.moderation import member_name, member_text
 log = logging.getLogger(__name__)
 
 SNIPPET = 70  # characters of a waiting comment's body
+PAGE = 50  # waiting posts asked for at a time
 
 
 def object_text(view: dict[str, Any], when: str) -> Text:
@@ -50,6 +51,7 @@ class LabQueueScreen(PercolabScreen):
         Binding("a", "approve", "Approve", id="queue_approve"),
         Binding("v", "vouch", "Vouch for the author", id="queue_vouch"),
         Binding("x", "hide", "Hide…", id="queue_hide"),
+        Binding("m", "more", "More", id="queue_more"),
     ]
 
     def __init__(self, lab: str, heading: str) -> None:
@@ -57,6 +59,7 @@ class LabQueueScreen(PercolabScreen):
         self.lab, self.heading = lab, heading
         self.objects: dict[str, dict[str, Any]] = {}
         self.newcomers: dict[str, dict[str, Any]] = {}  # option id -> M
+        self.next: str | None = None  # the cursor of the next page of waiting posts
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="queue-info", classes="screen-info")
@@ -74,16 +77,29 @@ class LabQueueScreen(PercolabScreen):
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load_queue(self) -> None:
-        self.show_queue(await self.rpc("queue", lab=self.lab))
+        self.show_queue(await self.rpc("queue", lab=self.lab, limit=PAGE))
 
-    def show_queue(self, data: dict[str, Any]) -> None:
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def load_more(self) -> None:
+        if self.next:
+            page = await self.rpc("queue", lab=self.lab, limit=PAGE, cursor=self.next)
+            self.show_queue(page, more=True)
+
+    def show_queue(self, data: dict[str, Any], more: bool = False) -> None:
+        """Show a page of the queue: the first, or with `more` the next after those shown."""
         me = (getattr(self.app, "me", None) or {}).get("author")
-        objects = [o for o in data.get("objects") or [] if isinstance(o, dict)]
+        page = [o for o in data.get("objects") or [] if isinstance(o, dict)]
         newcomers = [n for n in data.get("newcomers") or [] if isinstance(n, dict)]
-        self.objects = {str(o["id"]): o for o in objects if o.get("id")}
+        shown = self.objects if more else {}
+        self.objects = shown | {str(o["id"]): o for o in page if o.get("id")}
+        objects = list(self.objects.values())
+        total = data.get("total")
+        total = total if isinstance(total, int) else len(objects)
+        nxt = data.get("next")
+        self.next = nxt if isinstance(nxt, str) and nxt else None
         self.newcomers = {}
-        options = [Option(Text(f"Waiting posts ({len(objects)})", style="bold underline"),
-                          disabled=True)]  # fmt: skip
+        options = [Option(Text(f"Waiting posts ({len(objects)} of {total})",
+                               style="bold underline"), disabled=True)]  # fmt: skip
         for oid, view in self.objects.items():
             options.append(Option(object_text(view, self.fmt.when(view.get("ts"))), id=oid))
         options.append(Option(Text(f"Newcomers ({len(newcomers)})", style="bold underline"),
@@ -107,10 +123,12 @@ class LabQueueScreen(PercolabScreen):
             self.listed.highlighted = ids.index(keep)
         elif self.objects or self.newcomers:
             self.listed.highlighted = 1 if self.objects else ids.index(next(iter(self.newcomers)))
-        waiting = len(objects) + len(newcomers)
-        info = f"{self.heading} — {waiting} waiting"
+        waiting = total + len(newcomers)
+        info = f"{self.heading} — {len(objects) + len(newcomers)} of {waiting} waiting"
         if not waiting:
             info += " — nothing waits for the lab's approval."
+        elif self.next:
+            info += " — m: more"
         self.query_one("#queue-info", Static).update(info)
         self.refresh_bindings()
 
@@ -130,6 +148,8 @@ class LabQueueScreen(PercolabScreen):
             return current in self.objects or None
         if action == "vouch":
             return current in self.objects or current in self.newcomers or None
+        if action == "more":
+            return bool(self.next) or None
         return True
 
     def _object(self) -> dict[str, Any] | None:
@@ -138,6 +158,9 @@ class LabQueueScreen(PercolabScreen):
             self.notify("Highlight a waiting post first", severity="warning")
             return None
         return self.objects[current]
+
+    def action_more(self) -> None:
+        self.load_more()
 
     def action_back(self) -> None:
         self.dismiss()
