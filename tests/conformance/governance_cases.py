@@ -16,7 +16,6 @@ Deterministic: `python -m tests.conformance.governance_cases` rewrites the file 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from protocols import errors, kinds, objects
 from protocols.governance import ACT_FIELDS, ACTS, decision_body
 from protocols.lab_authority import LabAuthority, replay
 from protocols.limits import MAX_ADMIT_VOUCHES, MAX_REASON_CHARS, MAX_RULE_ENTRIES, PROPOSAL_TTL_MS
+from tests.conformance import corpus_files
 
 FORMAT = "percolab-conformance-governance/1"
 OUT = Path(__file__).resolve().parents[2] / "docs" / "conformance" / "governance.json"
@@ -373,24 +373,15 @@ def scenarios() -> list[Scenario]:
 
 
 def corpus() -> dict[str, Any]:
-    cases = _objects()
-    for case in cases:
-        assert _verdict(bytes.fromhex(case["hex"])) == (case["verdict"], case.get("code")), case
-    scs = scenarios()
-    for s in scs:
-        s.check()
-    return {"format": FORMAT, "now_ms": NOW_MS, "objects": cases,
-            "scenarios": [s.render() for s in scs]}  # fmt: skip
+    return corpus_files.build(FORMAT, NOW_MS, _objects(), _verdict, scenarios())
 
 
 def render() -> str:
-    return json.dumps(corpus(), indent=1, ensure_ascii=True) + "\n"
+    return corpus_files.to_json(corpus())
 
 
 def main() -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(render(), encoding="ascii")
-    print(f"wrote {OUT}")
+    corpus_files.write(OUT, render())
 
 
 if __name__ == "__main__":

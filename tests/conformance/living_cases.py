@@ -14,7 +14,6 @@ Deterministic: `python -m tests.conformance.living_cases` rewrites the file byte
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocols import errors, kinds, objects
 from protocols.project_history import HistoryEntry, ProjectHistory, ProjectState, RevisionRecord
+from tests.conformance import corpus_files
 
 FORMAT = "percolab-conformance-living/1"
 OUT = Path(__file__).resolve().parents[2] / "docs" / "conformance" / "living.json"
@@ -325,24 +325,15 @@ def scenarios() -> list[Scenario]:
 
 
 def corpus() -> dict[str, Any]:
-    cases = _objects()
-    for case in cases:
-        assert _verdict(bytes.fromhex(case["hex"])) == (case["verdict"], case.get("code")), case
-    scs = scenarios()
-    for s in scs:
-        s.check()
-    return {"format": FORMAT, "now_ms": NOW_MS, "objects": cases,
-            "scenarios": [s.render() for s in scs]}  # fmt: skip
+    return corpus_files.build(FORMAT, NOW_MS, _objects(), _verdict, scenarios())
 
 
 def render() -> str:
-    return json.dumps(corpus(), indent=1, ensure_ascii=True) + "\n"
+    return corpus_files.to_json(corpus())
 
 
 def main() -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(render(), encoding="ascii")
-    print(f"wrote {OUT}")
+    corpus_files.write(OUT, render())
 
 
 if __name__ == "__main__":
