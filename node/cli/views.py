@@ -108,7 +108,7 @@ def _fmt_lab(d: dict[str, Any], lab: dict[str, Any], lines: list[str]) -> None:
 
 
 def _fmt_show(d: dict[str, Any]) -> str:
-    """`show` of any kind (queries.show): the object, then what places it."""
+    """`show` of any kind (pages.show): the object, then what places it."""
     kind = d["kind"]
     v = d[kind] if kind in d else d["object"]
     lines: list[str] = []

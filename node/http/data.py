@@ -2,7 +2,7 @@
 a response, single objects and labs, a lab's projects (page and feed), and pages of objects by
 tag label, by author and of a project's comments. Each function opens one short read
 transaction; call them in a worker thread. Pages run newest first over one index and cost
-O(page), like `queries.page_projects`. Lists and feeds leave out what moderation hides and
+O(page), like `pages.page_projects`. Lists and feeds leave out what moderation hides and
 others' queued posts (node/service/governance.py), unless `show_hidden`.
 """
 
@@ -12,7 +12,7 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from node.service import queries
+from node.service import pages, queries
 from node.service.api import Service
 from node.store.read import prefix_keys
 from node.store.store import Store
@@ -103,7 +103,7 @@ def lab_projects(
         lab = queries.resolve_lab(store, txn, ref)
         views = queries.Views(store, txn, follows, service.members, show_hidden=show_hidden)
         try:
-            page = queries.page_projects(store, views, lab=lab, order=order, limit=limit,
+            page = pages.page_projects(store, views, lab=lab, order=order, limit=limit,
                                          cursor=cursor)  # fmt: skip
         except queries.QueryError:
             raise
@@ -121,7 +121,7 @@ def lab_feed(service: Service, ref: str, limit: int) -> tuple[dict[str, Any], li
         # follows: a feed does not show them; moderation as for anyone (no viewer)
         views = queries.Views(store, txn, members=service.members)
         lab = views.view(_live(views, queries.resolve_lab(store, txn, ref), ref, "lab"))
-        page = queries.page_projects(store, views, lab=bytes.fromhex(lab["id"]),
+        page = pages.page_projects(store, views, lab=bytes.fromhex(lab["id"]),
                                      order="newest", limit=limit, cursor=None)  # fmt: skip
     return lab, page["items"]
 
@@ -143,7 +143,7 @@ def _page(
         views = queries.Views(store, txn, service.follows(), service.members,
                               show_hidden=show_hidden)  # fmt: skip
         if by_member:
-            keys: Any = queries.member_keys_newest(views, prefix, after)
+            keys: Any = pages.member_keys_newest(views, prefix, after)
         else:
             keys = prefix_keys(txn, store.db[db], prefix, reverse=True, after=after)
         for n, key in enumerate(keys):
@@ -156,7 +156,7 @@ def _page(
                 continue
             if not views.listed(obj):  # hidden, or another's queued post
                 continue
-            if by_member and not queries.speaks_for(views, obj, prefix):
+            if by_member and not pages.speaks_for(views, obj, prefix):
                 continue
             seen.add(obj.id)
             items.append(views.view(obj))

@@ -16,7 +16,7 @@ from node.identity import IdentityError, fingerprint
 from node.ingest.pipeline import Ingest
 from node.keys import member as member_keys
 from node.keys.keyfile import UNENCRYPTED, KeyRing, Secret
-from node.service import governance, living, members, queries, search
+from node.service import governance, living, members, pages, queries, search
 from node.service.errors import ServiceError as ServiceError
 from node.service.governance_ops import GovernanceMethods
 from node.service.identity_ops import IdentityMethods, default_device_name
@@ -258,7 +258,7 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
             raise ServiceError("bad_request", "cursor must be a string")
         with self.store.read() as txn:
             try:
-                return queries.page_projects(
+                return pages.page_projects(
                     self.store, self._views(txn, self.show_hidden(params)), lab=lab,
                     order=order, tag=tag, author=author,
                     limit=_int(params, "limit", queries.DEFAULT_PAGE), cursor=cursor,
@@ -275,13 +275,13 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
         return self._show(obj, self.show_hidden(params))
 
     def m_show(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Any object, under a key named after its kind, with its context (queries.show)."""
+        """Any object, under a key named after its kind, with its context (pages.show)."""
         return self._show(self._resolve(_str(params, "id")), self.show_hidden(params))
 
     def _show(self, obj: SignedObject, show_hidden: bool = False) -> dict[str, Any]:
         with self.store.read() as txn:
             views = self._views(txn, show_hidden)
-            out = queries.show(self.store, views, obj)
+            out = pages.show(self.store, views, obj)
             if obj.kind == "lab":
                 self._lab_views(views, [out["lab"]])
             return out
@@ -355,7 +355,7 @@ class Service(SeatMethods, PairingMethods, UnlockMethods, IdentityMethods, Livin
 
     def m_tags(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.store.read() as txn:
-            return queries.tag_counts(self.store, txn, _int(params, "limit", 100),
+            return pages.tag_counts(self.store, txn, _int(params, "limit", 100),
                                       self._views(txn).moderation)
 
     def m_search(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:

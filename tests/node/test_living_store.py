@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from node.ingest.pipeline import Ingest
-from node.service import living, queries, search
+from node.service import living, pages, queries, search
 from node.store.read import prefix_keys
 from node.store.store import Store
 from protocols import kinds
@@ -87,7 +87,7 @@ def test_derives_index_built_for_an_older_store(tmp_path: Path) -> None:
     try:
         with store.read() as txn:
             views = queries.Views(store, txn, living=living.of_store(store))
-            lin = queries.show(store, views, origin)["lineage"]
+            lin = pages.show(store, views, origin)["lineage"]
         assert [x["project"] for x in lin["descendants"]] == [child.id_hex]
     finally:
         store.close()
